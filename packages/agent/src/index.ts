@@ -1,0 +1,6 @@
+/**
+ * @dbtap/agent.
+ *
+ * @packageDocumentation
+ */
+export const version = '0.1.0';

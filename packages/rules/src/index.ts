@@ -1,0 +1,6 @@
+/**
+ * @dbtap/rules.
+ *
+ * @packageDocumentation
+ */
+export const version = '0.1.0';

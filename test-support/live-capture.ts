@@ -1,0 +1,51 @@
+// Live capture on the loopback device for end-to-end tests: frames captured
+// with libpcap (npm `cap`) while real clients talk to the local databases.
+import cap from 'cap';
+import type { Frame } from '@dbtap/core';
+
+const linkTypes: Record<string, number> = { ETHERNET: 1, NULL: 0, RAW: 101, LINUX_SLL: 113, LINUX_SLL2: 276 };
+
+/** A running capture; {@link LiveCapture.stop} returns every frame seen. */
+export interface LiveCapture {
+  /** Stops capturing (after a short drain) and returns the frames, in capture order. */
+  stop(): Promise<Frame[]>;
+}
+
+/** True when this process may capture on `lo` (root or CAP_NET_RAW). */
+export function canCapture(): boolean {
+  try {
+    const c = new cap.Cap();
+    c.open('lo', 'tcp port 1', 1 << 20, Buffer.alloc(65535));
+    c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts capturing on `lo` with a BPF `filter`. libpcap hands `cap` no
+ * timestamps, so frames are stamped with the wall clock at delivery
+ * (microseconds, monotonic within the capture).
+ */
+export function startLiveCapture(filter: string, device = 'lo'): LiveCapture {
+  const c = new cap.Cap();
+  const buffer = Buffer.alloc(65535 + 64);
+  const link = c.open(device, filter, 32 << 20, buffer) as string;
+  c.setMinBytes?.(0);
+  const linkType = linkTypes[link] ?? 1;
+  const frames: Frame[] = [];
+  const base = Date.now() * 1000;
+  const t0 = process.hrtime.bigint();
+  c.on('packet', (nbytes: number) => {
+    const ts = base + Number((process.hrtime.bigint() - t0) / 1000n);
+    frames.push({ ts, linkType, data: Uint8Array.from(buffer.subarray(0, nbytes)), origLen: nbytes, interfaceId: 0 });
+  });
+  return {
+    async stop() {
+      await new Promise((r) => setTimeout(r, 300));
+      c.close();
+      return frames;
+    },
+  };
+}
