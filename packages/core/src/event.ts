@@ -36,7 +36,25 @@ export type AuditEventKind =
   /** One statement or command with its response. */
   | 'statement'
   /** The end of a database session. */
-  | 'logout';
+  | 'logout'
+  /** An alert raised by a rule or a stateful detector (see {@link AlertInfo}). */
+  | 'alert';
+
+/** What an `alert` record carries besides the usual fields. */
+export interface AlertInfo {
+  /** Id of the rule or detector that raised it. */
+  readonly ruleId: string;
+  /** Human-readable rule name. */
+  readonly name: string;
+  /** Why it fired, in words (e.g. "12 failed logins from 10.0.0.7 in 60 s"). */
+  readonly reason: string;
+  /** The grouping values of a stateful detector (e.g. `{ clientIp: '10.0.0.7' }`). */
+  readonly group?: Readonly<Record<string, string>>;
+  /** The count or distinct count that crossed the threshold. */
+  readonly value?: number;
+  /** Ids of the records that contributed (bounded). */
+  readonly eventIds?: readonly string[];
+}
 
 /** The statement classes of the audit record. */
 export type StatementType = 'select' | 'insert' | 'update' | 'delete' | 'merge' | 'ddl' | 'dcl' | 'tcl' | 'other';
@@ -182,4 +200,6 @@ export interface AuditEvent {
   ruleIds?: string[];
   /** Id of the audit object (monitored database) this record belongs to. */
   auditObjectId?: string;
+  /** For `alert` records: which rule fired and why. */
+  alert?: AlertInfo;
 }

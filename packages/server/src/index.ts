@@ -5,6 +5,6 @@
  *
  * @packageDocumentation
  */
-
-/** Version of the package. */
-export const version = '0.1.0';
+export * from './detect.js';
+export * from './pipeline.js';
+export * from './format.js';

@@ -1,1 +1,2 @@
-export {};
+export * from './stream.js';
+export * from './table.js';

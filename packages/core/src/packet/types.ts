@@ -65,7 +65,7 @@ export const IpProto = {
 } as const;
 
 /**
- * What packet decoding made of a frame. All byte fields
+ * What {@link decodePacket} made of a frame. All byte fields
  * are views into the frame's buffer: valid only as long as the frame's bytes
  * are (a capture reader may reuse its buffer for the next frame).
  */
@@ -95,6 +95,20 @@ export interface DecodedPacket {
    * 0 when the capture holds the whole packet.
    */
   missingBytes: number;
+  /** For an IP fragment (status `fragment`): where it belongs in its datagram. */
+  fragment?: FragmentInfo;
+}
+
+/** Position of an IP fragment in its datagram (RFC 791, RFC 8200 section 4.5). */
+export interface FragmentInfo {
+  /** Identification field (IPv4 16-bit, IPv6 32-bit). */
+  id: number;
+  /** Byte offset of this fragment's data in the datagram payload. */
+  offset: number;
+  /** More-fragments flag. */
+  more: boolean;
+  /** Protocol of the datagram's payload (IPv4 protocol, IPv6 fragment header's next header). */
+  proto: number;
 }
 
 /**
@@ -130,7 +144,7 @@ export interface TcpHeader {
   window: number;
   /** Header length in bytes (data offset * 4). */
   headerLength: number;
-  /** Option bytes, a view (see `parseTcpOptions`). */
+  /** Option bytes, a view (parse with {@link parseTcpOptions}). */
   options: Uint8Array;
 }
 

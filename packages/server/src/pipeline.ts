@@ -1,0 +1,285 @@
+import {
+  Direction,
+  PacketDecoder,
+  FlowTable,
+  type AuditEvent,
+  type CloseReason,
+  type Flow,
+  type FlowHandler,
+  type FlowTableOptions,
+  type Frame,
+  type Timestamp,
+} from '@dbtap/core';
+import {
+  defaultSessionOptions,
+  newSessionStats,
+  type ProtocolDecoder,
+  type ProtocolRegistry,
+  type ProtocolSession,
+  type SessionOptions,
+  type SessionStats,
+} from '@dbtap/protocols';
+import { FlowDetector, defaultDetectionLimits, type DetectionLimits } from './detect.js';
+
+/** Options of an {@link AuditPipeline}. */
+export interface PipelineOptions {
+  /** The decoders flows may use (detection picks among them). */
+  registry: ProtocolRegistry;
+  /**
+   * Server ports to audit, mapped to a protocol name, or `undefined` to use
+   * the registry's default ports. A port listed here marks its side of a
+   * connection as the server even when the capture missed the SYN, and its
+   * protocol is the fallback when content detection is undecided.
+   */
+  ports?: ReadonlyMap<number, string | undefined>;
+  /** Record-shaping options passed to every session. */
+  session?: Partial<SessionOptions>;
+  /** Flow table limits (idle timeout, memory cap). */
+  flows?: Partial<FlowTableOptions>;
+  /** Detection buffering limits. */
+  detection?: Partial<DetectionLimits>;
+  /** Receives every audit record, in the order sessions produce them. */
+  onEvent(event: AuditEvent): void;
+}
+
+/** Counters of an {@link AuditPipeline}. */
+export interface PipelineStats {
+  /** Frames handed to the pipeline. */
+  frames: number;
+  /** Frames whose headers were cut by the capture (payload partly missing). */
+  truncatedFrames: number;
+  /** Frames with inconsistent headers. */
+  malformedFrames: number;
+  /** Frames of protocols dbtap does not audit (ARP, UDP, ...). */
+  otherFrames: number;
+  /** TCP connections seen. */
+  flows: number;
+  /** Connections decoded by a database protocol. */
+  decodedFlows: number;
+  /** Connections whose protocol could not be determined. */
+  undetectedFlows: number;
+  /** Connections per protocol name. */
+  flowsByProtocol: Record<string, number>;
+  /** Audit records emitted. */
+  events: number;
+  /** Records with status `error`. */
+  errorEvents: number;
+  /** Gaps reported by reassembly. */
+  gaps: number;
+  /** Bytes missing in those gaps. */
+  gapBytes: number;
+  /** Summed counters of every session (closed and open). */
+  sessions: SessionStats;
+}
+
+interface FlowState {
+  detector: FlowDetector | undefined;
+  session: ProtocolSession | undefined;
+  ignored: boolean;
+}
+
+const sessionStatKeys = Object.keys(newSessionStats()) as (keyof SessionStats)[];
+
+/**
+ * Frames in, audit records out: link/IP/TCP decoding, defragmentation, the
+ * flow table and reassembly (all `@dbtap/core`), protocol detection and the
+ * protocol sessions (`@dbtap/protocols`). One instance is single-threaded
+ * and keeps every flow isolated: a malformed or undecodable flow never
+ * disturbs another.
+ */
+export class AuditPipeline {
+  /** Counters; read at any time. */
+  readonly stats: PipelineStats;
+  private readonly packets: PacketDecoder;
+  private readonly flows: FlowTable<FlowState>;
+  private readonly sessionOptions: SessionOptions;
+  private readonly detection: DetectionLimits;
+  private readonly live = new Set<FlowState>();
+  private lastTs: Timestamp = 0;
+
+  constructor(private readonly options: PipelineOptions) {
+    this.sessionOptions = { ...defaultSessionOptions, ...options.session };
+    this.detection = { ...defaultDetectionLimits, ...options.detection };
+    this.stats = {
+      frames: 0,
+      truncatedFrames: 0,
+      malformedFrames: 0,
+      otherFrames: 0,
+      flows: 0,
+      decodedFlows: 0,
+      undetectedFlows: 0,
+      flowsByProtocol: {},
+      events: 0,
+      errorEvents: 0,
+      gaps: 0,
+      gapBytes: 0,
+      sessions: newSessionStats(),
+    };
+    this.packets = new PacketDecoder();
+    const ports = this.serverPorts();
+    const handler: FlowHandler<FlowState> = {
+      open: (flow) => this.open(flow),
+      data: (flow, dir, bytes, ts) => this.data(flow, dir, bytes, ts),
+      gap: (flow, dir, nbytes, ts) => this.gap(flow, dir, nbytes, ts),
+      close: (flow, reason, ts) => this.close(flow, reason, ts),
+    };
+    this.flows = new FlowTable<FlowState>(handler, { ...options.flows, isServerPort: (port) => ports.has(port) });
+  }
+
+  private serverPorts(): Set<number> {
+    const ports = new Set<number>();
+    if (this.options.ports !== undefined) {
+      for (const p of this.options.ports.keys()) ports.add(p);
+    } else {
+      for (const d of this.options.registry.list()) for (const p of d.defaultPorts) ports.add(p);
+    }
+    return ports;
+  }
+
+  private portDecoder(port: number): ProtocolDecoder | undefined {
+    const reg = this.options.registry;
+    if (this.options.ports !== undefined) {
+      if (!this.options.ports.has(port)) return undefined;
+      const name = this.options.ports.get(port);
+      return name !== undefined ? reg.get(name) : reg.forPort(port);
+    }
+    return reg.forPort(port);
+  }
+
+  /** Feeds one captured frame. */
+  push(frame: Frame): void {
+    this.stats.frames++;
+    this.lastTs = frame.ts;
+    const pkt = this.packets.decode(frame);
+    switch (pkt.status) {
+      case 'ok':
+        break;
+      case 'truncated':
+        this.stats.truncatedFrames++;
+        break;
+      case 'malformed':
+        this.stats.malformedFrames++;
+        return;
+      case 'fragment':
+        return;
+      default:
+        this.stats.otherFrames++;
+        return;
+    }
+    if (pkt.tcp === undefined) {
+      this.stats.otherFrames++;
+      return;
+    }
+    this.flows.process(pkt);
+  }
+
+  /** Counters of the packet layer (fragments, truncation) and the flow table. */
+  layerStats(): { packets: PacketDecoder['stats']; flows: FlowTable<FlowState>['stats'] } {
+    return { packets: this.packets.stats, flows: this.flows.stats };
+  }
+
+  /** Ends the capture: closes every open flow, flushing pending requests as records. */
+  finish(ts: Timestamp = this.lastTs): PipelineStats {
+    this.flows.flush(ts);
+    return this.snapshot();
+  }
+
+  /** Advances capture time without a frame (live sources): expires idle flows. */
+  tick(ts: Timestamp): void {
+    this.flows.expire(ts);
+  }
+
+  /** A copy of the counters with the session counters of still-open flows added. */
+  snapshot(): PipelineStats {
+    const sessions = { ...this.stats.sessions };
+    for (const st of this.live) {
+      if (st.session !== undefined) addStats(sessions, st.session.stats);
+    }
+    return { ...this.stats, flowsByProtocol: { ...this.stats.flowsByProtocol }, sessions };
+  }
+
+  private open(flow: Flow<FlowState>): void {
+    this.stats.flows++;
+    const state: FlowState = {
+      detector: new FlowDetector(this.options.registry, flow.server.port, this.portDecoder(flow.server.port), this.detection),
+      session: undefined,
+      ignored: false,
+    };
+    flow.user = state;
+    this.live.add(state);
+  }
+
+  private data(flow: Flow<FlowState>, dir: Direction, bytes: Uint8Array, ts: Timestamp): void {
+    const st = flow.user;
+    if (st === undefined || st.ignored) return;
+    if (st.session !== undefined) {
+      st.session.data(dir, bytes, ts);
+      return;
+    }
+    this.settle(flow, st, st.detector!.data(dir, bytes, ts));
+  }
+
+  private gap(flow: Flow<FlowState>, dir: Direction, nbytes: number, ts: Timestamp): void {
+    this.stats.gaps++;
+    this.stats.gapBytes += nbytes;
+    const st = flow.user;
+    if (st === undefined || st.ignored) return;
+    if (st.session !== undefined) {
+      st.session.gap(dir, nbytes, ts);
+      return;
+    }
+    this.settle(flow, st, st.detector!.gap(dir, nbytes, ts));
+  }
+
+  private close(flow: Flow<FlowState>, reason: CloseReason, ts: Timestamp): void {
+    const st = flow.user;
+    if (st === undefined) return;
+    if (st.session === undefined && !st.ignored && st.detector !== undefined) {
+      this.settle(flow, st, st.detector.finish());
+    }
+    if (st.session !== undefined) {
+      st.session.close(reason, ts);
+      addStats(this.stats.sessions, st.session.stats);
+    }
+    this.live.delete(st);
+    flow.user = undefined;
+  }
+
+  private settle(flow: Flow<FlowState>, st: FlowState, outcome: ReturnType<FlowDetector['data']>): void {
+    if (outcome.state === 'pending') return;
+    const detector = st.detector!;
+    st.detector = undefined;
+    if (outcome.state === 'undetected') {
+      st.ignored = true;
+      this.stats.undetectedFlows++;
+      detector.drain();
+      return;
+    }
+    const decoder = outcome.decoder;
+    this.stats.decodedFlows++;
+    this.stats.flowsByProtocol[decoder.name] = (this.stats.flowsByProtocol[decoder.name] ?? 0) + 1;
+    const session = decoder.createSession({
+      flowId: flow.id,
+      client: flow.client,
+      server: flow.server,
+      midStream: flow.midStream,
+      options: this.sessionOptions,
+      emit: (event) => this.emit(event),
+    });
+    st.session = session;
+    for (const chunk of detector.drain()) {
+      if (chunk.kind === 'data') session.data(chunk.dir, chunk.bytes, chunk.ts);
+      else session.gap(chunk.dir, chunk.nbytes, chunk.ts);
+    }
+  }
+
+  private emit(event: AuditEvent): void {
+    this.stats.events++;
+    if (event.status === 'error') this.stats.errorEvents++;
+    this.options.onEvent(event);
+  }
+}
+
+function addStats(into: SessionStats, from: SessionStats): void {
+  for (const k of sessionStatKeys) into[k] += from[k];
+}
