@@ -11,16 +11,27 @@ export interface LiveCapture {
   stop(): Promise<Frame[]>;
 }
 
+// `cap`'s close() stops a capture but frees nothing; if the garbage collector
+// later frees a closed Cap the process can crash. Every Cap made here stays
+// referenced for the life of the process.
+const keepAlive: unknown[] = [];
+// Loopback frames reach 65,549 bytes (MTU 65,536 plus link header): a smaller buffer cuts them.
+const SNAP = 262_144;
+let captureAllowed: boolean | undefined;
+
 /** True when this process may capture on `lo` (root or CAP_NET_RAW). */
 export function canCapture(): boolean {
+  if (captureAllowed !== undefined) return captureAllowed;
+  const c = new cap.Cap();
+  keepAlive.push(c);
   try {
-    const c = new cap.Cap();
-    c.open('lo', 'tcp port 1', 1 << 20, Buffer.alloc(65535));
+    c.open('lo', 'tcp port 1', 1 << 20, Buffer.alloc(SNAP));
     c.close();
-    return true;
+    captureAllowed = true;
   } catch {
-    return false;
+    captureAllowed = false;
   }
+  return captureAllowed;
 }
 
 /**
@@ -30,7 +41,8 @@ export function canCapture(): boolean {
  */
 export function startLiveCapture(filter: string, device = 'lo'): LiveCapture {
   const c = new cap.Cap();
-  const buffer = Buffer.alloc(65535 + 64);
+  keepAlive.push(c);
+  const buffer = Buffer.alloc(SNAP);
   const link = c.open(device, filter, 32 << 20, buffer) as string;
   c.setMinBytes?.(0);
   const linkType = linkTypes[link] ?? 1;

@@ -1,0 +1,468 @@
+// The receiving end of the transport: accepts agents, checks their token,
+// hands each batch to the embedding application and acknowledges it only once
+// the application is done with it.
+import { createServer as createTcpServer, isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'eventemitter3';
+import createDebug from 'debug';
+import { DbtapError, ErrorCodes, type Frame } from '@dbtap/core';
+import { AgentErrorCodes } from '../errors.js';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_PORT_IPV4,
+  DEFAULT_PORT_IPV6,
+  MessageReader,
+  PROTOCOL_VERSION,
+  decodeBatchFrames,
+  decodeMessage,
+  encodeMessage,
+  type AgentIdentity,
+  type BatchMessage,
+} from './protocol.js';
+
+const debug = createDebug('dbtap:agent:server');
+
+/** An agent connected to a {@link TransportServer}. */
+export interface AgentInfo extends AgentIdentity {
+  /** Peer address as seen by the server. */
+  readonly remoteAddress: string;
+  /** Peer port. */
+  readonly remotePort: number;
+  /** True when the connection is TLS. */
+  readonly tls: boolean;
+  /** Subject CN of the verified client certificate, when one was presented. */
+  readonly certificateSubject: string | undefined;
+}
+
+/** Options of {@link TransportServer}. */
+export interface TransportServerOptions {
+  /**
+   * Receives every batch, in sequence order per agent. The acknowledgement is
+   * sent only after the returned promise resolves; a slow consumer delays
+   * acknowledgements (and, through TCP, the agent) but never loses a frame.
+   * A rejection closes the agent's connection; the agent re-sends.
+   */
+  onBatch: (agent: AgentInfo, frames: Frame[], seq: number) => Promise<void> | void;
+  /**
+   * Shared token(s) an agent must present. Omitted: any agent is accepted
+   * (only sensible on loopback or with client certificates).
+   */
+  token?: string | readonly string[];
+  /** TLS options (`key`, `cert`, `ca`, `requestCert`, `rejectUnauthorized`...); omitted: plain TCP. */
+  tls?: TlsOptions;
+  /** Largest message accepted; larger ones close the connection. Default 16 MiB. */
+  maxMessageBytes?: number;
+  /** Heartbeat interval in ms. Default 5000. */
+  heartbeatMs?: number;
+  /** A connection silent for this long is closed. Default 3 heartbeats. */
+  deadAfterMs?: number;
+  /** An accepted connection must say hello within this many ms. Default 10000. */
+  helloTimeoutMs?: number;
+  /** Bytes received but not yet processed per connection before reading pauses. Default 32 MiB. */
+  maxPendingBytes?: number;
+  /** Agent instances whose last processed sequence number is remembered for de-duplication. Default 4096. */
+  rememberInstances?: number;
+}
+
+/** Where to listen. */
+export interface ListenOptions {
+  /** Address; default `0.0.0.0`. */
+  host?: string;
+  /** Port; default 9999 for IPv4 hosts and 9998 for IPv6 hosts, 0 for any free port. */
+  port?: number;
+}
+
+/** Counters of a {@link TransportServer}. */
+export interface TransportServerStats {
+  /** Connections open now. */
+  connections: number;
+  /** Connections that completed the hello. */
+  accepted: number;
+  /** Connections closed because of a bad token, garbage, a version mismatch or a timeout. */
+  refused: number;
+  /** Batches handed to `onBatch` and acknowledged. */
+  batches: number;
+  /** Frames in those batches. */
+  frames: number;
+  /** Record bytes in those batches. */
+  bytes: number;
+  /** Batches received again after a reconnect and acknowledged without being processed twice. */
+  duplicateBatches: number;
+}
+
+/** Events of {@link TransportServer}. */
+export interface TransportServerEvents {
+  /** An agent completed the hello. */
+  connect: (agent: AgentInfo) => void;
+  /** An agent's connection ended; `reason` says why. */
+  disconnect: (agent: AgentInfo, reason: string) => void;
+  /** A connection was refused or failed; `remote` is `address:port`. */
+  clientError: (err: DbtapError, remote: string) => void;
+  /** `onBatch` threw or rejected. */
+  batchError: (err: unknown, agent: AgentInfo) => void;
+}
+
+/**
+ * The receiving end of the agent transport, embeddable in any process. Speaks
+ * the length-prefixed msgpack protocol of {@link PROTOCOL_VERSION}; wrong
+ * tokens, garbage and oversized messages get an error message and a closed
+ * connection, never an exception in the host process.
+ */
+export class TransportServer extends EventEmitter<TransportServerEvents> {
+  private readonly opts: Required<Omit<TransportServerOptions, 'token' | 'tls'>> & Pick<TransportServerOptions, 'tls'>;
+  private readonly tokenHashes: Buffer[] | undefined;
+  private readonly servers: Server[] = [];
+  private readonly conns = new Set<Connection>();
+  private readonly lastSeqByInstance = new Map<string, number>();
+  private readonly counters: TransportServerStats = { connections: 0, accepted: 0, refused: 0, batches: 0, frames: 0, bytes: 0, duplicateBatches: 0 };
+
+  constructor(options: TransportServerOptions) {
+    super();
+    if (typeof options?.onBatch !== 'function') throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'TransportServer needs an onBatch function');
+    const heartbeatMs = options.heartbeatMs ?? 5000;
+    this.opts = {
+      onBatch: options.onBatch,
+      tls: options.tls,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      heartbeatMs,
+      deadAfterMs: options.deadAfterMs ?? heartbeatMs * 3,
+      helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+      maxPendingBytes: options.maxPendingBytes ?? 32 << 20,
+      rememberInstances: options.rememberInstances ?? 4096,
+    };
+    const tokens = options.token === undefined ? undefined : typeof options.token === 'string' ? [options.token] : [...options.token];
+    if (tokens !== undefined && (tokens.length === 0 || tokens.some((t) => typeof t !== 'string' || t.length === 0))) {
+      throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'token must be a non-empty string or list of them');
+    }
+    this.tokenHashes = tokens?.map(sha256);
+  }
+
+  /**
+   * Starts listening. Without arguments it listens on `0.0.0.0:9999` and
+   * `[::]:9998`; pass one or more {@link ListenOptions} to choose. Resolves to
+   * the bound addresses (useful with port 0).
+   */
+  async listen(where?: ListenOptions | readonly ListenOptions[]): Promise<AddressInfo[]> {
+    const list: ListenOptions[] = where === undefined ? [{ host: '0.0.0.0' }, { host: '::' }] : Array.isArray(where) ? [...where] : [where as ListenOptions];
+    const out: AddressInfo[] = [];
+    for (const l of list) {
+      const host = l.host ?? '0.0.0.0';
+      const port = l.port ?? (isIPv6(host) ? DEFAULT_PORT_IPV6 : DEFAULT_PORT_IPV4);
+      const server = this.opts.tls ? createTlsServer(this.opts.tls, (s) => this.accept(s, true)) : createTcpServer((s) => this.accept(s, false));
+      if (this.opts.tls) {
+        // Handshake failures (unknown CA, missing client certificate) are client errors, not server errors.
+        server.on('tlsClientError', (err: Error, s: TLSSocket) => {
+          this.counters.refused++;
+          this.emit('clientError', new DbtapError(AgentErrorCodes.AUTH, `TLS handshake failed: ${err.message}`), `${s.remoteAddress}:${s.remotePort}`);
+        });
+      }
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host, port, ipv6Only: isIPv6(host) }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }).catch((err: NodeJS.ErrnoException) => {
+        throw new DbtapError(AgentErrorCodes.CONNECT, `listen ${formatHostPort(host, port)} failed: ${err.code ?? err.message}`, { host, port }, { cause: err });
+      });
+      server.on('error', (err) => debug('listener error: %s', err.message));
+      this.servers.push(server);
+      const addr = server.address() as AddressInfo;
+      debug('listening on %s', formatHostPort(addr.address, addr.port));
+      out.push(addr);
+    }
+    return out;
+  }
+
+  /** Bound addresses. */
+  addresses(): AddressInfo[] {
+    return this.servers.map((s) => s.address() as AddressInfo).filter((a) => a !== null);
+  }
+
+  /** A snapshot of the counters. */
+  stats(): TransportServerStats {
+    return { ...this.counters, connections: this.conns.size };
+  }
+
+  /** Agents connected now. */
+  agents(): AgentInfo[] {
+    const out: AgentInfo[] = [];
+    for (const c of this.conns) if (c.agent) out.push(c.agent);
+    return out;
+  }
+
+  /**
+   * Stops listening and closes every connection. Batches still inside
+   * `onBatch` finish but are not acknowledged; agents re-send them. With
+   * `abort`, sockets are destroyed at once (what a crash looks like to agents).
+   */
+  async close(options: { abort?: boolean } = {}): Promise<void> {
+    const closing = this.servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const c of this.conns) c.shutdown(options.abort ? undefined : 'server shutting down', options.abort === true);
+    await Promise.all(closing);
+  }
+
+  /** @internal */
+  accept(socket: Socket, tls: boolean): void {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    const c = new Connection(this, socket, tls);
+    this.conns.add(c);
+    socket.on('close', () => {
+      this.conns.delete(c);
+      c.closed();
+    });
+  }
+
+  /** @internal */
+  checkToken(token: string | undefined): boolean {
+    if (this.tokenHashes === undefined) return true;
+    if (typeof token !== 'string') return false;
+    // Compare digests in constant time so timing does not leak the token.
+    const h = sha256(token);
+    let ok = false;
+    for (const t of this.tokenHashes) if (timingSafeEqual(h, t)) ok = true;
+    return ok;
+  }
+
+  /** @internal */
+  get options() {
+    return this.opts;
+  }
+
+  /** @internal */
+  lastSeq(instance: string): number {
+    return this.lastSeqByInstance.get(instance) ?? 0;
+  }
+
+  /** @internal */
+  processed(agent: AgentInfo, seq: number, frames: number, bytes: number): void {
+    const m = this.lastSeqByInstance;
+    m.delete(agent.instance); // re-insert: the Map's order is the eviction order
+    m.set(agent.instance, seq);
+    if (m.size > this.opts.rememberInstances) m.delete(m.keys().next().value!);
+    this.counters.batches++;
+    this.counters.frames += frames;
+    this.counters.bytes += bytes;
+  }
+
+  /** @internal */
+  count(what: 'accepted' | 'refused' | 'duplicateBatches'): void {
+    this.counters[what]++;
+  }
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** `host:port`, with brackets around IPv6 hosts. */
+export function formatHostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+// One accepted socket: hello, then batches processed strictly in order.
+class Connection {
+  agent: AgentInfo | undefined;
+  private readonly reader: MessageReader;
+  private readonly remote: string;
+  private queue: BatchMessage[] = [];
+  private queuedBytes = 0;
+  private busy = false;
+  private done = false;
+  private paused = false;
+  private lastRx = Date.now();
+  private readonly timer: NodeJS.Timeout;
+  private readonly helloTimer: NodeJS.Timeout;
+  private closeReason = 'connection closed by agent';
+
+  constructor(
+    private readonly server: TransportServer,
+    private readonly socket: Socket,
+    private readonly tls: boolean,
+  ) {
+    const o = server.options;
+    this.reader = new MessageReader(o.maxMessageBytes);
+    this.remote = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    socket.on('data', (chunk: Buffer) => this.data(chunk));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.closeReason = `socket error: ${err.code ?? err.message}`;
+    });
+    this.helloTimer = setTimeout(() => {
+      if (!this.agent) this.refuse(new DbtapError(AgentErrorCodes.HELLO_TIMEOUT, `no hello within ${o.helloTimeoutMs} ms`));
+    }, o.helloTimeoutMs);
+    this.timer = setInterval(() => this.tick(), Math.max(10, Math.min(o.heartbeatMs, o.deadAfterMs / 2)));
+    this.timer.unref();
+    this.helloTimer.unref();
+  }
+
+  private tick(): void {
+    if (this.done) return;
+    const o = this.server.options;
+    if (Date.now() - this.lastRx > o.deadAfterMs && !this.paused) {
+      this.fail(new DbtapError(AgentErrorCodes.HEARTBEAT_TIMEOUT, `nothing received for ${o.deadAfterMs} ms`));
+      return;
+    }
+    if (this.agent) this.write(encodeMessage({ t: 'hb', ts: Date.now() }));
+  }
+
+  private data(chunk: Buffer): void {
+    if (this.done) return;
+    this.lastRx = Date.now();
+    const err = this.reader.push(chunk, (body) => this.message(body));
+    if (err) this.refuse(err);
+  }
+
+  private message(body: Buffer): void {
+    if (this.done) return;
+    const m = decodeMessage(body);
+    if (m instanceof DbtapError) {
+      this.refuse(m);
+      return;
+    }
+    if (!this.agent) {
+      if (m.t !== 'hello') {
+        this.refuse(new DbtapError(AgentErrorCodes.PROTOCOL, `expected hello, got ${m.t}`));
+        return;
+      }
+      if (m.v !== PROTOCOL_VERSION) {
+        this.refuse(new DbtapError(AgentErrorCodes.VERSION, `protocol version ${m.v} is not supported (this server speaks ${PROTOCOL_VERSION})`));
+        return;
+      }
+      if (!m.agent) {
+        this.refuse(new DbtapError(AgentErrorCodes.PROTOCOL, 'hello lacks the agent identity'));
+        return;
+      }
+      if (!this.server.checkToken(m.token)) {
+        this.refuse(new DbtapError(AgentErrorCodes.AUTH, m.token === undefined ? 'no token presented' : 'wrong token'));
+        return;
+      }
+      clearTimeout(this.helloTimer);
+      const s = this.socket as TLSSocket;
+      const cert = this.tls && typeof s.getPeerCertificate === 'function' ? s.getPeerCertificate() : undefined;
+      const cn = cert && cert.subject ? cert.subject.CN : undefined;
+      this.agent = {
+        ...m.agent,
+        remoteAddress: this.socket.remoteAddress ?? '',
+        remotePort: this.socket.remotePort ?? 0,
+        tls: this.tls,
+        certificateSubject: Array.isArray(cn) ? cn.join(',') : cn,
+      };
+      const o = this.server.options;
+      this.server.count('accepted');
+      this.write(
+        encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, lastSeq: this.server.lastSeq(this.agent.instance), heartbeatMs: o.heartbeatMs, maxMessageBytes: o.maxMessageBytes }),
+      );
+      debug('agent %s (%s) connected from %s', this.agent.id, this.agent.instance, this.remote);
+      this.server.emit('connect', this.agent);
+      return;
+    }
+    switch (m.t) {
+      case 'batch':
+        this.queue.push(m);
+        this.queuedBytes += m.frames.length;
+        if (this.queuedBytes > this.server.options.maxPendingBytes && !this.paused) {
+          // Backpressure: stop reading until the consumer catches up.
+          this.paused = true;
+          this.socket.pause();
+        }
+        void this.pump();
+        return;
+      case 'hb':
+        return;
+      case 'error':
+        this.closeReason = `agent reported ${m.code}: ${m.message}`;
+        this.socket.end();
+        return;
+      default:
+        this.refuse(new DbtapError(AgentErrorCodes.PROTOCOL, `unexpected ${m.t} message from an agent`));
+    }
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.queue.length > 0 && !this.done) {
+        const b = this.queue.shift()!;
+        this.queuedBytes -= b.frames.length;
+        const agent = this.agent!;
+        if (b.seq <= this.server.lastSeq(agent.instance)) {
+          // Already processed before a reconnect whose ack was lost: ack again, do not deliver twice.
+          this.server.count('duplicateBatches');
+          this.write(encodeMessage({ t: 'ack', seq: b.seq }));
+          continue;
+        }
+        const frames = decodeBatchFrames(b.frames, b.n);
+        if (frames instanceof DbtapError) {
+          this.refuse(frames);
+          return;
+        }
+        try {
+          await this.server.options.onBatch(agent, frames, b.seq);
+        } catch (err) {
+          this.server.emit('batchError', err, agent);
+          this.fail(new DbtapError(AgentErrorCodes.SERVER, `batch ${b.seq} could not be processed: ${(err as Error)?.message ?? String(err)}`));
+          return;
+        }
+        // Recorded even when the connection closed meanwhile: the agent re-sends
+        // the unacknowledged batch and the duplicate is then recognised.
+        this.server.processed(agent, b.seq, b.n, b.frames.length);
+        if (this.done) return;
+        this.write(encodeMessage({ t: 'ack', seq: b.seq }));
+        if (this.paused && this.queuedBytes <= this.server.options.maxPendingBytes / 2) {
+          this.paused = false;
+          this.lastRx = Date.now();
+          this.socket.resume();
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private write(buf: Buffer): void {
+    if (!this.done && this.socket.writable) this.socket.write(buf);
+  }
+
+  // A client error: tell the peer why, count it, close.
+  private refuse(err: DbtapError): void {
+    if (this.done) return;
+    this.server.count('refused');
+    this.server.emit('clientError', err, this.remote);
+    debug('refusing %s: %s %s', this.remote, err.code, err.message);
+    this.fail(err);
+  }
+
+  private fail(err: DbtapError): void {
+    if (this.done) return;
+    this.closeReason = `${err.code}: ${err.message}`;
+    this.write(encodeMessage({ t: 'error', code: err.code, message: err.message }));
+    this.done = true;
+    this.socket.end();
+    // A peer that never reads must not keep the socket open.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  shutdown(reason: string | undefined, abort: boolean): void {
+    if (abort) {
+      this.closeReason = 'server aborted';
+      this.done = true;
+      this.socket.destroy();
+      return;
+    }
+    this.fail(new DbtapError(AgentErrorCodes.CLOSED, reason ?? 'closing'));
+  }
+
+  closed(): void {
+    this.done = true;
+    clearInterval(this.timer);
+    clearTimeout(this.helloTimer);
+    this.queue = [];
+    if (this.agent) {
+      debug('agent %s disconnected: %s', this.agent.id, this.closeReason);
+      this.server.emit('disconnect', this.agent, this.closeReason);
+    }
+  }
+}

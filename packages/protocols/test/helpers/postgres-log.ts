@@ -1,0 +1,138 @@
+// PostgreSQL's own server log as ground truth for live tests: switches on
+// statement and connection logging (ALTER SYSTEM + reload, restored after),
+// and parses the stderr log lines written meanwhile.
+import { openSync, readSync, closeSync, statSync } from 'node:fs';
+import pg from 'pg';
+
+/** Where the Debian cluster writes its stderr log. */
+export const pgLogFile = '/var/log/postgresql/postgresql-15-main.log';
+
+/** Connection settings for the local server (trust auth, no TLS). */
+export const pgConn = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' } as const;
+
+// A prefix we can parse back: time, pid, then for session processes user, database,
+// application, remote host(port) and SQLSTATE in braces.
+const PREFIX = '%m [%p] %q{%u}{%d}{%a}{%r}{%e} ';
+const SETTINGS: [string, string][] = [
+  ['log_statement', 'all'],
+  ['log_connections', 'on'],
+  ['log_disconnections', 'on'],
+  ['log_line_prefix', PREFIX],
+  ['log_parameter_max_length', '-1'],
+];
+
+/** True when the local server answers. */
+export async function pgAvailable(): Promise<boolean> {
+  const c = new pg.Client({ ...pgConn, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ ...pgConn, application_name: 'dbtap-live-admin' });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Turns the logging on; returns the log offset to read from and a restore function. */
+export async function enableStatementLog(): Promise<{ offset: number; restore: () => Promise<void> }> {
+  await admin(async (c) => {
+    for (const [k, v] of SETTINGS) await c.query(`ALTER SYSTEM SET ${k} = '${v}'`);
+    await c.query('SELECT pg_reload_conf()');
+  });
+  // The postmaster applies the reload asynchronously: wait until new sessions see it.
+  for (let i = 0; i < 50; i++) {
+    const v = await admin(async (c) => (await c.query('SHOW log_line_prefix')).rows[0].log_line_prefix as string);
+    if (v === PREFIX) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const offset = statSync(pgLogFile).size;
+  return {
+    offset,
+    restore: async () => {
+      await admin(async (c) => {
+        for (const [k] of SETTINGS) await c.query(`ALTER SYSTEM RESET ${k}`);
+        await c.query('SELECT pg_reload_conf()');
+      });
+    },
+  };
+}
+
+/** Reads the log from `offset` to its current end. */
+export function readLogFrom(offset: number): string {
+  const size = statSync(pgLogFile).size;
+  if (size <= offset) return '';
+  const fd = openSync(pgLogFile, 'r');
+  try {
+    const buf = Buffer.alloc(size - offset);
+    readSync(fd, buf, 0, buf.length, offset);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** One parsed log entry of a session process. */
+export interface PgLogEntry {
+  pid: number;
+  user: string;
+  database: string;
+  app: string;
+  host: string;
+  port: number;
+  sqlState: string;
+  level: string;
+  message: string;
+  /** DETAIL line(s) that followed, if any. */
+  detail?: string;
+  /** STATEMENT line that followed an error, if any. */
+  statement?: string;
+}
+
+const lineRe = /^\S+ \S+ \S+ \[(\d+)\] \{([^}]*)\}\{([^}]*)\}\{([^}]*)\}\{([^}]*)\}\{([^}]*)\} (\w+):  ([\s\S]*)$/;
+
+/**
+ * Parses stderr log text written with our prefix. Continuation lines of a
+ * multi-line message start with a tab.
+ */
+export function parseLog(text: string): PgLogEntry[] {
+  const raw: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('\t') && raw.length > 0) raw[raw.length - 1] += `\n${line.slice(1)}`;
+    else if (line !== '') raw.push(line);
+  }
+  const out: PgLogEntry[] = [];
+  for (const r of raw) {
+    const m = lineRe.exec(r);
+    if (m === null) continue;
+    const [, pid, user, database, app, remote, sqlState, level, message] = m;
+    const hp = /^(.*)\((\d+)\)$/.exec(remote!);
+    const e: PgLogEntry = { pid: Number(pid), user: user!, database: database!, app: app!, host: hp?.[1] ?? remote!, port: Number(hp?.[2] ?? 0), sqlState: sqlState!, level: level!, message: message! };
+    const prev = out[out.length - 1];
+    if ((level === 'DETAIL' || level === 'STATEMENT') && prev !== undefined && prev.pid === e.pid) {
+      if (level === 'DETAIL') prev.detail = message!;
+      else prev.statement = message!;
+      continue;
+    }
+    out.push(e);
+  }
+  return out;
+}
+
+/** Parses `parameters: $1 = '1', $2 = NULL` into text values (null for NULL). */
+export function parseLogParams(detail: string | undefined): (string | null)[] | undefined {
+  if (detail === undefined || !detail.startsWith('parameters: ')) return undefined;
+  const out: (string | null)[] = [];
+  const re = /\$(\d+) = (NULL|'((?:[^']|'')*)')/g;
+  for (let m = re.exec(detail); m !== null; m = re.exec(detail)) out.push(m[2] === 'NULL' ? null : m[3]!.replace(/''/g, "'"));
+  return out;
+}
