@@ -1,0 +1,416 @@
+// Condition compilation: expand macros and lists, type-check every field and
+// value, and turn the tree into nested closures. Also renders the expanded
+// tree canonically (for golden tests and `rules check --explain`) and derives
+// which event classes a condition can match (the rule index).
+import type { ExprNode, ValueNode } from './expr.js';
+import type { EvalContext } from './context.js';
+import { fieldDef as fieldDef_, type FieldDef } from './fields.js';
+import { cidrContains as cidrContains_, parseCidr as parseCidr_, parseIp as parseIp_, type Cidr } from './cidr.js';
+// Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
+// getter calls on every use, which costs more than the lexer itself.
+const fieldDef = fieldDef_;
+const cidrContains = cidrContains_;
+const parseCidr = parseCidr_;
+const parseIp = parseIp_;
+
+/** A compiled condition. */
+export type Predicate = (c: EvalContext) => boolean;
+
+/** @internal A compile error at an offset of the condition text being compiled. */
+export class CompileError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/** @internal Lists and (already validated) macros visible to conditions. */
+export interface CompileEnv {
+  readonly lists: ReadonlyMap<string, readonly string[]>;
+  readonly macros: ReadonlyMap<string, ExprNode>;
+}
+
+/** Fully expanded node: no `ref`, values resolved. */
+type Expanded =
+  | { kind: 'and' | 'or'; items: Expanded[] }
+  | { kind: 'not'; item: Expanded }
+  | { kind: 'cmp'; field: string; def: FieldDef; op: string; negate: boolean; values: string[]; list: boolean; offset: number }
+  | { kind: 'exists'; field: string; def: FieldDef }
+  | { kind: 'bool'; field: string; def: FieldDef }
+  | { kind: 'const'; value: boolean };
+
+/** @internal Expands macro references and list names. `offsetBase` maps errors inside macros to the reference. */
+export function expand(node: ExprNode, env: CompileEnv, stack: string[] = [], refOffset?: number): Expanded {
+  return expandNode(node, env, stack, refOffset);
+}
+
+function expandNode(node: ExprNode, env: CompileEnv, stack: string[], refOffset: number | undefined): Expanded {
+  const at = (o: number): number => refOffset ?? o;
+  switch (node.kind) {
+    case 'and':
+    case 'or':
+      return { kind: node.kind, items: node.items.map((n) => expand(n, env, stack, refOffset)) };
+    case 'not':
+      return { kind: 'not', item: expand(node.item, env, stack, refOffset) };
+    case 'const':
+      return { kind: 'const', value: node.value };
+    case 'ref': {
+      const m = env.macros.get(node.name);
+      if (m !== undefined) {
+        if (stack.includes(node.name)) throw new CompileError('DBTAP_E_RULE_MACRO_CYCLE', `macro cycle: ${[...stack, node.name].join(' -> ')}`, at(node.offset));
+        return expand(m, env, [...stack, node.name], at(node.offset));
+      }
+      const def = fieldDef(node.name);
+      if (def === undefined) throw new CompileError('DBTAP_E_RULE_UNKNOWN_NAME', `'${node.name}' is neither a macro nor a field`, at(node.offset));
+      if (def.kind !== 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `field '${node.name}' is not boolean; compare it with an operator`, at(node.offset));
+      return { kind: 'bool', field: node.name, def };
+    }
+    case 'exists': {
+      const def = fieldDef(node.field);
+      if (def === undefined) throw new CompileError('DBTAP_E_RULE_UNKNOWN_FIELD', `unknown field '${node.field}'`, at(node.offset));
+      return { kind: 'exists', field: node.field, def };
+    }
+    case 'cmp': {
+      const def = fieldDef(node.field);
+      if (def === undefined) throw new CompileError('DBTAP_E_RULE_UNKNOWN_FIELD', `unknown field '${node.field}'`, at(node.offset));
+      const values: string[] = [];
+      for (const v of node.values) expandValue(v, env, values, [], refOffset);
+      return { kind: 'cmp', field: node.field, def, op: node.op, negate: node.negate, values, list: node.list || values.length !== node.values.length, offset: at(node.offset) };
+    }
+    default:
+      throw new CompileError('DBTAP_E_RULE_SYNTAX', 'unknown condition node', 0);
+  }
+}
+
+function expandValue(v: ValueNode, env: CompileEnv, out: string[], seen: string[], refOffset: number | undefined): void {
+  const list = v.bare ? env.lists.get(v.text) : undefined;
+  if (list === undefined) {
+    out.push(v.text);
+    return;
+  }
+  if (seen.includes(v.text)) throw new CompileError('DBTAP_E_RULE_LIST_CYCLE', `list cycle: ${[...seen, v.text].join(' -> ')}`, refOffset ?? v.offset);
+  for (const item of list) expandValue({ text: item, bare: true, offset: v.offset }, env, out, [...seen, v.text], refOffset);
+}
+
+// ---- closures ------------------------------------------------------------------
+
+function num(s: string, field: string, offset: number): number {
+  const n = Number(s);
+  if (s.trim().length === 0 || Number.isNaN(n)) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `field '${field}' is a number; '${s}' is not`, offset);
+  return n;
+}
+
+function parseClock(s: string, offset: number): number {
+  const m = /^(\d{1,2}):(\d{2})$/.exec(s.trim());
+  if (m === null || Number(m[1]) > 24 || Number(m[2]) > 59) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${s}' is not a time of day (HH:MM)`, offset);
+  return Number(m[1]) * 60 + Number(m[2]);
+}
+
+function strOf(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
+}
+
+/** Applies a string test to a string field, or to any element of a list field. */
+function stringTest(def: FieldDef, test: (s: string) => boolean): Predicate {
+  const get = def.get;
+  if (def.kind === 'strings') {
+    return (c) => {
+      const arr = get(c) as string[] | undefined;
+      if (arr === undefined) return false;
+      for (let i = 0; i < arr.length; i++) if (test(arr[i]!)) return true;
+      return false;
+    };
+  }
+  if (def.kind === 'string') {
+    return (c) => {
+      const v = get(c);
+      return typeof v === 'string' && test(v);
+    };
+  }
+  return (c) => {
+    const v = strOf(get(c));
+    return v !== undefined && test(v);
+  };
+}
+
+function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
+  const { def, field, values, offset } = n;
+  const get = def.get;
+  const one = (): string => {
+    if (values.length !== 1) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `operator '${n.op}' takes one value; use 'in' for lists`, offset);
+    return values[0]!;
+  };
+  switch (n.op) {
+    case '=':
+    case '!=': {
+      const v = one();
+      let p: Predicate;
+      if (def.kind === 'number') {
+        const x = num(v, field, offset);
+        p = (c) => get(c) === x;
+      } else if (def.kind === 'boolean') {
+        if (v !== 'true' && v !== 'false') throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `field '${field}' is boolean; use true or false`, offset);
+        const b = v === 'true';
+        p = (c) => (get(c) ?? false) === b;
+      } else p = stringTest(def, (s) => s === v);
+      return n.op === '!=' ? (c) => !p(c) : p;
+    }
+    case '<':
+    case '<=':
+    case '>':
+    case '>=': {
+      if (def.kind !== 'number' && def.kind !== 'scalar') throw new CompileError('DBTAP_E_RULE_TYPE', `operator '${n.op}' needs a numeric field; '${field}' is ${def.kind}`, offset);
+      const x = num(one(), field, offset);
+      const toN = (c: EvalContext): number => {
+        const v = get(c);
+        return typeof v === 'number' ? v : typeof v === 'string' && v.length > 0 ? Number(v) : NaN;
+      };
+      if (n.op === '<') return (c) => toN(c) < x;
+      if (n.op === '<=') return (c) => toN(c) <= x;
+      if (n.op === '>') return (c) => toN(c) > x;
+      return (c) => toN(c) >= x;
+    }
+    case 'in':
+    case 'iin': {
+      if (def.kind === 'number') {
+        const set = new Set(values.map((v) => num(v, field, offset)));
+        return (c) => set.has(get(c) as number);
+      }
+      if (def.kind === 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `field '${field}' is boolean; 'in' does not apply`, offset);
+      if (n.op === 'in') {
+        const set = new Set(values);
+        return stringTest(def, (s) => set.has(s));
+      }
+      const set = new Set(values.map((v) => v.toLowerCase()));
+      return stringTest(def, (s) => set.has(s.toLowerCase()));
+    }
+    case 'iequals': {
+      const v = one().toLowerCase();
+      return stringTest(def, (s) => s.toLowerCase() === v);
+    }
+    case 'contains':
+    case 'startswith':
+    case 'endswith':
+    case 'icontains':
+    case 'istartswith':
+    case 'iendswith': {
+      if (def.kind === 'number' || def.kind === 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `operator '${n.op}' needs a text field; '${field}' is ${def.kind}`, offset);
+      const ci = n.op.startsWith('i');
+      const vs = ci ? values.map((v) => v.toLowerCase()) : values;
+      const base = ci ? n.op.slice(1) : n.op;
+      const f = base === 'contains' ? (s: string, v: string) => s.includes(v) : base === 'startswith' ? (s: string, v: string) => s.startsWith(v) : (s: string, v: string) => s.endsWith(v);
+      if (vs.length === 1) {
+        const v = vs[0]!;
+        return stringTest(def, ci ? (s) => f(s.toLowerCase(), v) : (s) => f(s, v));
+      }
+      return stringTest(def, (s) => {
+        const x = ci ? s.toLowerCase() : s;
+        for (const v of vs) if (f(x, v)) return true;
+        return false;
+      });
+    }
+    case 'matches':
+    case 'imatches': {
+      if (def.kind === 'number' || def.kind === 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `operator '${n.op}' needs a text field; '${field}' is ${def.kind}`, offset);
+      const res = values.map((v) => {
+        try {
+          return new RegExp(v, n.op === 'imatches' ? 'i' : '');
+        } catch (err) {
+          throw new CompileError('DBTAP_E_RULE_BAD_REGEX', `bad regular expression '${v}': ${(err as Error).message}`, offset);
+        }
+      });
+      if (res.length === 1) {
+        const re = res[0]!;
+        return stringTest(def, (s) => re.test(s));
+      }
+      return stringTest(def, (s) => res.some((re) => re.test(s)));
+    }
+    case 'in_cidr': {
+      if (def.kind !== 'string') throw new CompileError('DBTAP_E_RULE_TYPE', `operator 'in_cidr' needs an address field; '${field}' is ${def.kind}`, offset);
+      const blocks: Cidr[] = values.map((v) => {
+        const c = parseCidr(v);
+        if (c === undefined) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${v}' is not an address or CIDR block`, offset);
+        return c;
+      });
+      let lastText = '';
+      let lastIp: Uint32Array | undefined;
+      return (c) => {
+        const v = get(c);
+        if (typeof v !== 'string') return false;
+        if (v !== lastText) {
+          lastText = v;
+          lastIp = parseIp(v);
+        }
+        if (lastIp === undefined) return false;
+        for (const b of blocks) if (cidrContains(b, lastIp)) return true;
+        return false;
+      };
+    }
+    case 'within': {
+      if (field !== 'time') throw new CompileError('DBTAP_E_RULE_TYPE', `operator 'within' applies to the field 'time' only`, offset);
+      const ranges = values.map((v) => {
+        const dash = v.indexOf('-');
+        if (dash < 0) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${v}' is not a time range (HH:MM-HH:MM)`, offset);
+        return [parseClock(v.slice(0, dash), offset), parseClock(v.slice(dash + 1), offset)] as const;
+      });
+      return (c) => {
+        const m = c.getMinuteOfDay();
+        for (const [a, b] of ranges) if (a <= b ? m >= a && m < b : m >= a || m < b) return true;
+        return false;
+      };
+    }
+    default:
+      throw new CompileError('DBTAP_E_RULE_SYNTAX', `unknown operator '${n.op}'`, offset);
+  }
+}
+
+/** @internal Compiles an expanded condition to a closure. */
+export function compileExpanded(n: Expanded): Predicate {
+  switch (n.kind) {
+    case 'const': {
+      const v = n.value;
+      return () => v;
+    }
+    case 'bool': {
+      const get = n.def.get;
+      return (c) => get(c) === true;
+    }
+    case 'exists': {
+      const get = n.def.get;
+      return (c) => {
+        const v = get(c);
+        return v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0);
+      };
+    }
+    case 'not': {
+      const p = compileExpanded(n.item);
+      return (c) => !p(c);
+    }
+    case 'and': {
+      const ps = n.items.map(compileExpanded);
+      if (ps.length === 2) {
+        const [a, b] = ps as [Predicate, Predicate];
+        return (c) => a(c) && b(c);
+      }
+      return (c) => {
+        for (let i = 0; i < ps.length; i++) if (!ps[i]!(c)) return false;
+        return true;
+      };
+    }
+    case 'or': {
+      const ps = n.items.map(compileExpanded);
+      if (ps.length === 2) {
+        const [a, b] = ps as [Predicate, Predicate];
+        return (c) => a(c) || b(c);
+      }
+      return (c) => {
+        for (let i = 0; i < ps.length; i++) if (ps[i]!(c)) return true;
+        return false;
+      };
+    }
+    case 'cmp': {
+      const p = compileCmp(n);
+      return n.negate ? (c) => !p(c) : p;
+    }
+  }
+}
+
+/** @internal Canonical text of an expanded condition: `(and (= statementType "delete") (not sql.hasWhere))`. */
+export function describeExpanded(n: Expanded): string {
+  switch (n.kind) {
+    case 'const':
+      return String(n.value);
+    case 'bool':
+      return n.field;
+    case 'exists':
+      return `(exists ${n.field})`;
+    case 'not':
+      return `(not ${describeExpanded(n.item)})`;
+    case 'and':
+    case 'or':
+      return `(${n.kind} ${n.items.map(describeExpanded).join(' ')})`;
+    case 'cmp': {
+      const render = (v: string): string => (n.def.kind === 'number' && v.trim().length > 0 && !Number.isNaN(Number(v)) ? String(Number(v)) : JSON.stringify(v));
+      const vals = n.list ? `[${n.values.map(render).join(',')}]` : render(n.values[0] ?? '');
+      return `(${n.negate ? 'not-' : ''}${n.op} ${n.field} ${vals})`;
+    }
+  }
+}
+
+// ---- index ----------------------------------------------------------------------
+
+const STATEMENT_TYPES = ['select', 'insert', 'update', 'delete', 'merge', 'ddl', 'dcl', 'tcl', 'other', 'none'];
+/** Every index key: record kinds, and statements split by class. */
+export const INDEX_KEYS: readonly string[] = ['login', 'logout', ...STATEMENT_TYPES.map((t) => `statement:${t}`)];
+
+/** @internal Index key of an event. */
+export function indexKey(kind: string, statementType: string | undefined): string {
+  return kind === 'statement' ? `statement:${statementType ?? 'none'}` : kind;
+}
+
+/** @internal The index keys a condition can match, or undefined for all. */
+export function indexKeys(n: Expanded): Set<string> | undefined {
+  switch (n.kind) {
+    case 'and': {
+      let acc: Set<string> | undefined;
+      for (const it of n.items) {
+        const k = indexKeys(it);
+        if (k === undefined) continue;
+        acc = acc === undefined ? k : new Set([...acc].filter((x) => k.has(x)));
+      }
+      return acc;
+    }
+    case 'or': {
+      const acc = new Set<string>();
+      for (const it of n.items) {
+        const k = indexKeys(it);
+        if (k === undefined) return undefined;
+        for (const x of k) acc.add(x);
+      }
+      return acc;
+    }
+    case 'const':
+      return n.value ? undefined : new Set();
+    case 'cmp': {
+      if (n.negate || (n.op !== '=' && n.op !== 'in')) return undefined;
+      if (n.field === 'kind') {
+        const out = new Set<string>();
+        for (const v of n.values) {
+          if (v === 'statement') for (const t of STATEMENT_TYPES) out.add(`statement:${t}`);
+          else out.add(v);
+        }
+        return out;
+      }
+      if (n.field === 'statementType') return new Set(n.values.map((v) => `statement:${v}`));
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** @internal Fields a condition reads (to know whether, e.g., the injection detector is needed). */
+export function fieldsOf(n: Expanded, out: Set<string> = new Set()): Set<string> {
+  switch (n.kind) {
+    case 'and':
+    case 'or':
+      for (const it of n.items) fieldsOf(it, out);
+      break;
+    case 'not':
+      fieldsOf(n.item, out);
+      break;
+    case 'cmp':
+    case 'exists':
+    case 'bool':
+      out.add(n.field);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+export type { Expanded };

@@ -1,0 +1,102 @@
+// What a compiled condition reads: the audit record plus values derived from
+// it on demand (SQL analysis, injection verdict, local time). Each derived
+// value is computed at most once per event, and only when a rule asks.
+import type { AuditEvent } from '@dbtap/core';
+import { analyzeTokens as analyzeTokens_, type SqlAnalysis } from '../sql/analyze.js';
+import { dialectForDbType as dialectForDbType_ } from '../sql/dialect.js';
+import { TokenBuffer, scanSql as scanSql_ } from '../sql/lexer.js';
+import { detectInjectionTokens as detectInjectionTokens_, type SqlInjectionResult } from '../sql/sqli.js';
+// Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
+// getter calls on every use, which costs more than the lexer itself.
+const analyzeTokens = analyzeTokens_;
+const dialectForDbType = dialectForDbType_;
+const scanSql = scanSql_;
+const detectInjectionTokens = detectInjectionTokens_;
+
+const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+
+const scratch = new TokenBuffer();
+
+/** @internal Evaluation state of one event. */
+export class EvalContext {
+  event: AuditEvent = undefined as unknown as AuditEvent;
+  private analysisDone = false;
+  private analysis: SqlAnalysis | undefined = undefined;
+  private sqliDone = false;
+  private sqli: SqlInjectionResult | undefined = undefined;
+  private timeDone = false;
+  private minuteOfDay = 0;
+  private weekday = 0;
+  /** Minutes east of UTC for time-of-day conditions, or NaN for the process's local zone. */
+  tzOffsetMin = 0;
+
+  /** Derived list fields computed for this event (several rules read the same ones). */
+  private readonly memo = new Map<string, unknown>();
+
+  reset(event: AuditEvent, analysis?: SqlAnalysis): void {
+    this.event = event;
+    if (this.memo.size > 0) this.memo.clear();
+    this.analysisDone = analysis !== undefined;
+    this.analysis = analysis;
+    this.sqliDone = false;
+    this.sqli = undefined;
+    this.timeDone = false;
+  }
+
+  /** A derived value, computed once per event. */
+  cached<T>(key: string, compute: (c: EvalContext) => T): T {
+    if (this.memo.has(key)) return this.memo.get(key) as T;
+    const v = compute(this);
+    this.memo.set(key, v);
+    return v;
+  }
+
+  /** SQL analysis of the event's text (undefined without SQL). */
+  getAnalysis(): SqlAnalysis | undefined {
+    if (!this.analysisDone) {
+      this.analysisDone = true;
+      const sql = this.event.sql;
+      if (sql !== undefined && sql.length > 0) {
+        this.analysis = analyzeTokens(scanSql(sql, dialectForDbType(this.event.dbType), scratch), true);
+      }
+    }
+    return this.analysis;
+  }
+
+  /** Injection verdict of the event's text (undefined without SQL). */
+  getSqli(): SqlInjectionResult | undefined {
+    if (!this.sqliDone) {
+      this.sqliDone = true;
+      const sql = this.event.sql;
+      if (sql !== undefined && sql.length > 0) this.sqli = detectInjectionTokens(scanSql(sql, dialectForDbType(this.event.dbType), scratch));
+    }
+    return this.sqli;
+  }
+
+  private time(): void {
+    if (this.timeDone) return;
+    this.timeDone = true;
+    const ms = Math.floor(this.event.ts / 1000);
+    if (Number.isNaN(this.tzOffsetMin)) {
+      const d = new Date(ms);
+      this.minuteOfDay = d.getHours() * 60 + d.getMinutes();
+      this.weekday = d.getDay();
+    } else {
+      const d = new Date(ms + this.tzOffsetMin * 60_000);
+      this.minuteOfDay = d.getUTCHours() * 60 + d.getUTCMinutes();
+      this.weekday = d.getUTCDay();
+    }
+  }
+
+  /** Minutes since local midnight. */
+  getMinuteOfDay(): number {
+    this.time();
+    return this.minuteOfDay;
+  }
+
+  /** `sun` ... `sat`. */
+  getWeekday(): string {
+    this.time();
+    return WEEKDAYS[this.weekday]!;
+  }
+}

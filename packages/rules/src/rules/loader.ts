@@ -1,0 +1,249 @@
+// Stage 1 of rule loading: read one source (YAML, JSON or a plain object),
+// check its shape, and keep a way back from any value to its line and column.
+import { readFileSync } from 'node:fs';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { ConditionSyntaxError, parseCondition as parseCondition_ } from './expr.js';
+import { fieldDef as fieldDef_ } from './fields.js';
+import type { Diagnostic, DiagnosticSeverity, RuleFileContent } from './types.js';
+// Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
+// getter calls on every use, which costs more than the lexer itself.
+const parseCondition = parseCondition_;
+const fieldDef = fieldDef_;
+
+/** Path of a value inside a rule file, e.g. `['rules', 3, 'condition']`. */
+export type RulePath = readonly (string | number)[];
+
+/** One loaded rule source, ready to merge and compile. */
+export interface RuleFile {
+  /** File path or source name (used in diagnostics). */
+  readonly name: string;
+  /** The file's data. */
+  readonly content: RuleFileContent;
+  /**
+   * Line and column (1-based) of the value at `path`, and of character
+   * `offset` inside it when it is a string; `{ line: 0, column: 0 }` for
+   * plain-object sources.
+   */
+  locate(path: RulePath, offset?: number): { line: number; column: number };
+}
+
+/** @internal Diagnostic builder bound to one file. */
+export function diag(file: RuleFile, path: RulePath, code: string, message: string, severity: DiagnosticSeverity = 'error', offset?: number): Diagnostic {
+  const { line, column } = file.locate(path, offset);
+  return { code, severity, message, file: file.name, line, column };
+}
+
+/** Parses a window length: seconds as a number, or `500ms`, `30s`, `5m`, `2h`, `1d`. Returns microseconds or undefined. */
+export function parseWindow(w: unknown): number | undefined {
+  if (typeof w === 'number') return w > 0 && Number.isFinite(w) ? Math.round(w * 1_000_000) : undefined;
+  if (typeof w !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(w);
+  if (m === null) return undefined;
+  const v = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const us = unit === 'ms' ? 1_000 : unit === 's' ? 1_000_000 : unit === 'm' ? 60_000_000 : unit === 'h' ? 3_600_000_000 : 86_400_000_000;
+  const r = Math.round(v * us);
+  return r > 0 ? r : undefined;
+}
+
+const TOP_KEYS = new Set(['lists', 'macros', 'rules', 'groups']);
+const RULE_KEYS = new Set(['id', 'name', 'description', 'risk', 'condition', 'action', 'enabled', 'tags', 'detector', 'override', 'append']);
+const DETECTOR_KEYS = new Set(['window', 'threshold', 'groupBy', 'distinct', 'sum']);
+const RISKS = new Set(['high', 'medium', 'low', 'info']);
+const ACTIONS = new Set(['alert', 'log', 'ignore']);
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Checks the shape of a file's data; returns the diagnostics (errors make the file unusable). */
+function validate(file: RuleFile): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const c = file.content as unknown;
+  if (!isObj(c)) {
+    out.push(diag(file, [], 'DBTAP_E_RULE_SCHEMA', 'a rule file must be a mapping with lists, macros, rules and groups'));
+    return out;
+  }
+  for (const k of Object.keys(c)) if (!TOP_KEYS.has(k)) out.push(diag(file, [k], 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown top-level key '${k}' (expected lists, macros, rules, groups)`, 'warning'));
+  if (c.lists !== undefined) {
+    if (!isObj(c.lists)) out.push(diag(file, ['lists'], 'DBTAP_E_RULE_SCHEMA', "'lists' must map names to lists of values"));
+    else
+      for (const [name, v] of Object.entries(c.lists)) {
+        const items = Array.isArray(v) ? v : isObj(v) ? v.items : undefined;
+        if (!Array.isArray(items)) out.push(diag(file, ['lists', name], 'DBTAP_E_RULE_SCHEMA', `list '${name}' must be a sequence of values or { items: [...], append: true }`));
+        else
+          items.forEach((it, i) => {
+            if (typeof it !== 'string' && typeof it !== 'number') out.push(diag(file, Array.isArray(v) ? ['lists', name, i] : ['lists', name, 'items', i], 'DBTAP_E_RULE_SCHEMA', `list '${name}' item ${i + 1} must be a string or number`));
+          });
+        if (isObj(v) && v.append !== undefined && typeof v.append !== 'boolean') out.push(diag(file, ['lists', name, 'append'], 'DBTAP_E_RULE_SCHEMA', "'append' must be true or false"));
+      }
+  }
+  if (c.macros !== undefined) {
+    if (!isObj(c.macros)) out.push(diag(file, ['macros'], 'DBTAP_E_RULE_SCHEMA', "'macros' must map names to conditions"));
+    else
+      for (const [name, v] of Object.entries(c.macros)) {
+        if (fieldDef(name) !== undefined) out.push(diag(file, ['macros', name], 'DBTAP_E_RULE_SCHEMA', `macro '${name}' has the name of a field`));
+        const cond = typeof v === 'string' ? v : isObj(v) ? v.condition : undefined;
+        const path = typeof v === 'string' ? ['macros', name] : ['macros', name, 'condition'];
+        if (typeof cond !== 'string') out.push(diag(file, ['macros', name], 'DBTAP_E_RULE_SCHEMA', `macro '${name}' must be a condition string or { condition, append: true }`));
+        else checkSyntax(file, path, cond, out);
+      }
+  }
+  if (c.rules !== undefined) {
+    if (!Array.isArray(c.rules)) out.push(diag(file, ['rules'], 'DBTAP_E_RULE_SCHEMA', "'rules' must be a sequence of rules"));
+    else {
+      const seen = new Map<string, number>();
+      c.rules.forEach((r, i) => validateRule(file, r, i, seen, out));
+    }
+  }
+  if (c.groups !== undefined) {
+    if (!isObj(c.groups)) out.push(diag(file, ['groups'], 'DBTAP_E_RULE_SCHEMA', "'groups' must map group names to lists of rule ids"));
+    else
+      for (const [name, v] of Object.entries(c.groups)) {
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) out.push(diag(file, ['groups', name], 'DBTAP_E_RULE_SCHEMA', `group '${name}' must be a sequence of rule ids, 'prefix*' patterns or 'tag:<tag>'`));
+      }
+  }
+  return out;
+}
+
+function checkSyntax(file: RuleFile, path: RulePath, cond: string, out: Diagnostic[]): void {
+  try {
+    parseCondition(cond);
+  } catch (err) {
+    if (err instanceof ConditionSyntaxError) out.push(diag(file, path, 'DBTAP_E_RULE_SYNTAX', err.message, 'error', err.offset));
+    else throw err;
+  }
+}
+
+function validateRule(file: RuleFile, r: unknown, i: number, seen: Map<string, number>, out: Diagnostic[]): void {
+  const at = (k?: string): RulePath => (k === undefined ? ['rules', i] : ['rules', i, k]);
+  if (!isObj(r)) {
+    out.push(diag(file, at(), 'DBTAP_E_RULE_SCHEMA', `rule ${i + 1} must be a mapping`));
+    return;
+  }
+  for (const k of Object.keys(r)) if (!RULE_KEYS.has(k)) out.push(diag(file, at(k), 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown rule key '${k}'`, 'warning'));
+  if (typeof r.id !== 'string' || r.id.trim().length === 0) {
+    out.push(diag(file, r.id === undefined ? at() : at('id'), 'DBTAP_E_RULE_SCHEMA', `rule ${i + 1} needs an 'id' (a non-empty string)`));
+    return;
+  }
+  if (seen.has(r.id)) out.push(diag(file, at('id'), 'DBTAP_E_RULE_DUPLICATE', `rule id '${r.id}' is defined twice in this file (first as rule ${seen.get(r.id)! + 1})`));
+  else seen.set(r.id, i);
+  const amend = r.override === true || r.append === true;
+  if (r.override !== undefined && typeof r.override !== 'boolean') out.push(diag(file, at('override'), 'DBTAP_E_RULE_SCHEMA', "'override' must be true or false"));
+  if (r.append !== undefined && typeof r.append !== 'boolean') out.push(diag(file, at('append'), 'DBTAP_E_RULE_SCHEMA', "'append' must be true or false"));
+  if (r.override === true && r.append === true) out.push(diag(file, at('append'), 'DBTAP_E_RULE_SCHEMA', "a rule entry cannot both 'override' and 'append'"));
+  if (r.append === true && typeof r.condition !== 'string') out.push(diag(file, at(), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'append' needs a condition to append`));
+  if (r.risk === undefined ? !amend : typeof r.risk !== 'string' || !RISKS.has(r.risk)) out.push(diag(file, r.risk === undefined ? at() : at('risk'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'risk' must be one of high, medium, low, info`));
+  if (r.condition === undefined ? !amend : typeof r.condition !== 'string') out.push(diag(file, r.condition === undefined ? at() : at('condition'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'condition' must be a condition string`));
+  else if (typeof r.condition === 'string') checkSyntax(file, at('condition'), r.condition, out);
+  if (r.action !== undefined && (typeof r.action !== 'string' || !ACTIONS.has(r.action))) out.push(diag(file, at('action'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'action' must be one of alert, log, ignore`));
+  if (r.enabled !== undefined && typeof r.enabled !== 'boolean') out.push(diag(file, at('enabled'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'enabled' must be true or false`));
+  for (const k of ['name', 'description'] as const) if (r[k] !== undefined && typeof r[k] !== 'string') out.push(diag(file, at(k), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': '${k}' must be a string`));
+  if (r.tags !== undefined && (!Array.isArray(r.tags) || r.tags.some((t) => typeof t !== 'string'))) out.push(diag(file, at('tags'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'tags' must be a sequence of strings`));
+  if (r.detector !== undefined) {
+    const d = r.detector;
+    const dp = (k?: string): RulePath => (k === undefined ? at('detector') : ['rules', i, 'detector', k]);
+    if (!isObj(d)) out.push(diag(file, dp(), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'detector' must be a mapping`));
+    else {
+      for (const k of Object.keys(d)) if (!DETECTOR_KEYS.has(k)) out.push(diag(file, dp(k), 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown detector key '${k}'`, 'warning'));
+      if (parseWindow(d.window) === undefined) out.push(diag(file, d.window === undefined ? dp() : dp('window'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': detector 'window' must be a duration such as 60s, 5m, 1h`));
+      if (typeof d.threshold !== 'number' || !(d.threshold > 0)) out.push(diag(file, d.threshold === undefined ? dp() : dp('threshold'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': detector 'threshold' must be a positive number`));
+      if (d.groupBy !== undefined) {
+        if (!Array.isArray(d.groupBy)) out.push(diag(file, dp('groupBy'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'groupBy' must be a sequence of field names`));
+        else
+          d.groupBy.forEach((g, gi) => {
+            if (typeof g !== 'string' || fieldDef(g) === undefined) out.push(diag(file, ['rules', i, 'detector', 'groupBy', gi], 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown groupBy field '${String(g)}'`));
+          });
+      }
+      if (d.distinct !== undefined && d.sum !== undefined) out.push(diag(file, dp('sum'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': a detector counts 'distinct' values or a 'sum', not both`));
+      if (d.distinct !== undefined && (typeof d.distinct !== 'string' || fieldDef(d.distinct) === undefined)) out.push(diag(file, dp('distinct'), 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown distinct field '${String(d.distinct)}'`));
+      if (d.sum !== undefined) {
+        const f = typeof d.sum === 'string' ? fieldDef(d.sum) : undefined;
+        if (f === undefined) out.push(diag(file, dp('sum'), 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown sum field '${String(d.sum)}'`));
+        else if (f.kind !== 'number') out.push(diag(file, dp('sum'), 'DBTAP_E_RULE_TYPE', `rule '${r.id}': sum field '${String(d.sum)}' is not numeric`));
+      }
+    }
+  }
+}
+
+// ---- sources --------------------------------------------------------------------
+
+function yamlLocator(doc: Document, lc: LineCounter, text: string): RuleFile['locate'] {
+  return (path, offset) => {
+    let node: unknown;
+    for (let len = path.length; len >= 0; len--) {
+      node = len === 0 ? doc.contents : doc.getIn(path.slice(0, len), true);
+      if (node !== undefined && node !== null && typeof node === 'object' && 'range' in (node as object)) break;
+      node = undefined;
+    }
+    const n = node as Node | undefined;
+    if (n === undefined || n.range === undefined || n.range === null) return { line: 1, column: 1 };
+    let pos = n.range[0];
+    if (offset !== undefined && isScalar(n)) {
+      const t = n.type;
+      if (t === 'PLAIN') pos += offset;
+      else if (t === 'QUOTE_DOUBLE' || t === 'QUOTE_SINGLE') pos += 1 + offset;
+      else if (t === 'BLOCK_LITERAL' || t === 'BLOCK_FOLDED') {
+        // header line, then the value's lines at a common indent
+        const value = String(n.value);
+        const before = value.slice(0, offset);
+        const lineIdx = before.split('\n').length - 1;
+        const col = offset - (before.lastIndexOf('\n') + 1);
+        const header = lc.linePos(n.range[0]);
+        const firstContent = lc.lineStarts[header.line] ?? n.range[0];
+        let indent = 0;
+        while (text.charCodeAt(firstContent + indent) === 32) indent++;
+        return { line: header.line + 1 + lineIdx, column: indent + col + 1 };
+      }
+    }
+    const p = lc.linePos(pos);
+    return { line: p.line, column: p.col };
+  };
+}
+
+/** Result of reading one source. */
+export interface ReadResult {
+  /** The file, when it could be read and has no errors. */
+  readonly file?: RuleFile;
+  /** Problems found (errors and warnings). */
+  readonly diagnostics: Diagnostic[];
+}
+
+/** @internal Reads one YAML or JSON text into a {@link RuleFile} (stage 1). */
+export function readRuleText(text: string, name: string): ReadResult {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const diagnostics: Diagnostic[] = [];
+  for (const e of doc.errors) {
+    const p = lc.linePos(e.pos[0]);
+    diagnostics.push({ code: 'DBTAP_E_RULE_YAML', severity: 'error', message: e.message.split('\n')[0]!, file: name, line: p.line, column: p.col });
+  }
+  if (diagnostics.length > 0) return { diagnostics };
+  const contents = doc.contents;
+  const data = contents === null ? {} : (doc.toJS({ maxAliasCount: 100 }) as RuleFileContent);
+  if (contents !== null && !isMap(contents) && !isSeq(contents) && !isScalar(contents)) {
+    diagnostics.push({ code: 'DBTAP_E_RULE_SCHEMA', severity: 'error', message: 'a rule file must be a mapping', file: name, line: 1, column: 1 });
+    return { diagnostics };
+  }
+  const file: RuleFile = { name, content: data ?? {}, locate: yamlLocator(doc, lc, text) };
+  diagnostics.push(...validate(file));
+  return diagnostics.some((d) => d.severity === 'error') ? { diagnostics } : { file, diagnostics };
+}
+
+/** @internal Wraps a plain object as a {@link RuleFile} (no positions). */
+export function readRuleObject(content: RuleFileContent, name: string): ReadResult {
+  const file: RuleFile = { name, content, locate: () => ({ line: 0, column: 0 }) };
+  const diagnostics = validate(file);
+  return diagnostics.some((d) => d.severity === 'error') ? { diagnostics } : { file, diagnostics };
+}
+
+/** @internal Reads a rule file from disk. */
+export function readRuleFile(path: string): ReadResult {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { diagnostics: [{ code: 'DBTAP_E_IO', severity: 'error', message: `cannot read rule file: ${(err as Error).message}`, file: path, line: 0, column: 0 }] };
+  }
+  return readRuleText(text, path);
+}

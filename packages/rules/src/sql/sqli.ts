@@ -1,0 +1,540 @@
+// SQL-injection detection on whole statements, as a database audit sees them
+// (the application already glued the input into the text). One walk over
+// the scanned tokens looks for the shapes injected input leaves behind and
+// scores them; each shape is a named reason. Rates on public corpora are in
+// docs/sqli.md.
+import { K as K_ } from './keywords.js';
+import { TokenBuffer, TokenFlag as TokenFlag_, TokenType as TokenType_, scanSql as scanSql_ } from './lexer.js';
+import type { Dialect, DialectOptions } from './dialect.js';
+import { nextSig as nextSig_ } from './split.js';
+// Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
+// getter calls on every use, which costs more than the lexer itself.
+const K = K_;
+const TokenFlag = TokenFlag_;
+const TokenType = TokenType_;
+const scanSql = scanSql_;
+const nextSig = nextSig_;
+
+/** Result of {@link detectSqlInjection}. */
+export interface SqlInjectionResult {
+  /** True when the score reaches the threshold (0.7). */
+  readonly injection: boolean;
+  /** Names of the shapes found (see {@link SQLI_REASONS}), in text order. */
+  readonly reasons: string[];
+  /** Combined score in [0, 1]: 1 - product of (1 - weight) over the reasons found. */
+  readonly score: number;
+}
+
+/**
+ * Reasons the detector reports, with their weights. Weights of 0.7 and more
+ * flag a statement on their own; the others need company.
+ */
+export const SQLI_REASONS: Readonly<Record<string, { readonly weight: number; readonly description: string }>> = {
+  tautology: { weight: 0.9, description: 'OR followed by an always-true comparison or constant (OR 1=1, OR \'a\'=\'a\', OR 2>1, OR x=x)' },
+  'union-select': { weight: 0.9, description: 'UNION SELECT of constants, NULL padding, or system information' },
+  'union-probe': { weight: 0.5, description: 'UNION SELECT with some constant columns' },
+  'stacked-query': { weight: 0.8, description: 'a query followed by a statement of another kind (DDL, DCL, EXEC, SHUTDOWN, WAITFOR, writes)' },
+  'comment-truncation': { weight: 0.8, description: 'a line comment that cuts off quoted SQL (admin\'-- \' AND ...)' },
+  'trailing-comment': { weight: 0.45, description: 'a line comment glued to the code before it at the end of the statement' },
+  'comment-obfuscation': { weight: 0.75, description: 'a block comment used as whitespace between words (UNION/**/SELECT)' },
+  'executable-comment': { weight: 0.75, description: 'MySQL executable comment hiding UNION, SELECT or a condition inside a clause' },
+  'unterminated-comment': { weight: 0.6, description: 'a block comment that never ends (truncates the rest of the statement)' },
+  'unbalanced-quotes': { weight: 0.45, description: 'a string or quoted identifier that never ends' },
+  'time-based': { weight: 0.9, description: 'a delay inside a condition or batch: SLEEP, BENCHMARK, pg_sleep, WAITFOR DELAY, DBMS_LOCK.SLEEP' },
+  'time-call': { weight: 0.6, description: 'a delay function as the whole statement (SELECT SLEEP(5))' },
+  'error-based': { weight: 0.9, description: 'functions used to leak data through error messages: EXTRACTVALUE, UPDATEXML, FLOOR(RAND(0)*2), EXP(~(...)), CONVERT(INT, ...) on system data' },
+  'out-of-band': { weight: 0.9, description: 'file and network access: LOAD_FILE, INTO OUTFILE, UTL_HTTP, xp_cmdshell, xp_dirtree, OPENROWSET, COPY ... PROGRAM' },
+  'blind-inference': { weight: 0.8, description: 'character-by-character probing: ASCII(SUBSTRING((SELECT ...),n,1)) and the like' },
+  'boolean-probe': { weight: 0.45, description: 'AND followed by a constant comparison (AND 1=2) after another condition' },
+  'system-info': { weight: 0.4, description: 'system catalog or server identity (information_schema, @@version, user()) inside a condition or UNION' },
+  'encoded-literal': { weight: 0.35, description: 'hex strings or CHAR(n,n,n) building text inside a condition or UNION' },
+};
+
+const THRESHOLD = 0.7;
+
+const shared = new TokenBuffer();
+
+/**
+ * Looks for SQL injection in a whole statement (or multi-statement text).
+ *
+ * ```ts
+ * detectSqlInjection("SELECT * FROM users WHERE name = '' OR '1'='1'")
+ * // { injection: true, reasons: ['tautology'], score: 0.9 }
+ * ```
+ */
+export function detectSqlInjection(sql: string, dialect?: Dialect | DialectOptions): SqlInjectionResult {
+  return detectInjectionTokens(scanSql(sql, dialect, shared));
+}
+
+function isLit(t: number): boolean {
+  return t === TokenType.String || t === TokenType.Number;
+}
+
+/** Value of a literal token for constant comparison: a number, or the string body. */
+function litValue(buf: TokenBuffer, i: number): string | number {
+  const text = buf.text(i);
+  if (buf.type[i] === TokenType.Number) {
+    const v = Number(text);
+    return Number.isNaN(v) ? text : v;
+  }
+  let s = text;
+  const q = s.indexOf("'") >= 0 ? s.indexOf("'") : s.indexOf('"');
+  if (q > 0) s = s.slice(q);
+  if (s.length >= 2) s = s.slice(1, -1);
+  const asNum = s.trim().length > 0 ? Number(s) : NaN;
+  return Number.isNaN(asNum) ? s.toLowerCase() : asNum;
+}
+
+function compare(a: string | number, op: string, b: string | number): boolean | undefined {
+  if (typeof a !== typeof b) {
+    // MySQL compares a string and a number numerically; a non-numeric string is 0
+    a = typeof a === 'string' ? parseFloat(a) || 0 : a;
+    b = typeof b === 'string' ? parseFloat(b) || 0 : b;
+  }
+  switch (op) {
+    case '=':
+    case '==':
+    case '<=>':
+    case 'like':
+    case 'is':
+      return a === b;
+    case '<>':
+    case '!=':
+      return a !== b;
+    case '<':
+      return a < b;
+    case '>':
+      return a > b;
+    case '<=':
+      return a <= b;
+    case '>=':
+      return a >= b;
+    default:
+      return undefined;
+  }
+}
+
+/** A condition ends here: end of text, `)`, `;`, comment, or a keyword that starts the next clause. */
+function isTerminator(buf: TokenBuffer, j: number): boolean {
+  if (j >= buf.count) return true;
+  const t = buf.type[j];
+  if (t === TokenType.RParen || t === TokenType.Semicolon || t === TokenType.Comment) return true;
+  const k = buf.kw[j];
+  return k === K.or || k === K.and || k === K.limit || k === K.order || k === K.group || k === K.union || k === K.having || k === K.into || k === K.xor;
+}
+
+function opText(buf: TokenBuffer, j: number): string {
+  if (buf.type[j] === TokenType.Operator) return buf.text(j);
+  const k = buf.kw[j];
+  return k === K.like ? 'like' : k === K.is ? 'is' : '';
+}
+
+/** Reads `[sign]literal` at j; returns index after it, or -1. */
+function litAt(buf: TokenBuffer, j: number): number {
+  if (j >= buf.count) return -1;
+  if (isLit(buf.type[j]!)) return j + 1;
+  if (buf.type[j] === TokenType.Operator && j + 1 < buf.count && buf.type[j + 1] === TokenType.Number) {
+    const c = buf.sql.charCodeAt(buf.start[j]!);
+    if ((c === 0x2d || c === 0x2b) && buf.end[j]! - buf.start[j]! === 1) return j + 2;
+  }
+  return -1;
+}
+
+function litValueAt(buf: TokenBuffer, j: number, after: number): string | number {
+  if (after === j + 2) {
+    const v = litValue(buf, j + 1);
+    return buf.sql.charCodeAt(buf.start[j]!) === 0x2d && typeof v === 'number' ? -v : v;
+  }
+  return litValue(buf, j);
+}
+
+/** Always-true (or always-false with `wantFalse`) constant condition at j. */
+function constantCondition(buf: TokenBuffer, j: number): boolean | undefined {
+  const n = buf.count;
+  j = nextSig(buf, j, n);
+  if (j >= n) return undefined;
+  const kw = buf.kw;
+  const type = buf.type;
+  // NOT <const>
+  if (kw[j] === K.not) {
+    const r = constantCondition(buf, j + 1);
+    return r === undefined ? undefined : !r;
+  }
+  if (kw[j] === K.true || kw[j] === K.false) {
+    if (isTerminator(buf, nextSig(buf, j + 1, n))) return kw[j] === K.true;
+  }
+  const a = litAt(buf, j);
+  if (a > 0) {
+    const o = nextSig(buf, a, n);
+    if (isTerminator(buf, o)) {
+      const v = litValueAt(buf, j, a);
+      return typeof v === 'number' ? v !== 0 : (parseFloat(v) || 0) !== 0;
+    }
+    const op = opText(buf, o);
+    if (op.length === 0) {
+      if (kw[o] === K.between) {
+        const lo = litAt(buf, nextSig(buf, o + 1, n));
+        if (lo > 0) {
+          const an = nextSig(buf, lo, n);
+          const hi = kw[an] === K.and ? litAt(buf, nextSig(buf, an + 1, n)) : -1;
+          if (hi > 0) {
+            const v = litValueAt(buf, j, a);
+            const l = litValueAt(buf, nextSig(buf, o + 1, n), lo);
+            const h = litValueAt(buf, nextSig(buf, an + 1, n), hi);
+            return (compare(v, '>=', l) ?? false) && (compare(v, '<=', h) ?? false);
+          }
+        }
+      }
+      return undefined;
+    }
+    let b0 = nextSig(buf, o + 1, n);
+    let negate = false;
+    if (op === 'is' && kw[b0] === K.not) {
+      negate = true;
+      b0 = nextSig(buf, b0 + 1, n);
+    }
+    if (op === 'is' && (kw[b0] === K.null || kw[b0] === K.true || kw[b0] === K.false)) {
+      const v = litValueAt(buf, j, a);
+      const r = kw[b0] === K.null ? false : kw[b0] === K.true ? (typeof v === 'number' ? v !== 0 : true) : v === 0;
+      return negate ? !r : r;
+    }
+    const b = litAt(buf, b0);
+    if (b > 0) {
+      const r = compare(litValueAt(buf, j, a), op, litValueAt(buf, b0, b));
+      return r === undefined ? undefined : negate ? !r : r;
+    }
+    return undefined;
+  }
+  // x = x with the same column on both sides
+  if (type[j] === TokenType.Word && kw[j] === 0) {
+    const o = nextSig(buf, j + 1, n);
+    const op = opText(buf, o);
+    if (op === '=' || op === '<=>' || op === 'like' || op === '>=' || op === '<=') {
+      const b = nextSig(buf, o + 1, n);
+      if (b < n && type[b] === TokenType.Word && buf.lowerText(b) === buf.lowerText(j) && isTerminator(buf, nextSig(buf, b + 1, n))) return true;
+    }
+  }
+  return undefined;
+}
+
+// Functions whose call marks a shape, keyed by keyword id.
+const TIME_FN = new Set<number>([K.sleep, K.benchmark, K.pg_sleep, K.pg_sleep_for, K.pg_sleep_until]);
+const OOB_FN = new Set<number>([K.load_file, K.xp_cmdshell, K.xp_dirtree, K.xp_fileexist, K.openrowset, K.opendatasource, K.sp_oacreate, K.lo_export, K.lo_import, K.httpuritype, K.pg_read_file, K.pg_ls_dir, K.load_extension]);
+const ERR_FN = new Set<number>([K.extractvalue, K.updatexml, K.name_const, K.gtid_subset, K.xmltype, K.json_keys]);
+const GEOM_FN = new Set<number>([K.polygon, K.geometrycollection, K.multipoint, K.linestring, K.st_latfromgeohash, K.st_longfromgeohash, K.st_pointfromgeohash]);
+const INFER_FN = new Set<number>([K.ascii, K.ord, K.substring, K.substr, K.mid, K.length, K.instr, K.locate, K.hex, K.bin, K.unhex]);
+const SYSINFO = new Set<number>([K.information_schema, K.version, K.current_user, K.system_user, K.session_user, K.pg_catalog, K.pg_shadow, K.pg_user, K.pg_database, K.sysobjects, K.syscolumns, K.all_tables, K.user_tables, K.current_database, K.schema_name]);
+
+/** @internal Injection detection over an already scanned buffer. */
+export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
+  const n = buf.count;
+  const type = buf.type;
+  const kw = buf.kw;
+  const flags = buf.flags;
+  const mysql = buf.dialect.name === 'mysql';
+  const found: string[] = [];
+  const add = (r: string): void => {
+    if (!found.includes(r)) found.push(r);
+  };
+
+  let cond = false; // inside WHERE / HAVING / ON / WHEN / IF(
+  let unionCtx = false; // inside a UNION branch's select list
+  let stmtIndex = 0;
+  let firstKw = 0; // first keyword of the first statement
+  let stmtFirstKw = 0; // first keyword of the current statement
+  let afterWhere = -1; // index of the last WHERE
+  let prev = -1;
+  let lastCode = -1; // last non-comment token
+  let statementStart = true;
+  let firstIsQuery = false;
+
+  for (let i = 0; i < n; i++) {
+    const t = type[i]!;
+    if (t === TokenType.Comment) {
+      const line = (flags[i]! & TokenFlag.LineComment) !== 0;
+      if ((flags[i]! & TokenFlag.Unterminated) !== 0 && !line) add('unterminated-comment');
+      const nx = nextSig(buf, i + 1, n);
+      if (line) {
+        const body = buf.sql.slice(buf.start[i]!, buf.end[i]!);
+        if (lastCode >= 0 && (body.indexOf("'") >= 0 || body.indexOf('"') >= 0) && nx >= n) add('comment-truncation');
+        else if (lastCode >= 0 && nx >= n && (flags[i]! & TokenFlag.SpaceBefore) === 0 && body.length <= 4) add('trailing-comment');
+      } else if (lastCode >= 0 && nx < n && (flags[i]! & TokenFlag.SpaceBefore) === 0 && buf.end[i]! === buf.start[nx]! && type[lastCode] === TokenType.Word && type[nx] === TokenType.Word) {
+        add('comment-obfuscation'); // UNION/**/SELECT
+      }
+      continue;
+    }
+    if ((flags[i]! & TokenFlag.Unterminated) !== 0) add('unbalanced-quotes');
+    if (statementStart) {
+      stmtFirstKw = kw[i]!;
+      if (stmtIndex === 0) {
+        firstKw = stmtFirstKw;
+        firstIsQuery = firstKw === K.select || firstKw === K.update || firstKw === K.delete || firstKw === K.insert || firstKw === K.with;
+      } else if (firstIsQuery) {
+        const k = stmtFirstKw;
+        const other = k === K.drop || k === K.create || k === K.alter || k === K.truncate || k === K.grant || k === K.revoke || k === K.exec || k === K.execute || k === K.shutdown || k === K.declare || k === K.waitfor || k === K.rename || k === K.load || k === K.copy || k === K.call || ((k === K.insert || k === K.update || k === K.delete) && firstKw === K.select) || (k === K.select && firstKw !== K.select);
+        if (other || (type[i] === TokenType.Word && kw[i] === 0 && buf.lowerText(i).startsWith('xp_'))) add('stacked-query');
+      }
+      statementStart = false;
+      cond = false;
+      unionCtx = false;
+    }
+    if ((flags[i]! & TokenFlag.InExecComment) !== 0 && buf.execComments > 0 && stmtIndex >= 0) {
+      const k = kw[i];
+      if ((k === K.union || k === K.select || k === K.or || k === K.and || k === K.sleep || k === K.benchmark) && (cond || unionCtx || (prev >= 0 && i > 0 && stmtFirstKw === K.select && k !== K.select))) add('executable-comment');
+    }
+    switch (t) {
+      case TokenType.Semicolon:
+        stmtIndex++;
+        statementStart = true;
+        break;
+      case TokenType.Operator: {
+        if (mysql && buf.end[i]! - buf.start[i]! === 2 && buf.sql.charCodeAt(buf.start[i]!) === 0x7c && buf.sql.charCodeAt(buf.start[i]! + 1) === 0x7c) {
+          if (constantCondition(buf, i + 1) === true) add('tautology');
+        }
+        break;
+      }
+      case TokenType.Variable:
+        if ((cond || unionCtx) && buf.lowerText(i).startsWith('@@')) add('system-info');
+        break;
+      case TokenType.Number:
+      case TokenType.String:
+        if ((cond || unionCtx) && (flags[i]! & TokenFlag.Binary) !== 0 && buf.end[i]! - buf.start[i]! >= 10) add('encoded-literal');
+        if (t === TokenType.String && (cond || unionCtx)) {
+          const s = buf.start[i]!;
+          if (buf.sql.startsWith("'\\\\\\\\", s) || buf.sql.startsWith("'\\\\", s) && !mysql) add('out-of-band'); // UNC path
+        }
+        break;
+      case TokenType.Word: {
+        const k = kw[i]!;
+        if (k === 0) {
+          if (type[nextSig(buf, i + 1, n)] === TokenType.LParen || buf.lowerText(i).startsWith('xp_')) {
+            const w = buf.lowerText(i);
+            if (w.startsWith('xp_') || w === 'sp_makewebtask') add('out-of-band');
+          }
+          break;
+        }
+        const nx = nextSig(buf, i + 1, n);
+        const call = nx < n && type[nx] === TokenType.LParen;
+        switch (k) {
+          case K.where:
+          case K.having:
+          case K.on:
+          case K.when:
+            cond = true;
+            if (k === K.where) afterWhere = i;
+            break;
+          case K.if:
+          case K.iif:
+          case K.case:
+            cond = true;
+            break;
+          case K.or:
+            if (constantCondition(buf, i + 1) === true) add('tautology');
+            break;
+          case K.and:
+            if (afterWhere >= 0 && prev !== afterWhere && constantCondition(buf, i + 1) !== undefined) add('boolean-probe');
+            break;
+          case K.xor:
+            if (constantCondition(buf, i + 1) !== undefined) add('boolean-probe');
+            break;
+          case K.union:
+            unionCtx = true;
+            checkUnion(buf, i, add);
+            break;
+          case K.from:
+            // the select list of a UNION branch ends; catalog tables still count
+            break;
+          case K.into: {
+            const x = nextSig(buf, i + 1, n);
+            if (kw[x] === K.outfile || kw[x] === K.dumpfile) add('out-of-band');
+            break;
+          }
+          case K.program:
+            if (stmtFirstKw === K.copy) add('out-of-band'); // COPY ... TO/FROM PROGRAM (PostgreSQL)
+            break;
+          case K.waitfor: {
+            const x = nextSig(buf, i + 1, n);
+            if (kw[x] === K.delay || kw[x] === K.time) add(stmtIndex > 0 || cond || i > 0 ? 'time-based' : 'time-call');
+            break;
+          }
+          case K.dbms_lock:
+          case K.dbms_pipe:
+          case K.utl_http:
+          case K.utl_inaddr:
+          case K.dbms_ldap:
+          case K.utl_file:
+          case K.ctxsys: {
+            // package.function(...)
+            if (type[nx] === TokenType.Dot) {
+              const f = buf.lowerText(nextSig(buf, nx + 1, n));
+              if (k === K.dbms_lock && f === 'sleep') add(cond || stmtIndex > 0 ? 'time-based' : 'time-call');
+              else if (k === K.dbms_pipe && f === 'receive_message') add(cond || stmtIndex > 0 ? 'time-based' : 'time-call');
+              else if (k === K.utl_inaddr || k === K.ctxsys) add('error-based');
+              else add('out-of-band');
+            }
+            break;
+          }
+          case K.master:
+            if (type[nx] === TokenType.Dot) {
+              const x = nextSig(buf, nx + 1, n);
+              const x2 = type[x] === TokenType.Dot ? nextSig(buf, x + 1, n) : type[nextSig(buf, x + 1, n)] === TokenType.Dot ? nextSig(buf, nextSig(buf, x + 1, n) + 1, n) : x;
+              if (buf.lowerText(x2).startsWith('xp_')) add('out-of-band');
+            }
+            break;
+          case K.xp_cmdshell:
+          case K.xp_dirtree:
+          case K.xp_fileexist:
+          case K.sp_oacreate:
+          case K.openrowset:
+          case K.opendatasource:
+          case K.load_file:
+            add('out-of-band'); // T-SQL calls them without parentheses too (EXEC xp_cmdshell 'dir')
+            break;
+          case K.floor:
+            // FLOOR(RAND(0)*2): duplicate-key error leak
+            if (call && kw[nextSig(buf, nx + 1, n)] === K.rand) add('error-based');
+            break;
+          case K.exp:
+            if (call) {
+              const x = nextSig(buf, nx + 1, n);
+              if (type[x] === TokenType.Operator && buf.text(x) === '~') add('error-based');
+            }
+            break;
+          case K.convert:
+          case K.cast:
+            if (call && (cond || unionCtx) && containsSystemData(buf, nx)) add('error-based');
+            break;
+          default:
+            if (!call) {
+              if (SYSINFO.has(k) && (cond || unionCtx)) add('system-info');
+              break;
+            }
+            if (TIME_FN.has(k)) add(cond || unionCtx || stmtIndex > 0 || (prev >= 0 && stmtFirstKw !== K.select) || !isWholeSelectCall(buf, i) ? 'time-based' : 'time-call');
+            else if (OOB_FN.has(k)) add('out-of-band');
+            else if (ERR_FN.has(k)) {
+              if (k !== K.xmltype && k !== K.json_keys) add('error-based');
+              else if (isSubqueryArg(buf, nx)) add('error-based');
+            } else if (GEOM_FN.has(k)) {
+              if (isSubqueryArg(buf, nx)) add('error-based');
+            } else if (INFER_FN.has(k)) {
+              if (isSubqueryArg(buf, nx) && (cond || unionCtx)) add('blind-inference');
+            } else if (k === K.char || k === K.chr) {
+              if ((cond || unionCtx) && countArgs(buf, nx) >= 3) add('encoded-literal');
+            } else if (SYSINFO.has(k) && (cond || unionCtx)) add('system-info');
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    prev = i;
+    lastCode = i;
+  }
+
+  let keep = 1;
+  for (const r of found) keep *= 1 - (SQLI_REASONS[r]?.weight ?? 0);
+  const score = Math.round((1 - keep) * 1000) / 1000;
+  void firstKw;
+  return { injection: score >= THRESHOLD, reasons: found, score };
+}
+
+/** `SELECT SLEEP(n)` and nothing else: a delay on purpose, not hidden in a condition. */
+function isWholeSelectCall(buf: TokenBuffer, i: number): boolean {
+  const n = buf.count;
+  let s = i - 1;
+  while (s >= 0 && buf.type[s] === TokenType.Comment) s--;
+  if (s < 0 || buf.kw[s] !== K.select) return false;
+  let depth = 0;
+  let j = nextSig(buf, i + 1, n);
+  for (; j < n; j++) {
+    const t = buf.type[j];
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen && --depth === 0) break;
+  }
+  const after = nextSig(buf, j + 1, n);
+  return after >= n || buf.type[after] === TokenType.Semicolon;
+}
+
+/** `fn((SELECT ...` or `fn(SELECT ...`. */
+function isSubqueryArg(buf: TokenBuffer, lp: number): boolean {
+  const n = buf.count;
+  let j = nextSig(buf, lp + 1, n);
+  while (j < n && buf.type[j] === TokenType.LParen) j = nextSig(buf, j + 1, n);
+  return j < n && buf.kw[j] === K.select;
+}
+
+function countArgs(buf: TokenBuffer, lp: number): number {
+  let depth = 0;
+  let args = 1;
+  for (let j = lp; j < buf.count; j++) {
+    const t = buf.type[j];
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen && --depth === 0) return args;
+    else if (t === TokenType.Comma && depth === 1) args++;
+  }
+  return args;
+}
+
+function containsSystemData(buf: TokenBuffer, lp: number): boolean {
+  let depth = 0;
+  for (let j = lp; j < buf.count; j++) {
+    const t = buf.type[j];
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen && --depth === 0) return false;
+    else if (t === TokenType.Variable && buf.lowerText(j).startsWith('@@')) return true;
+    else if (buf.kw[j] === K.select || SYSINFO.has(buf.kw[j]!) || buf.kw[j] === K.user || buf.kw[j] === K.database) return true;
+  }
+  return false;
+}
+
+/** Inspects the select list after UNION [ALL|DISTINCT] SELECT. */
+function checkUnion(buf: TokenBuffer, u: number, add: (r: string) => void): void {
+  const n = buf.count;
+  let j = nextSig(buf, u + 1, n);
+  if (buf.kw[j] === K.all || buf.kw[j] === K.distinct) j = nextSig(buf, j + 1, n);
+  while (j < n && buf.type[j] === TokenType.LParen) j = nextSig(buf, j + 1, n);
+  if (buf.kw[j] !== K.select) return;
+  let cols = 1;
+  let constant = 0;
+  let nulls = 0;
+  let sys = false;
+  let depth = 0;
+  let colStart = true;
+  for (j = j + 1; j < n; j++) {
+    const t = buf.type[j]!;
+    if (t === TokenType.Comment) continue;
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen) {
+      if (--depth < 0) break;
+    } else if (t === TokenType.Semicolon) break;
+    else if (depth === 0 && t === TokenType.Comma) {
+      cols++;
+      colStart = true;
+      continue;
+    }
+    const k = buf.kw[j]!;
+    if (depth === 0 && (k === K.from || k === K.union || k === K.where || k === K.limit || k === K.order || k === K.into)) {
+      if (k === K.from) {
+        const x = nextSig(buf, j + 1, n);
+        const kk = buf.kw[x]!;
+        if (SYSINFO.has(kk) || kk === K.mysql || kk === K.sys || kk === K.master) sys = true;
+      }
+      break;
+    }
+    if (colStart && (t === TokenType.Number || t === TokenType.String || k === K.null)) {
+      const nx = nextSig(buf, j + 1, n);
+      if (nx >= n || buf.type[nx] === TokenType.Comma || buf.kw[nx] === K.from || buf.type[nx] === TokenType.Comment || buf.type[nx] === TokenType.RParen || buf.type[nx] === TokenType.Semicolon) {
+        constant++;
+        if (k === K.null) nulls++;
+      }
+    }
+    if ((t === TokenType.Variable && buf.lowerText(j).startsWith('@@')) || SYSINFO.has(k) || k === K.user || k === K.database || k === K.group_concat || k === K.load_file) sys = true;
+    if ((buf.flags[j]! & TokenFlag.Binary) !== 0) sys = true;
+    colStart = false;
+  }
+  // Benign reports add constant rows too (UNION SELECT 0, 'All'), so only
+  // NULL padding, all-constant lists of three or more, or system data count
+  // on their own.
+  if (sys || nulls >= 2 || (cols >= 3 && constant === cols)) add('union-select');
+  else if (constant >= 1) add('union-probe');
+}
