@@ -6,3 +6,5 @@
  */
 export * from './plugin.js';
 export * from './registry.js';
+export * from './postgres/index.js';
+export * from './mysql/index.js';
