@@ -1,0 +1,138 @@
+// Audit store throughput: records/s appended in batches of 1000, and search
+// latency over the filled store. One JSON line per case on stdout.
+//
+//   node --import=tsx packages/server/bench/store.bench.ts
+//   DBTAP_BENCH_RECORDS=1000000  the full-size run (default 200000, which keeps
+//                                the bench near a minute on a 2-core machine;
+//                                1M takes about 5 minutes there)
+//   DBTAP_BENCH_PG=1             also bench PostgresStore on 127.0.0.1:5432 (DBTAP_BENCH_PG_RECORDS, default 200000)
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { AuditEvent, RiskLevel, StatementType } from '@dbtap/core';
+import { PostgresStore, SqliteStore, type AuditStore, type RecordQuery } from '../src/store/index.js';
+
+const RECORDS = Number(process.env.DBTAP_BENCH_RECORDS ?? 200_000);
+const PG_RECORDS = Number(process.env.DBTAP_BENCH_PG_RECORDS ?? 200_000);
+const BATCH = 1000;
+const T0 = Date.UTC(2024, 0, 1) * 1000;
+
+const users = Array.from({ length: 50 }, (_, i) => `user${i}`);
+const programs = ['mysql', 'psql', 'app-server', 'etl', 'reporting'];
+const tables = Array.from({ length: 200 }, (_, i) => `table_${i}`);
+const types: StatementType[] = ['select', 'select', 'select', 'insert', 'update', 'delete', 'ddl'];
+const risks: RiskLevel[] = ['none', 'none', 'none', 'none', 'info', 'low', 'medium', 'high'];
+
+/** Record i of a synthetic log: 20 records per session, about 30 per second. */
+function record(i: number): AuditEvent {
+  const flow = Math.floor(i / 20);
+  const type = types[i % types.length]!;
+  const table = tables[(i * 7) % tables.length]!;
+  const risk = risks[(i * 13) % risks.length]!;
+  const ts = T0 + i * 33_000;
+  const e: AuditEvent = {
+    id: `b${flow}:${i % 20}`, kind: i % 20 === 0 ? 'login' : 'statement', flowId: `b${flow}`, ts, endTs: ts + 800, durationUs: 800,
+    client: { ip: `10.0.${flow % 250}.${(flow >> 8) % 250}`, port: 40000 + (flow % 20000) }, server: { ip: '10.1.0.1', port: 3306 },
+    dbType: 'mysql', user: users[flow % users.length], database: 'app', clientProgram: programs[flow % programs.length], auditObjectId: `db${flow % 4}`,
+    status: i % 53 === 0 ? 'error' : 'ok', risk,
+  };
+  if (e.kind === 'statement') {
+    e.statementType = type;
+    e.sql = `${type === 'ddl' ? 'ALTER TABLE' : type.toUpperCase()} ${type === 'select' ? `* FROM ${table} WHERE id = ${i}` : `${table} /* ${i} */`}`;
+    e.objects = [{ schema: 'app', name: table, op: type === 'select' ? 'read' : 'write' }];
+    if (risk === 'high') e.ruleIds = [`rule-${i % 10}`];
+  }
+  return e;
+}
+
+function emit(o: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+}
+
+async function fill(store: AuditStore, n: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i += BATCH) {
+    const batch: AuditEvent[] = [];
+    for (let j = i; j < Math.min(n, i + BATCH); j++) batch.push(record(j));
+    await store.append(batch);
+  }
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+async function latency(store: AuditStore, q: RecordQuery, runs: number): Promise<{ p50Ms: number; p95Ms: number; hits: number }> {
+  const times: number[] = [];
+  let hits = 0;
+  for (let r = 0; r < runs; r++) {
+    const t = process.hrtime.bigint();
+    hits = (await store.search(q)).records.length;
+    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const at = (p: number): number => Math.round(times[Math.min(times.length - 1, Math.floor(p * times.length))]! * 1000) / 1000;
+  return { p50Ms: at(0.5), p95Ms: at(0.95), hits };
+}
+
+async function searches(label: string, store: AuditStore, n: number, runs: number): Promise<void> {
+  const span = n * 33_000;
+  const mid = T0 + Math.floor(span / 2);
+  const deep = await store.search({ limit: 1000, from: mid });
+  const cases: [string, RecordQuery][] = [
+    ['newest page', { limit: 100 }],
+    ['time range 1 h', { from: mid, to: mid + 3_600_000_000, limit: 100 }],
+    ['user', { user: 'user7', limit: 100 }],
+    ['client ip', { clientIp: '10.0.7.0', limit: 100 }],
+    ['object touched', { object: 'app.table_42', limit: 100 }],
+    ['statement type + time', { statementType: 'delete', from: mid, limit: 100 }],
+    ['min risk high', { minRisk: 'high', limit: 100 }],
+    ['rule id', { ruleId: 'rule-3', limit: 100 }],
+    ['status error', { status: 'error', limit: 100 }],
+    ['full text word', { text: 'table_42', limit: 100 }],
+    ['full text rare number', { text: String(Math.floor(n / 3)), limit: 100 }],
+    ['full text + user', { text: 'delete', user: 'user3', limit: 100 }],
+    ['next page by cursor', { limit: 100, from: mid, cursor: deep.nextCursor }],
+  ];
+  for (const [name, q] of cases) emit({ bench: 'store.search', store: label, case: name, records: n, runs, ...(await latency(store, q, runs)) });
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-bench-'));
+  const wall = Date.now();
+  try {
+    // Baseline in the same process: synchronous=NORMAL skips the WAL fsync per batch.
+    const base = new SqliteStore({ path: join(dir, 'normal.db'), synchronous: 'normal' });
+    const baseN = Math.min(RECORDS, 50_000);
+    const baseS = await fill(base, baseN);
+    await base.close();
+    emit({ bench: 'store.append', store: 'sqlite', synchronous: 'normal', batch: BATCH, records: baseN, seconds: Math.round(baseS * 100) / 100, recordsPerSec: Math.round(baseN / baseS) });
+
+    const store = new SqliteStore({ path: join(dir, 'full.db'), synchronous: 'full' });
+    const s = await fill(store, RECORDS);
+    emit({ bench: 'store.append', store: 'sqlite', synchronous: 'full', batch: BATCH, records: RECORDS, seconds: Math.round(s * 100) / 100, recordsPerSec: Math.round(RECORDS / s), vsNormal: Math.round((RECORDS / s / (baseN / baseS)) * 100) / 100 });
+    await searches('sqlite', store, RECORDS, 20);
+    await store.close();
+
+    if (process.env.DBTAP_BENCH_PG === '1') {
+      const dbName = `dbtap_store_bench_${randomBytes(4).toString('hex')}`;
+      const admin = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${dbName}`);
+      try {
+        const p = await PostgresStore.open({ connection: { host: '127.0.0.1', port: 5432, user: 'postgres', database: dbName } });
+        const ps = await fill(p, PG_RECORDS);
+        emit({ bench: 'store.append', store: 'postgres', batch: BATCH, records: PG_RECORDS, seconds: Math.round(ps * 100) / 100, recordsPerSec: Math.round(PG_RECORDS / ps) });
+        await searches('postgres', p, PG_RECORDS, 10);
+        await p.close();
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+        await admin.end();
+      }
+    }
+    emit({ bench: 'store', wallSeconds: Math.round((Date.now() - wall) / 100) / 10 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

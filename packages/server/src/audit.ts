@@ -1,0 +1,78 @@
+import { openCapture, type AuditEvent, type Frame } from '@dbtap/core';
+import { ProtocolRegistry, mysql, postgres } from '@dbtap/protocols';
+import { AuditPipeline, type PipelineOptions, type PipelineStats } from './pipeline.js';
+
+/** A registry with every decoder dbtap ships, registered explicitly. */
+export function createDefaultRegistry(): ProtocolRegistry {
+  return new ProtocolRegistry().register(mysql).register(postgres);
+}
+
+/** Options of {@link auditFrames} and {@link auditCaptureFile}. */
+export interface AuditOptions extends Partial<Omit<PipelineOptions, 'onEvent' | 'ports'>> {
+  /** Server ports to audit (all of them decoded by detection, with the port's default protocol as fallback). */
+  ports?: readonly number[] | ReadonlyMap<number, string | undefined>;
+  /** Keep up to this many result rows per statement. */
+  maxRows?: number;
+  /** Receives each record as it is produced (records are also returned unless `collect` is false). */
+  onEvent?: (event: AuditEvent) => void;
+  /** Keep the records in memory and return them (default true). */
+  collect?: boolean;
+}
+
+/** What an offline audit produced. */
+export interface AuditResult {
+  /** Every record, in the order the sessions produced them (empty with `collect: false`). */
+  events: AuditEvent[];
+  /** Pipeline counters at the end. */
+  summary: AuditSummary;
+}
+
+/** Pipeline counters plus what the capture reader reported. */
+export interface AuditSummary extends PipelineStats {
+  /** Capture file problem that ended reading early (truncated or corrupt file), as `CODE: message`. */
+  captureError?: string;
+}
+
+function pipelineFor(options: AuditOptions, events: AuditEvent[]): AuditPipeline {
+  const collect = options.collect ?? true;
+  const ports = options.ports === undefined ? undefined : Array.isArray(options.ports) ? new Map((options.ports as number[]).map((p) => [p, undefined])) : (options.ports as ReadonlyMap<number, string | undefined>);
+  return new AuditPipeline({
+    registry: options.registry ?? createDefaultRegistry(),
+    ...(ports !== undefined ? { ports } : {}),
+    session: { ...options.session, ...(options.maxRows !== undefined ? { maxRows: options.maxRows } : {}) },
+    ...(options.flows !== undefined ? { flows: options.flows } : {}),
+    ...(options.detection !== undefined ? { detection: options.detection } : {}),
+    onEvent: (e) => {
+      if (collect) events.push(e);
+      options.onEvent?.(e);
+    },
+  });
+}
+
+/** Audits frames from any source (live capture, agent batches, tests). */
+export function auditFrames(frames: Iterable<Frame>, options: AuditOptions = {}): AuditResult {
+  const events: AuditEvent[] = [];
+  const pipeline = pipelineFor(options, events);
+  for (const f of frames) pipeline.push(f);
+  return { events, summary: pipeline.finish() };
+}
+
+/**
+ * Audits a pcap or pcapng file. A truncated or corrupt file is audited up to
+ * the damage and reported in `summary.captureError`; a file that cannot be
+ * opened, or is not a capture, throws a `DbtapError` (`DBTAP_E_IO`,
+ * `DBTAP_E_BAD_CAPTURE_FORMAT`).
+ */
+export async function auditCaptureFile(path: string, options: AuditOptions = {}): Promise<AuditResult> {
+  const events: AuditEvent[] = [];
+  const pipeline = pipelineFor(options, events);
+  const reader = openCapture(path);
+  try {
+    for (let f = reader.next(); f !== undefined; f = reader.next()) pipeline.push(f);
+  } finally {
+    reader.close();
+  }
+  const summary: AuditSummary = pipeline.finish();
+  if (reader.error !== undefined) summary.captureError = `${reader.error.code}: ${reader.error.message}`;
+  return { events, summary };
+}

@@ -1,0 +1,242 @@
+import { parseArgs } from 'node:util';
+import { isDbtapError, type AuditEvent } from '@dbtap/core';
+import { basename } from 'node:path';
+import { openCapture, type Frame } from '@dbtap/core';
+import { auditCaptureFile } from './audit.js';
+import { loadServerConfig } from './config.js';
+import { AuditServer, type RecordProcessor } from './daemon.js';
+import { loadRuleSelection, rulesProcessor } from './rules.js';
+import { createApiServer } from './http/index.js';
+import { builtinPolicies, checkRuleFiles, builtinRuleFiles, runSqlTool, type Dialect, type SqlToolMode } from '@dbtap/rules';
+import { createInterface } from 'node:readline';
+import { tableHeader, toNdjson, toTableRow } from './format.js';
+
+const usage = `usage: dbtap <command> [options]
+
+commands:
+  audit <file.pcap|file.pcapng> [--format ndjson|table] [--port 3306,5432,...] [--max-rows N]
+        [--rules FILE]... [--policy NAME,...] [--no-rules]
+      Decode a capture file and print one audit record per line (NDJSON by
+      default), with a summary on stderr. The built-in rule library gives each
+      record its risk and matched rules; alerts print as records of kind alert.
+  rules check FILE...      Validate rule files (diagnostics with file:line:column).
+  rules list               The built-in policies and their rules.
+  sql classify|fingerprint|sqli [--dialect mysql|postgres|tsql|oracle|db2]
+      Read one statement per line on stdin, print one JSON object per line.
+  serve [--config server.yaml] [--data-dir DIR]
+      Run the audit server: receive agents on 9999 (IPv4) and 9998 (IPv6),
+      audit their traffic into the embedded store under ./data.
+      (Also the default command of the dbtap-server executable.)
+  import [--data-dir DIR] [--port ...] <file.pcap>...
+      Audit capture files into the store (offline audit).
+  help
+      Show this text.
+`;
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 usage error. */
+async function main(argv: string[]): Promise<number> {
+  // `dbtap-server ARGS` is `dbtap serve ARGS` (or `dbtap import ...`).
+  if (basename(process.argv[1] ?? '') === 'dbtap-server' && argv[0] !== 'import' && argv[0] !== 'help') argv = ['serve', ...argv];
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'audit':
+      return audit(rest);
+    case 'serve':
+      return serve(rest);
+    case 'rules':
+      return rulesCommand(rest);
+    case 'sql':
+      return sqlCommand(rest);
+    case 'import':
+      return importFiles(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(usage);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`dbtap: unknown command '${command}'\n\n${usage}`);
+      return 2;
+  }
+}
+
+function parsePorts(text: string): number[] {
+  const ports = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  for (const p of ports) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new UsageError(`invalid port in --port: '${text}'`);
+  }
+  return ports;
+}
+
+class UsageError extends Error {}
+
+async function audit(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string', default: 'ndjson' },
+      port: { type: 'string', multiple: true },
+      'max-rows': { type: 'string' },
+      rules: { type: 'string', multiple: true },
+      policy: { type: 'string', multiple: true },
+      'no-rules': { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('audit needs exactly one capture file');
+  const format = values.format;
+  if (format !== 'ndjson' && format !== 'table') throw new UsageError(`--format must be ndjson or table, not '${format}'`);
+  const ports = values.port?.flatMap(parsePorts);
+  const maxRows = values['max-rows'] !== undefined ? Number(values['max-rows']) : undefined;
+  if (maxRows !== undefined && !(Number.isInteger(maxRows) && maxRows >= 0)) throw new UsageError('--max-rows must be a whole number');
+
+  const policies = values.policy?.flatMap((p) => p.split(',').map((x) => x.trim()).filter(Boolean));
+  let processor: RecordProcessor | undefined;
+  if (!values['no-rules']) processor = rulesProcessor(loadRuleSelection({ builtin: policies ?? true, files: values.rules ?? [] })).process;
+
+  const out = process.stdout;
+  if (format === 'table') out.write(`${tableHeader()}\n`);
+  let alerts = 0;
+  const print = (e: AuditEvent): void => {
+    out.write(format === 'table' ? `${toTableRow(e)}\n` : `${toNdjson(e)}\n`);
+  };
+  const write = (e: AuditEvent): void => {
+    if (!processor) return print(e);
+    for (const r of processor(e)) {
+      if (r.kind === 'alert') alerts++;
+      print(r);
+    }
+  };
+  const { summary } = await auditCaptureFile(positionals[0]!, {
+    ...(ports !== undefined ? { ports } : {}),
+    ...(maxRows !== undefined ? { maxRows } : {}),
+    collect: false,
+    onEvent: write,
+  });
+  const s = summary;
+  const protocols = Object.entries(s.flowsByProtocol).map(([k, v]) => `${k}=${v}`).join(' ');
+  process.stderr.write(
+    `dbtap: ${s.frames} frames, ${s.flows} flows (${s.decodedFlows} decoded${protocols ? `: ${protocols}` : ''}, ${s.undetectedFlows} undetected), ` +
+      `${s.events} records (${s.errorEvents} errors), ${processor ? `${alerts} alerts, ` : ''}${s.sessions.malformed} malformed messages, ${s.gaps} gaps (${s.gapBytes} bytes)` +
+      `${s.truncatedFrames > 0 ? `, ${s.truncatedFrames} truncated frames` : ''}\n`,
+  );
+  if (s.captureError !== undefined) process.stderr.write(`dbtap: capture ended early: ${s.captureError}\n`);
+  return 0;
+}
+
+async function rulesCommand(args: string[]): Promise<number> {
+  const [sub, ...files] = args;
+  if (sub === 'list') {
+    for (const p of builtinPolicies()) {
+      process.stdout.write(`${p.name}${p.defaultEnabled ? '' : ' (off by default)'}: ${p.description}\n  rules: ${p.ruleIds.join(', ')}\n`);
+    }
+    return 0;
+  }
+  if (sub !== 'check' || files.length === 0) throw new UsageError('usage: dbtap rules check FILE... | dbtap rules list');
+  const r = checkRuleFiles(files, { include: builtinRuleFiles() });
+  for (const line of r.lines) process.stdout.write(`${line}\n`);
+  return r.ok ? 0 : 1;
+}
+
+async function sqlCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { dialect: { type: 'string', default: 'mysql' } } });
+  const mode = positionals[0];
+  if (positionals.length !== 1 || (mode !== 'classify' && mode !== 'fingerprint' && mode !== 'sqli')) {
+    throw new UsageError('usage: dbtap sql classify|fingerprint|sqli [--dialect mysql|postgres|tsql|oracle|db2]');
+  }
+  const dialects = ['mysql', 'postgres', 'tsql', 'oracle', 'db2'];
+  if (!dialects.includes(values.dialect)) throw new UsageError(`--dialect must be one of ${dialects.join(', ')}`);
+  const lines: string[] = [];
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) lines.push(line);
+  for (const out of runSqlTool(mode as SqlToolMode, lines, values.dialect as Dialect)) process.stdout.write(`${out}\n`);
+  return 0;
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, 'data-dir': { type: 'string' } } });
+  const cfg = loadServerConfig(values.config);
+  if (values['data-dir'] !== undefined) cfg.dataDir = values['data-dir'];
+  const log = (line: string): void => {
+    process.stderr.write(`${new Date().toISOString()} dbtap-server: ${line}\n`);
+  };
+  const rules = rulesProcessor(loadRuleSelection(cfg.rules));
+  const server = new AuditServer({
+    dataDir: cfg.dataDir,
+    agentListen: cfg.agents.listen,
+    processRecord: rules.process,
+    ...(cfg.agents.token !== undefined ? { agentToken: cfg.agents.token } : {}),
+    ...(cfg.ports !== undefined ? { ports: cfg.ports } : {}),
+    log,
+    ...(cfg.api.enabled
+      ? { api: { host: cfg.api.host, port: cfg.api.port, create: (store, srv) => createApiServer({ store, metrics: () => srv.metrics() }) } }
+      : {}),
+  });
+  const where = await server.start();
+  log(`store ${cfg.dataDir}/audit.db; agents on ${where.agents.join(', ') || '(none)'}${where.api ? `; API on http://${where.api}` : ''}`);
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string): void => {
+      log(`${sig}: flushing and stopping`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await server.stop();
+  return 0;
+}
+
+async function importFiles(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { 'data-dir': { type: 'string' }, config: { type: 'string' }, port: { type: 'string', multiple: true } },
+  });
+  if (positionals.length === 0) throw new UsageError('import needs at least one capture file');
+  const cfg = loadServerConfig(values.config);
+  if (values['data-dir'] !== undefined) cfg.dataDir = values['data-dir'];
+  const ports = values.port?.flatMap(parsePorts) ?? cfg.ports;
+  const rules = rulesProcessor(loadRuleSelection(cfg.rules));
+  const server = new AuditServer({ dataDir: cfg.dataDir, agentListen: [], processRecord: rules.process, ...(ports ? { ports } : {}) });
+  let failed = 0;
+  try {
+    for (const file of positionals) {
+      const reader = openCapture(file);
+      const source = `file:${file}`;
+      const chunk: Frame[] = [];
+      for (let f = reader.next(); f !== undefined; f = reader.next()) {
+        chunk.push({ ...f, data: f.data.slice() });
+        if (chunk.length >= 4096) await server.ingest(source, chunk.splice(0));
+      }
+      await server.ingest(source, chunk);
+      reader.close();
+      const st = await server.endSource(source);
+      process.stderr.write(`dbtap: ${file}: ${st?.frames ?? 0} frames, ${st?.flows ?? 0} flows, ${st?.events ?? 0} records\n`);
+      if (reader.error) {
+        failed++;
+        process.stderr.write(`dbtap: ${file}: capture ended early: ${reader.error.code}: ${reader.error.message}\n`);
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || (err instanceof Error && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`dbtap: ${err.message}\n\n${usage}`);
+      process.exitCode = 2;
+    } else if (isDbtapError(err)) {
+      process.stderr.write(`dbtap: ${err.code}: ${err.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`dbtap: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { DbtapError, ErrorCodes } from '@dbtap/core';
+
+/** The server configuration file (`server.yaml` or JSON); every key is optional. */
+export interface ServerConfig {
+  /** Where the embedded store lives. Default `./data`. */
+  dataDir: string;
+  /** Agent listeners. Default `0.0.0.0:9999` and `[::]:9998`. */
+  agents: { listen: Array<{ host: string; port: number }>; token?: string | string[] };
+  /** HTTP API listener. Default `127.0.0.1:8080`; `enabled: false` turns it off. */
+  api: { enabled: boolean; host: string; port: number };
+  /** Server ports to audit; default every decoder's default ports. */
+  ports?: number[];
+  /** Rules: the built-in library (all, or the named policies), extra rule files. */
+  rules: { builtin: boolean | string[]; files: string[] };
+}
+
+/** The configuration used when no file is given. */
+export function defaultServerConfig(): ServerConfig {
+  return {
+    dataDir: './data',
+    agents: { listen: [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }] },
+    api: { enabled: true, host: '127.0.0.1', port: 8080 },
+    rules: { builtin: true, files: [] },
+  };
+}
+
+function fail(file: string, path: string, want: string): never {
+  throw new DbtapError(ErrorCodes.CONFIG, `${file}: ${path} must be ${want}`, { file, path });
+}
+
+function port(file: string, path: string, v: unknown): number {
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 65535) fail(file, path, 'a port number (0-65535)');
+  return v as number;
+}
+
+function str(file: string, path: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') fail(file, path, 'a non-empty string');
+  return v;
+}
+
+/**
+ * Reads a server configuration file (YAML or JSON) over the defaults, then
+ * environment overrides (`DBTAP_DATA_DIR`, `DBTAP_API`, `DBTAP_AGENT_TOKEN`).
+ * A missing file, a syntax error or a wrong type throws `DBTAP_E_CONFIG`
+ * naming the file and key.
+ */
+export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const cfg = defaultServerConfig();
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new DbtapError(ErrorCodes.CONFIG, `cannot read config ${file}: ${(err as Error).message}`, { file });
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(text, { prettyErrors: true });
+    } catch (err) {
+      throw new DbtapError(ErrorCodes.CONFIG, `${file}: not valid YAML/JSON: ${(err as Error).message}`, { file });
+    }
+    if (doc !== null && doc !== undefined) applyDocument(cfg, doc, file);
+  }
+  if (env.DBTAP_DATA_DIR) cfg.dataDir = env.DBTAP_DATA_DIR;
+  if (env.DBTAP_AGENT_TOKEN) cfg.agents.token = env.DBTAP_AGENT_TOKEN;
+  if (env.DBTAP_API) {
+    const m = /^(.*):(\d+)$/.exec(env.DBTAP_API);
+    if (!m) throw new DbtapError(ErrorCodes.CONFIG, `DBTAP_API must be HOST:PORT, not '${env.DBTAP_API}'`);
+    cfg.api = { enabled: true, host: m[1]!.replace(/^\[|\]$/g, ''), port: port('DBTAP_API', 'port', Number(m[2])) };
+  }
+  return cfg;
+}
+
+function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
+  if (typeof doc !== 'object' || Array.isArray(doc)) fail(file, '(top level)', 'a mapping');
+  const d = doc as Record<string, unknown>;
+  const known = new Set(['dataDir', 'agents', 'api', 'ports', 'rules']);
+  for (const k of Object.keys(d)) if (!known.has(k)) fail(file, k, `one of ${[...known].join(', ')} (unknown key)`);
+  if (d.dataDir !== undefined) cfg.dataDir = str(file, 'dataDir', d.dataDir);
+  if (d.agents !== undefined) {
+    const a = d.agents as Record<string, unknown>;
+    if (typeof a !== 'object' || a === null) fail(file, 'agents', 'a mapping');
+    if (a.listen !== undefined) {
+      if (!Array.isArray(a.listen)) fail(file, 'agents.listen', 'a list of {host, port}');
+      cfg.agents.listen = a.listen.map((l: unknown, i: number) => {
+        const o = l as Record<string, unknown>;
+        return { host: str(file, `agents.listen[${i}].host`, o?.host), port: port(file, `agents.listen[${i}].port`, o?.port) };
+      });
+    }
+    if (a.token !== undefined) {
+      if (typeof a.token === 'string') cfg.agents.token = a.token;
+      else if (Array.isArray(a.token)) cfg.agents.token = a.token.map((t: unknown, i: number) => str(file, `agents.token[${i}]`, t));
+      else fail(file, 'agents.token', 'a string or a list of strings');
+    }
+  }
+  if (d.api !== undefined) {
+    const a = d.api as Record<string, unknown>;
+    if (a === null || typeof a !== 'object') fail(file, 'api', 'a mapping');
+    if (a.enabled !== undefined) {
+      if (typeof a.enabled !== 'boolean') fail(file, 'api.enabled', 'true or false');
+      cfg.api.enabled = a.enabled;
+    }
+    if (a.host !== undefined) cfg.api.host = str(file, 'api.host', a.host);
+    if (a.port !== undefined) cfg.api.port = port(file, 'api.port', a.port);
+  }
+  if (d.ports !== undefined) {
+    if (!Array.isArray(d.ports)) fail(file, 'ports', 'a list of port numbers');
+    cfg.ports = d.ports.map((p: unknown, i: number) => port(file, `ports[${i}]`, p));
+  }
+  if (d.rules !== undefined) {
+    const r = d.rules as Record<string, unknown>;
+    if (r === null || typeof r !== 'object') fail(file, 'rules', 'a mapping');
+    if (r.builtin !== undefined) {
+      if (typeof r.builtin === 'boolean') cfg.rules.builtin = r.builtin;
+      else if (Array.isArray(r.builtin)) cfg.rules.builtin = r.builtin.map((n: unknown, i: number) => str(file, `rules.builtin[${i}]`, n));
+      else fail(file, 'rules.builtin', 'true, false or a list of policy names');
+    }
+    if (r.files !== undefined) {
+      if (!Array.isArray(r.files)) fail(file, 'rules.files', 'a list of paths');
+      cfg.rules.files = r.files.map((f: unknown, i: number) => str(file, `rules.files[${i}]`, f));
+    }
+  }
+}

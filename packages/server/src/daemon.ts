@@ -1,0 +1,235 @@
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { DbtapError, ErrorCodes, type AuditEvent, type Frame } from '@dbtap/core';
+import { TransportServer, type AgentInfo } from '@dbtap/agent';
+import type { ProtocolRegistry } from '@dbtap/protocols';
+import { createDefaultRegistry } from './audit.js';
+import { AuditPipeline, type PipelineStats } from './pipeline.js';
+import { SqliteStore, type AuditStore } from './store/index.js';
+
+/**
+ * Turns each record into the records to store: the record itself (with
+ * verdict fields filled) plus any alerts it raised. The rules engine is one;
+ * tests and embedders may pass their own.
+ */
+export type RecordProcessor = (event: AuditEvent) => readonly AuditEvent[];
+
+/** Where the server listens and keeps its data. */
+export interface AuditServerOptions {
+  /** Directory of the embedded store (created when missing). Default `./data`. */
+  dataDir?: string;
+  /** The store; default a {@link SqliteStore} at `<dataDir>/audit.db`. */
+  store?: AuditStore;
+  /** Agent listeners; default `0.0.0.0:9999` and `[::]:9998`. An empty list disables them. */
+  agentListen?: ReadonlyArray<{ host: string; port: number }>;
+  /** Shared token(s) agents must present; without one any agent is accepted. */
+  agentToken?: string | readonly string[];
+  /** Server ports to audit (detection by content decides the protocol; the port says which side is the server). */
+  ports?: readonly number[];
+  /** Decoders; default every decoder dbtap ships. */
+  registry?: ProtocolRegistry;
+  /** Applied to every record before it is stored (rules, enrichment). */
+  processRecord?: RecordProcessor;
+  /** Records are written in batches of at most this many. Default 1000. */
+  maxBatch?: number;
+  /** HTTP API server factory, given the store and the server; the server listens it. */
+  api?: { host: string; port: number; create: (store: AuditStore, server: AuditServer) => Server };
+  /** Receives log lines (connects, disconnects, errors). */
+  log?: (line: string) => void;
+}
+
+/** Counters of a running {@link AuditServer}. */
+export interface AuditServerStats {
+  /** Agents connected now. */
+  agents: number;
+  /** Batches received and acknowledged. */
+  batches: number;
+  /** Frames received. */
+  frames: number;
+  /** Records written to the store. */
+  records: number;
+  /** Alerts written to the store. */
+  alerts: number;
+  /** Pipeline counters summed over agents (including closed pipelines' totals at close time). */
+  pipelines: PipelineStats[];
+}
+
+/**
+ * The audit server: receives agent batches, runs one {@link AuditPipeline}
+ * per agent (flows of different agents never mix), applies the record
+ * processor (rules), writes records to the store, and only then
+ * acknowledges the batch, so a record acknowledged to an agent is durable
+ * and a slow store slows agents down instead of losing data.
+ */
+export class AuditServer {
+  /** The store records go to. */
+  readonly store: AuditStore;
+  private readonly transport: TransportServer | undefined;
+  private readonly pipelines = new Map<string, { pipeline: AuditPipeline; pending: AuditEvent[] }>();
+  private readonly counters = { batches: 0, frames: 0, records: 0, alerts: 0 };
+  private http: Server | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private readonly log: (line: string) => void;
+  private readonly endedTotals = { flows: 0, malformed: 0, gaps: 0 };
+  private lastAppendSeconds = 0;
+
+  /** @param options Listeners, store and processing (all optional). */
+  constructor(private readonly options: AuditServerOptions = {}) {
+    this.log = options.log ?? (() => {});
+    if (options.store) this.store = options.store;
+    else {
+      const dir = options.dataDir ?? './data';
+      try {
+        mkdirSync(dir, { recursive: true });
+      } catch (err) {
+        throw new DbtapError(ErrorCodes.IO, `cannot create data directory ${dir}: ${(err as Error).message}`);
+      }
+      this.store = new SqliteStore({ path: join(dir, 'audit.db') });
+    }
+    const listen = options.agentListen ?? [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }];
+    if (listen.length > 0) {
+      this.transport = new TransportServer({
+        onBatch: (agent, frames) => this.onBatch(agent, frames),
+        ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
+      });
+      this.transport.on('connect', (a) => this.log(`agent ${a.id} connected from ${a.remoteAddress}:${a.remotePort}`));
+      this.transport.on('disconnect', (a, reason) => this.log(`agent ${a.id} disconnected: ${reason}`));
+      this.transport.on('clientError', (err, remote) => this.log(`refused ${remote}: ${err.code}: ${err.message}`));
+    }
+  }
+
+  /** Starts the agent listeners and the API; resolves with the bound addresses. */
+  async start(): Promise<{ agents: string[]; api?: string }> {
+    const agents: string[] = [];
+    if (this.transport) {
+      const listen = this.options.agentListen ?? [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }];
+      for (const a of await this.transport.listen(listen.map((l) => ({ host: l.host, port: l.port })))) {
+        agents.push(a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+      }
+    }
+    let api: string | undefined;
+    if (this.options.api) {
+      const { host, port, create } = this.options.api;
+      const server = create(this.store, this);
+      this.http = server;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err) => reject(new DbtapError(ErrorCodes.IO, `API cannot listen on ${host}:${port}: ${err.message}`)));
+        server.listen(port, host, () => resolve());
+      });
+      const addr = server.address();
+      api = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
+    }
+    // Live traffic: close flows idle by the wall clock even when no packet comes.
+    this.tickTimer = setInterval(() => this.tick(), 5000);
+    this.tickTimer.unref();
+    return api !== undefined ? { agents, api } : { agents };
+  }
+
+  /** Audits frames from one source (an agent, or an imported capture) into the store. */
+  async ingest(source: string, frames: Iterable<Frame>): Promise<void> {
+    const slot = this.pipelineFor(source);
+    for (const f of frames) slot.pipeline.push(f);
+    await this.write(slot.pending);
+  }
+
+  /** Ends a source: closes its flows, stores the last records. */
+  async endSource(source: string): Promise<PipelineStats | undefined> {
+    const slot = this.pipelines.get(source);
+    if (!slot) return undefined;
+    const stats = slot.pipeline.finish();
+    this.pipelines.delete(source);
+    this.endedTotals.flows += stats.flows;
+    this.endedTotals.malformed += stats.sessions.malformed;
+    this.endedTotals.gaps += stats.gaps;
+    await this.write(slot.pending);
+    return stats;
+  }
+
+  /** Prometheus samples: agents, frames, flows, records, decode errors, gaps, queue depth, store latency. */
+  metrics(): Array<{ name: string; help: string; type: 'counter' | 'gauge'; value: number }> {
+    const st = this.stats();
+    const ended = this.endedTotals;
+    const sum = (f: (p: PipelineStats) => number, base: number): number => st.pipelines.reduce((a, p) => a + f(p), base);
+    const t = this.transport?.stats();
+    const pending = [...this.pipelines.values()].reduce((a, s) => a + s.pending.length, 0);
+    return [
+      { name: 'dbtap_agents_connected', help: 'Agents connected now', type: 'gauge', value: st.agents },
+      { name: 'dbtap_agent_batches_total', help: 'Agent batches received and acknowledged', type: 'counter', value: st.batches },
+      { name: 'dbtap_agent_refused_total', help: 'Agent connections refused (token, garbage, version)', type: 'counter', value: t?.refused ?? 0 },
+      { name: 'dbtap_frames_total', help: 'Frames received from agents and imports', type: 'counter', value: st.frames },
+      { name: 'dbtap_records_total', help: 'Audit records stored', type: 'counter', value: st.records },
+      { name: 'dbtap_alerts_total', help: 'Alerts stored', type: 'counter', value: st.alerts },
+      { name: 'dbtap_flows_total', help: 'TCP connections seen', type: 'counter', value: sum((p) => p.flows, ended.flows) },
+      { name: 'dbtap_decode_errors_total', help: 'Malformed protocol messages', type: 'counter', value: sum((p) => p.sessions.malformed, ended.malformed) },
+      { name: 'dbtap_gaps_total', help: 'Gaps in reassembled streams', type: 'counter', value: sum((p) => p.gaps, ended.gaps) },
+      { name: 'dbtap_store_queue_records', help: 'Records waiting to be stored', type: 'gauge', value: pending },
+      { name: 'dbtap_store_append_seconds_last', help: 'Duration of the last store append', type: 'gauge', value: this.lastAppendSeconds },
+    ];
+  }
+
+  /** Counters now. */
+  stats(): AuditServerStats {
+    return {
+      agents: this.transport?.agents().length ?? 0,
+      ...this.counters,
+      pipelines: [...this.pipelines.values()].map((s) => s.pipeline.snapshot()),
+    };
+  }
+
+  /** Stops listening, closes every flow, flushes records and closes the store. */
+  async stop(): Promise<void> {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    await this.transport?.close();
+    if (this.http) await new Promise<void>((r) => this.http!.close(() => r()));
+    for (const source of [...this.pipelines.keys()]) await this.endSource(source);
+    await this.store.close();
+  }
+
+  private pipelineFor(source: string): { pipeline: AuditPipeline; pending: AuditEvent[] } {
+    let slot = this.pipelines.get(source);
+    if (!slot) {
+      const pending: AuditEvent[] = [];
+      const ports = this.options.ports;
+      const pipeline = new AuditPipeline({
+        registry: this.options.registry ?? createDefaultRegistry(),
+        ...(ports ? { ports: new Map(ports.map((p) => [p, undefined])) } : {}),
+        onEvent: (e) => {
+          const out = this.options.processRecord ? this.options.processRecord(e) : [e];
+          for (const r of out) pending.push(r);
+        },
+      });
+      slot = { pipeline, pending };
+      this.pipelines.set(source, slot);
+    }
+    return slot;
+  }
+
+  private async onBatch(agent: AgentInfo, frames: Frame[]): Promise<void> {
+    this.counters.batches++;
+    this.counters.frames += frames.length;
+    await this.ingest(`agent:${agent.id}/${agent.instance}`, frames);
+  }
+
+  private async write(pending: AuditEvent[]): Promise<void> {
+    const max = this.options.maxBatch ?? 1000;
+    while (pending.length > 0) {
+      const batch = pending.splice(0, max);
+      const t0 = process.hrtime.bigint();
+      await this.store.append(batch);
+      this.lastAppendSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      for (const e of batch) {
+        if (e.kind === 'alert') this.counters.alerts++;
+        else this.counters.records++;
+      }
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now() * 1000;
+    for (const slot of this.pipelines.values()) slot.pipeline.tick(now);
+    for (const slot of this.pipelines.values()) {
+      if (slot.pending.length > 0) this.write(slot.pending).catch((err: unknown) => this.log(`store write failed: ${(err as Error).message}`));
+    }
+  }
+}

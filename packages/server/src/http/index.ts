@@ -1,0 +1,18 @@
+/**
+ * The HTTP API of the audit server (node:http, JSON, OpenAPI 3.1).
+ *
+ * @module
+ */
+export { createApiServer, csvCell, csvHeader, toCsvRow, prometheusText, type ApiServerOptions, type MetricSample, type MetricsSource } from './server.js';
+export { openApiDocument } from './openapi.js';
+export {
+  HttpErrorCodes,
+  MemoryListProvider,
+  parseAuditObjects,
+  parseRuleGroups,
+  type AuditObjectDef,
+  type RuleGroupDef,
+  type ListProvider,
+  type ObjectProvider,
+  type RuleGroupProvider,
+} from './providers.js';

@@ -1,0 +1,10 @@
+/**
+ * Audit stores: the {@link AuditStore} interface, its query types, and the
+ * SQLite and PostgreSQL implementations.
+ *
+ * @module
+ */
+export * from './types.js';
+export { StoreErrorCodes, RISK_LEVELS, parseTime, riskRank } from './query.js';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { PostgresStore, type PostgresStoreOptions } from './postgres.js';

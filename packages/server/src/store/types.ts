@@ -1,0 +1,337 @@
+import type { AuditEvent, AuditEventKind, Endpoint, EventStatus, RiskLevel, StatementType, Timestamp } from '@dbtap/core';
+
+/**
+ * A point in time given to a query: microseconds since the Unix epoch (a
+ * `Timestamp`) or an ISO 8601 string such as `2024-05-01T10:00:00Z` or
+ * `2024-05-01T10:00:00.123456+02:00` (microsecond digits are kept).
+ */
+export type TimeInput = Timestamp | string;
+
+/** Result order of a query: by time, oldest first (`asc`) or newest first (`desc`, the default). */
+export type SortOrder = 'asc' | 'desc';
+
+/** Fields every paged query shares. */
+export interface PageQuery {
+  /** Oldest time included (inclusive). */
+  from?: TimeInput;
+  /** Newest time excluded (exclusive). */
+  to?: TimeInput;
+  /** Sort order by time; `desc` when absent. */
+  order?: SortOrder;
+  /** Page size, 1 to {@link MAX_PAGE_SIZE}; {@link DEFAULT_PAGE_SIZE} when absent. */
+  limit?: number;
+  /**
+   * The `nextCursor` of the previous page. Opaque; only valid with the same
+   * order. Pages are keyed on (time, insertion sequence), so records inserted
+   * while paging never shift later pages (no duplicates, no skips among the
+   * records that existed when paging began).
+   */
+  cursor?: string;
+}
+
+/** Default page size of every paged query. */
+export const DEFAULT_PAGE_SIZE = 100;
+/** Largest page size a store accepts. */
+export const MAX_PAGE_SIZE = 10_000;
+
+/** Filters of {@link AuditStore.search}. Every given filter must hold (AND). */
+export interface RecordQuery extends PageQuery {
+  /** Record kinds. */
+  kind?: AuditEventKind | readonly AuditEventKind[];
+  /** Audit object (monitored database) id. */
+  auditObjectId?: string;
+  /** Database user (exact). */
+  user?: string;
+  /** Client IP address (exact, text form). */
+  clientIp?: string;
+  /** Client program (exact). */
+  program?: string;
+  /** Protocol family, e.g. `mysql`. */
+  dbType?: string;
+  /** Statement classes. */
+  statementType?: StatementType | readonly StatementType[];
+  /**
+   * An object the statement touches, `name` or `schema.name`, case-insensitive.
+   * A bare name also matches qualified references; an unqualified reference
+   * counts as being in the record's current database.
+   */
+  object?: string;
+  /** Minimum risk level (inclusive). */
+  minRisk?: RiskLevel;
+  /** A rule id among the record's `ruleIds` (or the rule of an alert). */
+  ruleId?: string;
+  /** Outcome. */
+  status?: EventStatus;
+  /** TCP connection (session) id. */
+  flowId?: string;
+  /**
+   * Full-text search on the SQL text: whitespace-separated terms, all of
+   * which must occur; each term matches as a phrase of words (so
+   * `customer_accounts` matches that identifier), a trailing `*` makes
+   * its last word a prefix.
+   */
+  text?: string;
+}
+
+/** A page of records. */
+export interface RecordPage {
+  /** The records of this page, in the requested order. */
+  records: AuditEvent[];
+  /** Cursor of the next page; absent on the last page. */
+  nextCursor?: string;
+}
+
+/** Filters of {@link AuditStore.sessions}. A session matches the time range when it overlaps it. */
+export interface SessionQuery extends PageQuery {
+  /** Database user (exact). */
+  user?: string;
+  /** Client IP address. */
+  clientIp?: string;
+  /** Client program. */
+  program?: string;
+  /** Audit object id. */
+  auditObjectId?: string;
+  /** Protocol family. */
+  dbType?: string;
+  /** Minimum of the session's highest record risk. */
+  minRisk?: RiskLevel;
+  /** Only sessions with at least one failed request (`true`) or none (`false`). */
+  hasErrors?: boolean;
+}
+
+/**
+ * One database session (one TCP connection) as the store saw it. Counters
+ * cover every record appended for it, including records that retention
+ * later removed.
+ */
+export interface SessionSummary {
+  /** Session id: the record's `flowId`. */
+  id: string;
+  /** Server-side connection id, when the protocol carries it. */
+  sessionId?: string;
+  /** Time of the first record. */
+  start: Timestamp;
+  /** Time the last record ended (its `endTs`, else its `ts`). */
+  end: Timestamp;
+  /** Client endpoint. */
+  client: Endpoint;
+  /** Server endpoint. */
+  server: Endpoint;
+  /** Protocol family. */
+  dbType: string;
+  /** Server product, when it differs from the family. */
+  dbProduct?: string;
+  /** Database user. */
+  user?: string;
+  /** Database at login (or the first one seen). */
+  database?: string;
+  /** Client program. */
+  clientProgram?: string;
+  /** Audit object id. */
+  auditObjectId?: string;
+  /** Outcome of the login record, when one was seen. */
+  login?: EventStatus;
+  /** True when a logout record was seen. */
+  ended: boolean;
+  /** Records of the session (alerts excluded). */
+  records: number;
+  /** Statement records. */
+  statements: number;
+  /** Records with status `error`. */
+  errors: number;
+  /** Highest risk of its records. */
+  maxRisk: RiskLevel;
+}
+
+/** A page of sessions. */
+export interface SessionPage {
+  /** The sessions, ordered by start time. */
+  sessions: SessionSummary[];
+  /** Cursor of the next page; absent on the last page. */
+  nextCursor?: string;
+}
+
+/** One record of a session timeline with the timings a replay needs. */
+export interface TimelineEntry {
+  /** The record. */
+  record: AuditEvent;
+  /** Microseconds from the session start to this record's `ts`. */
+  offsetUs: number;
+  /**
+   * Microseconds the client was idle before this record: from the end of
+   * the previous record (its `endTs`, else its `ts`) to this record's `ts`;
+   * 0 for the first record and for overlapping (pipelined) requests.
+   */
+  idleUs: number;
+}
+
+/** Everything stored about one session, records in time order. */
+export interface SessionTimeline {
+  /** The session summary. */
+  session: SessionSummary;
+  /** Records still stored (retention may have removed older ones), by `ts` then insertion order. */
+  entries: TimelineEntry[];
+}
+
+/** Filters of {@link AuditStore.alerts}. */
+export interface AlertQuery extends PageQuery {
+  /** Rule or detector id. */
+  ruleId?: string;
+  /** Minimum risk level. */
+  minRisk?: RiskLevel;
+  /** Audit object id. */
+  auditObjectId?: string;
+  /** Only acknowledged (`true`) or unacknowledged (`false`) alerts. */
+  acknowledged?: boolean;
+}
+
+/** Who acknowledged an alert and when. */
+export interface Acknowledgement {
+  /** Name of the person or system that acknowledged it. */
+  by: string;
+  /** When (µs since the epoch). */
+  at: Timestamp;
+}
+
+/** An alert record with its acknowledgement state. */
+export interface StoredAlert {
+  /** The `alert` record. */
+  record: AuditEvent;
+  /** Present once acknowledged. */
+  acknowledged?: Acknowledgement;
+}
+
+/** A page of alerts. */
+export interface AlertPage {
+  /** The alerts. */
+  alerts: StoredAlert[];
+  /** Cursor of the next page; absent on the last page. */
+  nextCursor?: string;
+}
+
+/** What {@link AuditStore.retention} removes. Rules combine: a record goes when either applies. */
+export interface RetentionPolicy {
+  /** Remove records older than this many days (may be fractional). */
+  maxAgeDays?: number;
+  /**
+   * Remove the oldest records until the stored records total at most this
+   * many bytes (measured as the size of each record's JSON form, which is
+   * what dominates the store; indexes and free pages are not counted).
+   */
+  maxBytes?: number;
+  /**
+   * Directory to export removed records to, as one gzip-compressed NDJSON
+   * file per run, written and flushed to disk before anything is deleted.
+   * Created when missing. Without it, records are removed without export.
+   */
+  exportDir?: string;
+  /** "Now" for `maxAgeDays`; the current time when absent (µs or ISO 8601). */
+  now?: TimeInput;
+}
+
+/** What a retention run did. */
+export interface RetentionResult {
+  /** Records removed. */
+  removed: number;
+  /** Sum of the removed records' sizes (see {@link RetentionPolicy.maxBytes}). */
+  bytesRemoved: number;
+  /** Path of the export file, when records were exported. */
+  exportFile?: string;
+  /** Partitions dropped whole (PostgreSQL only). */
+  droppedPartitions?: string[];
+}
+
+/** Store-wide counters. */
+export interface StoreStats {
+  /** Records stored (all kinds). */
+  records: number;
+  /** Sessions known. */
+  sessions: number;
+  /** Alert records stored. */
+  alerts: number;
+  /** Alert records not yet acknowledged. */
+  unacknowledgedAlerts: number;
+  /** Sum of the stored records' sizes (see {@link RetentionPolicy.maxBytes}). */
+  bytes: number;
+  /** `ts` of the oldest record. */
+  oldest?: Timestamp;
+  /** `ts` of the newest record. */
+  newest?: Timestamp;
+}
+
+/** Filters of {@link AuditStore.summary}. */
+export interface SummaryQuery {
+  /** Oldest time included. */
+  from?: TimeInput;
+  /** Newest time excluded. */
+  to?: TimeInput;
+  /** Audit object id. */
+  auditObjectId?: string;
+  /** Entries per breakdown, largest counts first (default 20, at most 1000). */
+  top?: number;
+}
+
+/** One row of a breakdown. */
+export interface CountEntry {
+  /** The value counted (`''` when the records had none). */
+  key: string;
+  /** Number of records. */
+  count: number;
+}
+
+/** Counts of records over a time range. */
+export interface SummaryReport {
+  /** Range start, when given (µs). */
+  from?: Timestamp;
+  /** Range end, when given (µs). */
+  to?: Timestamp;
+  /** Records in range. */
+  total: number;
+  /** Records per kind. */
+  byKind: CountEntry[];
+  /** Statement records per statement type. */
+  byStatementType: CountEntry[];
+  /** Records per database user. */
+  byUser: CountEntry[];
+  /** Statement records per object touched (`schema.name` or `name`). */
+  byObject: CountEntry[];
+  /** Records per status. */
+  byStatus: CountEntry[];
+  /** Records per risk level. */
+  byRisk: CountEntry[];
+}
+
+/**
+ * Where audit records live. Implementations: {@link SqliteStore} (one file,
+ * one process) and {@link PostgresStore} (shared, time-partitioned).
+ *
+ * Records are immutable once appended; appending a record whose `id` and
+ * `ts` are already stored does nothing, so a sender may retry a batch whose
+ * acknowledgement it lost.
+ */
+export interface AuditStore {
+  /** Writes a batch in one transaction; resolves once the batch is durable. */
+  append(events: readonly AuditEvent[]): Promise<void>;
+  /** Finds records, one page at a time. */
+  search(q: RecordQuery): Promise<RecordPage>;
+  /** Lists sessions, one page at a time. */
+  sessions(q: SessionQuery): Promise<SessionPage>;
+  /** One session with its records in order and their timings; `undefined` when unknown. */
+  session(id: string): Promise<SessionTimeline | undefined>;
+  /** Lists alert records with their acknowledgement state. */
+  alerts(q: AlertQuery): Promise<AlertPage>;
+  /**
+   * Marks an alert as acknowledged. Returns the acknowledgement (the first
+   * one when it was already acknowledged), or `undefined` when no alert has
+   * that id.
+   */
+  acknowledgeAlert(id: string, by: string): Promise<Acknowledgement | undefined>;
+  /** Counts records by kind, statement type, user, object, status and risk. */
+  summary(q: SummaryQuery): Promise<SummaryReport>;
+  /** Removes old records per the policy, exporting them first. One run at a time. */
+  retention(policy: RetentionPolicy): Promise<RetentionResult>;
+  /** Store-wide counters. */
+  stats(): Promise<StoreStats>;
+  /** Flushes and releases the store; later calls fail with `DBTAP_E_STORE_CLOSED`. */
+  close(): Promise<void>;
+}

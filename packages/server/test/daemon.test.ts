@@ -1,0 +1,65 @@
+// The audit server end to end: an agent replays a real capture over the
+// transport, the server decodes it and stores the records before it acks.
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCodes, isDbtapError, openCapture } from '@dbtap/core';
+import { TransportClient } from '@dbtap/agent';
+import { AuditServer, loadServerConfig, SqliteStore } from '@dbtap/server';
+import { repoRoot } from '../../../test-support/corpus.js';
+
+test('agent batches become stored records, acknowledged only once stored', async (t) => {
+  const store = new SqliteStore({ path: ':memory:' });
+  const server = new AuditServer({ store, agentListen: [{ host: '127.0.0.1', port: 0 }], agentToken: 's3cret' });
+  const { agents } = await server.start();
+  const port = Number(agents[0]!.split(':').pop());
+  const client = new TransportClient({ host: '127.0.0.1', port, token: 's3cret', agentId: 'db1', batchMaxPackets: 7 }).start();
+  const reader = openCapture(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
+  let sent = 0;
+  for (let f = reader.next(); f !== undefined; f = reader.next()) {
+    t.true(client.send({ ...f, data: f.data.slice() }));
+    sent++;
+  }
+  reader.close();
+  t.true(await client.drain(20_000));
+  const cs = await client.stop();
+  t.is(cs.ackedPackets, sent);
+  // Every connection in the capture ended with FIN: its records are stored by the time of the ack.
+  const page = await store.search({ order: 'asc', limit: 100 });
+  const kinds = page.records.map((r) => r.kind);
+  t.is(kinds.filter((k) => k === 'login').length, 4);
+  t.true(page.records.some((r) => r.sql === 'DROP TABLE customers' && r.user === 'root'));
+  t.true(page.records.some((r) => r.kind === 'login' && r.status === 'error' && r.user === 'intruder'));
+  t.is(server.stats().frames, sent);
+  await server.stop();
+});
+
+test('a corrupt or invalid config file is refused with DBTAP_E_CONFIG', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-cfg-'));
+  try {
+    const cases: Array<[string, RegExp]> = [
+      ['agents: [unclosed', /not valid YAML/],
+      ['api:\n  port: 99999\n', /api.port must be a port number/],
+      ['nonsense: 1\n', /nonsense must be one of/],
+      ['ports: [3306, "x"]\n', /ports\[1\]/],
+    ];
+    for (const [text, msg] of cases) {
+      const f = join(dir, 'server.yaml');
+      writeFileSync(f, text);
+      const err = t.throws(() => loadServerConfig(f, {}));
+      t.true(isDbtapError(err) && err.code === ErrorCodes.CONFIG, text);
+      t.regex(err!.message, msg);
+    }
+    const missing = t.throws(() => loadServerConfig(join(dir, 'nope.yaml'), {}));
+    t.regex(missing!.message, /cannot read config/);
+    writeFileSync(join(dir, 'ok.yaml'), 'dataDir: /tmp/x\napi: { port: 8181 }\nports: [3306, 5432]\n');
+    const cfg = loadServerConfig(join(dir, 'ok.yaml'), { DBTAP_API: '127.0.0.1:9090' });
+    t.is(cfg.dataDir, '/tmp/x');
+    t.deepEqual(cfg.ports, [3306, 5432]);
+    t.is(cfg.api.port, 9090);
+    t.is(cfg.agents.listen[0]!.port, 9999);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

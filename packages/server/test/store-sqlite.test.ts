@@ -1,0 +1,110 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isDbtapError, type AuditEvent } from '@dbtap/core';
+import { SqliteStore } from '../src/store/index.js';
+import { makeLog, storeContract, tempDir } from './store-helpers.js';
+
+const dirs: (() => void)[] = [];
+test.after.always(() => dirs.forEach((d) => d()));
+
+storeContract(test, 'sqlite', async () => {
+  const tmp = tempDir('dbtap-sqlite-');
+  dirs.push(tmp.cleanup);
+  return new SqliteStore({ path: join(tmp.dir, 'audit.db') });
+});
+
+test('sqlite: records persist across reopen', async (t) => {
+  const tmp = tempDir('dbtap-sqlite-');
+  try {
+    const path = join(tmp.dir, 'audit.db');
+    const log = makeLog(10);
+    const a = new SqliteStore(path);
+    await a.append(log);
+    await a.acknowledgeAlert(log.find((e) => e.kind === 'alert')!.id, 'ops');
+    await a.close();
+    const b = new SqliteStore({ path, synchronous: 'normal' });
+    const stats = await b.stats();
+    t.is(stats.records, log.length);
+    t.is(stats.alerts - stats.unacknowledgedAlerts, 1);
+    t.is((await b.search({ text: 'mallory', limit: 1000 })).records.length, log.filter((e) => e.sql?.includes('mallory')).length);
+    await b.close();
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('sqlite: bad options are refused', (t) => {
+  t.true(isDbtapError(t.throws(() => new SqliteStore({ path: '' })), 'DBTAP_E_BAD_QUERY'));
+  t.true(isDbtapError(t.throws(() => new SqliteStore({ path: ':memory:', synchronous: 'off' as 'full' })), 'DBTAP_E_BAD_QUERY'));
+  t.true(isDbtapError(t.throws(() => new SqliteStore('/proc/no/such/dir/audit.db')), 'DBTAP_E_STORE_FAILED'));
+});
+
+// The child appends batches as fast as it can and prints the last record id
+// of each batch once `append` has resolved; the parent kills it with SIGKILL
+// mid-stream and then every printed batch must be in the file.
+const childSource = (storeUrl: string, path: string, synchronous: string): string => `
+import { SqliteStore } from ${JSON.stringify(storeUrl)};
+const store = new SqliteStore({ path: ${JSON.stringify(path)}, synchronous: ${JSON.stringify(synchronous)} });
+let n = 0;
+for (let batch = 0; ; batch++) {
+  const events = [];
+  for (let i = 0; i < 50; i++, n++) {
+    events.push({ id: 'k:' + n, kind: 'statement', flowId: 'k' + (n % 7), ts: 1700000000000000 + n, client: { ip: '127.0.0.1', port: 50000 }, server: { ip: '127.0.0.1', port: 3306 }, dbType: 'mysql', status: 'ok', sql: 'SELECT ' + n });
+  }
+  await store.append(events);
+  process.stdout.write('acked ' + n + '\\n');
+}
+`;
+
+for (const synchronous of ['full', 'normal'] as const) {
+  test(`sqlite: every acknowledged record survives kill -9 (synchronous=${synchronous})`, async (t) => {
+    const tmp = tempDir('dbtap-kill-');
+    try {
+      const path = join(tmp.dir, 'audit.db');
+      const storeUrl = pathToFileURL(join(import.meta.dirname, '../src/store/sqlite.ts')).href;
+      const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', childSource(storeUrl, path, synchronous)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let acked = 0;
+      let buf = '';
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          buf += d.toString();
+          const lines = buf.split('\n');
+          buf = lines.pop()!;
+          for (const l of lines) {
+            const m = /^acked (\d+)$/.exec(l);
+            if (m !== null) acked = Number(m[1]);
+          }
+          // Kill while the child is busy writing, after a good number of batches.
+          if (acked >= 5000) {
+            child.kill('SIGKILL');
+            resolve();
+          }
+        });
+        child.on('exit', () => reject(new Error(`child exited early: ${stderr}`)));
+      });
+      t.is(await exited, 'SIGKILL');
+      const store = new SqliteStore(path);
+      try {
+        const stats = await store.stats();
+        t.true(stats.records >= acked, `${stats.records} records stored, ${acked} acknowledged`);
+        // Spot-check the ids: every acknowledged one is present, none is missing in between.
+        const page = await store.search({ from: 1700000000000000, to: 1700000000000000 + acked, order: 'asc', limit: 10_000 });
+        t.is(page.records.length, acked);
+        t.deepEqual(
+          page.records.map((e: AuditEvent) => e.id),
+          Array.from({ length: acked }, (_, i) => 'k:' + i),
+        );
+        t.is((await store.search({ text: `${acked - 1}`, limit: 5 })).records[0]?.id, `k:${acked - 1}`);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+}
