@@ -25,6 +25,12 @@ export interface SessionOptions {
   maxSqlLength: number;
   /** Largest protocol message a session will buffer; bigger ones are skipped and counted. */
   maxMessageBytes: number;
+  /**
+   * Text charset that overrides what the connection negotiates, for
+   * databases whose clients send e.g. GBK while the session declares
+   * another charset (set from the audit object).
+   */
+  charset?: string;
 }
 
 /** Defaults for {@link SessionOptions}. */

@@ -42,6 +42,7 @@ function pipelineFor(options: AuditOptions, events: AuditEvent[]): AuditPipeline
     session: { ...options.session, ...(options.maxRows !== undefined ? { maxRows: options.maxRows } : {}) },
     ...(options.flows !== undefined ? { flows: options.flows } : {}),
     ...(options.detection !== undefined ? { detection: options.detection } : {}),
+    ...(options.objects !== undefined ? { objects: options.objects } : {}),
     onEvent: (e) => {
       if (collect) events.push(e);
       options.onEvent?.(e);

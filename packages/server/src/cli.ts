@@ -1,11 +1,13 @@
+import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { isDbtapError, type AuditEvent } from '@dbtap/core';
+import { isDbtapError, type AuditEvent, type DbtapError } from '@dbtap/core';
 import { basename } from 'node:path';
 import { openCapture, type Frame } from '@dbtap/core';
 import { auditCaptureFile } from './audit.js';
 import { loadServerConfig } from './config.js';
 import { AuditServer, type RecordProcessor } from './daemon.js';
-import { loadRuleSelection, rulesProcessor } from './rules.js';
+import { loadRuleSelection, rulesProcessor, RuleRouter } from './rules.js';
+import { AuditCatalog } from './catalog.js';
 import { createApiServer } from './http/index.js';
 import { builtinPolicies, checkRuleFiles, builtinRuleFiles, runSqlTool, type Dialect, type SqlToolMode } from '@dbtap/rules';
 import { createInterface } from 'node:readline';
@@ -160,16 +162,26 @@ async function serve(args: string[]): Promise<number> {
   const log = (line: string): void => {
     process.stderr.write(`${new Date().toISOString()} dbtap-server: ${line}\n`);
   };
-  const rules = rulesProcessor(loadRuleSelection(cfg.rules));
+  const ruleSet = loadRuleSelection(cfg.rules);
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const catalog = new AuditCatalog({ dataDir: cfg.dataDir, objects: cfg.objects, ruleGroups: cfg.ruleGroups, ruleFileGroups: ruleSet.groups.keys() });
+  const rules = new RuleRouter(ruleSet, catalog);
   const server = new AuditServer({
     dataDir: cfg.dataDir,
     agentListen: cfg.agents.listen,
+    catalog,
     processRecord: rules.process,
     ...(cfg.agents.token !== undefined ? { agentToken: cfg.agents.token } : {}),
     ...(cfg.ports !== undefined ? { ports: cfg.ports } : {}),
     log,
     ...(cfg.api.enabled
-      ? { api: { host: cfg.api.host, port: cfg.api.port, create: (store, srv) => createApiServer({ store, metrics: () => srv.metrics() }) } }
+      ? {
+          api: {
+            host: cfg.api.host,
+            port: cfg.api.port,
+            create: (store, srv) => createApiServer({ store, metrics: () => srv.metrics(), objects: catalog.objectProvider(), ruleGroups: catalog.ruleGroupProvider() }),
+          },
+        }
       : {}),
   });
   const where = await server.start();
@@ -181,6 +193,16 @@ async function serve(args: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // SIGHUP re-reads the config file's audit objects and rule groups (lists the API has taken over stay as they are)
+    process.on('SIGHUP', () => {
+      try {
+        const next = loadServerConfig(values.config);
+        const changed = catalog.reloadConfig(next.objects, next.ruleGroups);
+        log(`SIGHUP: config re-read; ${changed.length > 0 ? `applied ${changed.join(' and ')}` : 'no change to objects or rule groups'}`);
+      } catch (err) {
+        log(`SIGHUP: config not applied: ${(err as DbtapError).code ?? 'error'}: ${(err as Error).message}`);
+      }
+    });
   });
   await server.stop();
   return 0;
@@ -196,8 +218,11 @@ async function importFiles(args: string[]): Promise<number> {
   const cfg = loadServerConfig(values.config);
   if (values['data-dir'] !== undefined) cfg.dataDir = values['data-dir'];
   const ports = values.port?.flatMap(parsePorts) ?? cfg.ports;
-  const rules = rulesProcessor(loadRuleSelection(cfg.rules));
-  const server = new AuditServer({ dataDir: cfg.dataDir, agentListen: [], processRecord: rules.process, ...(ports ? { ports } : {}) });
+  const ruleSet = loadRuleSelection(cfg.rules);
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const catalog = new AuditCatalog({ dataDir: cfg.dataDir, objects: cfg.objects, ruleGroups: cfg.ruleGroups, ruleFileGroups: ruleSet.groups.keys() });
+  const rules = new RuleRouter(ruleSet, catalog);
+  const server = new AuditServer({ dataDir: cfg.dataDir, agentListen: [], catalog, processRecord: rules.process, ...(ports ? { ports } : {}) });
   let failed = 0;
   try {
     for (const file of positionals) {

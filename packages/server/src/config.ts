@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { DbtapError, ErrorCodes } from '@dbtap/core';
+import { failWith, validateAuditObjects, type AuditObjectDef } from './objects.js';
+import { parseRuleGroups, type RuleGroupDef } from './http/providers.js';
 
 /** The server configuration file (`server.yaml` or JSON); every key is optional. */
 export interface ServerConfig {
@@ -14,6 +16,10 @@ export interface ServerConfig {
   ports?: number[];
   /** Rules: the built-in library (all, or the named policies), extra rule files. */
   rules: { builtin: boolean | string[]; files: string[] };
+  /** Monitored databases (audit objects). Changes made through the API are kept in `<dataDir>/objects.json`, which then wins over this list. */
+  objects: AuditObjectDef[];
+  /** Rule groups (named sets of rule ids with an on/off switch), beside the groups rule files define. API changes go to `<dataDir>/rule-groups.json`. */
+  ruleGroups: RuleGroupDef[];
 }
 
 /** The configuration used when no file is given. */
@@ -23,6 +29,8 @@ export function defaultServerConfig(): ServerConfig {
     agents: { listen: [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }] },
     api: { enabled: true, host: '127.0.0.1', port: 8080 },
     rules: { builtin: true, files: [] },
+    objects: [],
+    ruleGroups: [],
   };
 }
 
@@ -76,7 +84,7 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
 function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
   if (typeof doc !== 'object' || Array.isArray(doc)) fail(file, '(top level)', 'a mapping');
   const d = doc as Record<string, unknown>;
-  const known = new Set(['dataDir', 'agents', 'api', 'ports', 'rules']);
+  const known = new Set(['dataDir', 'agents', 'api', 'ports', 'rules', 'objects', 'ruleGroups']);
   for (const k of Object.keys(d)) if (!known.has(k)) fail(file, k, `one of ${[...known].join(', ')} (unknown key)`);
   if (d.dataDir !== undefined) cfg.dataDir = str(file, 'dataDir', d.dataDir);
   if (d.agents !== undefined) {
@@ -120,6 +128,14 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
     if (r.files !== undefined) {
       if (!Array.isArray(r.files)) fail(file, 'rules.files', 'a list of paths');
       cfg.rules.files = r.files.map((f: unknown, i: number) => str(file, `rules.files[${i}]`, f));
+    }
+  }
+  if (d.objects !== undefined) cfg.objects = validateAuditObjects(d.objects, 'objects', failWith(ErrorCodes.CONFIG, `${file}: `));
+  if (d.ruleGroups !== undefined) {
+    try {
+      cfg.ruleGroups = parseRuleGroups({ ruleGroups: d.ruleGroups });
+    } catch (err) {
+      throw new DbtapError(ErrorCodes.CONFIG, `${file}: ${(err as Error).message}`, { file });
     }
   }
 }

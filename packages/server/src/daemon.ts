@@ -6,6 +6,7 @@ import { TransportServer, type AgentInfo } from '@dbtap/agent';
 import type { ProtocolRegistry } from '@dbtap/protocols';
 import { createDefaultRegistry } from './audit.js';
 import { AuditPipeline, type PipelineStats } from './pipeline.js';
+import type { AuditCatalog } from './catalog.js';
 import { SqliteStore, type AuditStore } from './store/index.js';
 
 /**
@@ -29,6 +30,8 @@ export interface AuditServerOptions {
   ports?: readonly number[];
   /** Decoders; default every decoder dbtap ships. */
   registry?: ProtocolRegistry;
+  /** Audit objects (and rule groups): which protocol, charset and object id each server endpoint gets; changes apply to new connections at once. */
+  catalog?: AuditCatalog;
   /** Applied to every record before it is stored (rules, enrichment). */
   processRecord?: RecordProcessor;
   /** Records are written in batches of at most this many. Default 1000. */
@@ -97,6 +100,12 @@ export class AuditServer {
       this.transport.on('disconnect', (a, reason) => this.log(`agent ${a.id} disconnected: ${reason}`));
       this.transport.on('clientError', (err, remote) => this.log(`refused ${remote}: ${err.code}: ${err.message}`));
     }
+    options.catalog?.onChange((change) => {
+      if (change !== 'objects') return;
+      const table = options.catalog!.table;
+      for (const slot of this.pipelines.values()) slot.pipeline.setObjects(table);
+      this.log(`audit objects changed: ${table.objects.length} object(s) on port(s) ${table.ports().join(', ') || '(none)'}`);
+    });
   }
 
   /** Starts the agent listeners and the API; resolves with the bound addresses. */
@@ -194,6 +203,7 @@ export class AuditServer {
       const pipeline = new AuditPipeline({
         registry: this.options.registry ?? createDefaultRegistry(),
         ...(ports ? { ports: new Map(ports.map((p) => [p, undefined])) } : {}),
+        ...(this.options.catalog ? { objects: this.options.catalog.table } : {}),
         onEvent: (e) => {
           const out = this.options.processRecord ? this.options.processRecord(e) : [e];
           for (const r of out) pending.push(r);

@@ -13,4 +13,6 @@ export * from './config.js';
 export * from './daemon.js';
 export * from './store/index.js';
 export * from './rules.js';
+export * from './objects.js';
+export * from './catalog.js';
 export * from './http/index.js';

@@ -20,6 +20,7 @@ import {
   type SessionStats,
 } from '@dbtap/protocols';
 import { FlowDetector, defaultDetectionLimits, type DetectionLimits } from './detect.js';
+import type { AuditObjectTable } from './objects.js';
 
 /** Options of an {@link AuditPipeline}. */
 export interface PipelineOptions {
@@ -38,6 +39,13 @@ export interface PipelineOptions {
   flows?: Partial<FlowTableOptions>;
   /** Detection buffering limits. */
   detection?: Partial<DetectionLimits>;
+  /**
+   * Audit objects: a connection to an object's address and port is decoded
+   * with the object's protocol (no detection), its text charset applies, and
+   * its records carry the object's id; a disabled object's traffic is
+   * ignored. Swap with {@link AuditPipeline.setObjects}.
+   */
+  objects?: AuditObjectTable;
   /** Receives every audit record, in the order sessions produce them. */
   onEvent(event: AuditEvent): void;
 }
@@ -58,6 +66,8 @@ export interface PipelineStats {
   decodedFlows: number;
   /** Connections whose protocol could not be determined. */
   undetectedFlows: number;
+  /** Connections to disabled audit objects (not decoded). */
+  disabledFlows: number;
   /** Connections per protocol name. */
   flowsByProtocol: Record<string, number>;
   /** Audit records emitted. */
@@ -76,6 +86,8 @@ interface FlowState {
   detector: FlowDetector | undefined;
   session: ProtocolSession | undefined;
   ignored: boolean;
+  objectId: string | undefined;
+  charset: string | undefined;
 }
 
 const sessionStatKeys = Object.keys(newSessionStats()) as (keyof SessionStats)[];
@@ -96,6 +108,8 @@ export class AuditPipeline {
   private readonly detection: DetectionLimits;
   private readonly live = new Set<FlowState>();
   private lastTs: Timestamp = 0;
+  private objects: AuditObjectTable | undefined;
+  private ports: Set<number>;
 
   constructor(private readonly options: PipelineOptions) {
     this.sessionOptions = { ...defaultSessionOptions, ...options.session };
@@ -108,6 +122,7 @@ export class AuditPipeline {
       flows: 0,
       decodedFlows: 0,
       undetectedFlows: 0,
+      disabledFlows: 0,
       flowsByProtocol: {},
       events: 0,
       errorEvents: 0,
@@ -116,14 +131,24 @@ export class AuditPipeline {
       sessions: newSessionStats(),
     };
     this.packets = new PacketDecoder();
-    const ports = this.serverPorts();
+    this.objects = options.objects;
+    this.ports = this.serverPorts();
     const handler: FlowHandler<FlowState> = {
       open: (flow) => this.open(flow),
       data: (flow, dir, bytes, ts) => this.data(flow, dir, bytes, ts),
       gap: (flow, dir, nbytes, ts) => this.gap(flow, dir, nbytes, ts),
       close: (flow, reason, ts) => this.close(flow, reason, ts),
     };
-    this.flows = new FlowTable<FlowState>(handler, { ...options.flows, isServerPort: (port) => ports.has(port) });
+    this.flows = new FlowTable<FlowState>(handler, { ...options.flows, isServerPort: (port) => this.ports.has(port) });
+  }
+
+  /**
+   * Replaces the audit objects. Connections opened from now on follow the
+   * new table; open ones keep the object, protocol and charset they started with.
+   */
+  setObjects(objects: AuditObjectTable | undefined): void {
+    this.objects = objects;
+    this.ports = this.serverPorts();
   }
 
   private serverPorts(): Set<number> {
@@ -133,6 +158,7 @@ export class AuditPipeline {
     } else {
       for (const d of this.options.registry.list()) for (const p of d.defaultPorts) ports.add(p);
     }
+    if (this.objects !== undefined) for (const p of this.objects.ports()) ports.add(p);
     return ports;
   }
 
@@ -200,13 +226,22 @@ export class AuditPipeline {
 
   private open(flow: Flow<FlowState>): void {
     this.stats.flows++;
-    const state: FlowState = {
-      detector: new FlowDetector(this.options.registry, flow.server.port, this.portDecoder(flow.server.port), this.detection),
-      session: undefined,
-      ignored: false,
-    };
+    const route = this.objects?.resolve(flow.server.ip, flow.server.port);
+    const state: FlowState = { detector: undefined, session: undefined, ignored: false, objectId: route?.object.id, charset: route?.object.charset };
     flow.user = state;
     this.live.add(state);
+    if (route !== undefined && !route.enabled) {
+      state.ignored = true;
+      this.stats.disabledFlows++;
+      return;
+    }
+    const decoder = route !== undefined ? this.options.registry.get(route.object.dbType) : undefined;
+    if (decoder !== undefined) {
+      // the object says what the server speaks: no detection needed
+      this.startSession(flow, state, decoder);
+      return;
+    }
+    state.detector = new FlowDetector(this.options.registry, flow.server.port, this.portDecoder(flow.server.port), this.detection);
   }
 
   private data(flow: Flow<FlowState>, dir: Direction, bytes: Uint8Array, ts: Timestamp): void {
@@ -255,22 +290,33 @@ export class AuditPipeline {
       detector.drain();
       return;
     }
-    const decoder = outcome.decoder;
+    const session = this.startSession(flow, st, outcome.decoder);
+    for (const chunk of detector.drain()) {
+      if (chunk.kind === 'data') session.data(chunk.dir, chunk.bytes, chunk.ts);
+      else session.gap(chunk.dir, chunk.nbytes, chunk.ts);
+    }
+  }
+
+  private startSession(flow: Flow<FlowState>, st: FlowState, decoder: ProtocolDecoder): ProtocolSession {
     this.stats.decodedFlows++;
     this.stats.flowsByProtocol[decoder.name] = (this.stats.flowsByProtocol[decoder.name] ?? 0) + 1;
+    const objectId = st.objectId;
     const session = decoder.createSession({
       flowId: flow.id,
       client: flow.client,
       server: flow.server,
       midStream: flow.midStream,
-      options: this.sessionOptions,
-      emit: (event) => this.emit(event),
+      options: st.charset !== undefined ? { ...this.sessionOptions, charset: st.charset } : this.sessionOptions,
+      emit:
+        objectId === undefined
+          ? (event) => this.emit(event)
+          : (event) => {
+              event.auditObjectId = objectId;
+              this.emit(event);
+            },
     });
     st.session = session;
-    for (const chunk of detector.drain()) {
-      if (chunk.kind === 'data') session.data(chunk.dir, chunk.bytes, chunk.ts);
-      else session.gap(chunk.dir, chunk.nbytes, chunk.ts);
-    }
+    return session;
   }
 
   private emit(event: AuditEvent): void {

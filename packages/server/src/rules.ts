@@ -1,5 +1,6 @@
-import { DbtapError, type AuditEvent } from '@dbtap/core';
-import { builtinRuleFiles, formatDiagnostic, loadRuleFiles, RuleEngine, type RuleSet } from '@dbtap/rules';
+import { DbtapError, type AuditEvent, type RiskLevel } from '@dbtap/core';
+import { builtinRuleFiles, formatDiagnostic, loadRuleFiles, RuleEngine, RuleSet, type RuleEngineStats } from '@dbtap/rules';
+import type { AuditCatalog } from './catalog.js';
 import type { RecordProcessor } from './daemon.js';
 
 /** Which rules an audit applies. */
@@ -38,4 +39,67 @@ export function rulesProcessor(ruleSet: RuleSet): { process: RecordProcessor; en
       return v.alerts.length === 0 ? [event] : [event, ...v.alerts];
     },
   };
+}
+
+// Group name no rule file can define: records of objects whose group is switched off.
+const DISABLED_GROUP = '\u0000disabled';
+
+/**
+ * Rules per audit object: each record is judged by the rule group of its
+ * audit object (all enabled rules when the object names none), using the
+ * groups of the rule files plus those of the catalog (the config file's
+ * `ruleGroups` and API changes). A catalog group can switch its rules off
+ * (`enabled: false`) or raise/lower the risk of its matches (`risk`).
+ * Changing the groups rebuilds the engine: detector windows start afresh.
+ */
+export class RuleRouter {
+  private engine: RuleEngine;
+  private overrides = new Map<string, { enabled: boolean; risk?: RiskLevel }>();
+
+  /** Rebuilds on every rule-group change of the catalog. */
+  constructor(
+    private readonly base: RuleSet,
+    private readonly catalog: AuditCatalog,
+  ) {
+    this.engine = this.build();
+    catalog.onChange((c) => {
+      if (c === 'ruleGroups') this.engine = this.build();
+    });
+  }
+
+  /** The {@link RecordProcessor}: verdict on the record, plus the alerts it raised. */
+  readonly process: RecordProcessor = (event: AuditEvent) => {
+    const v = this.engine.process(event);
+    const group = this.catalog.ruleGroupOf(event.auditObjectId);
+    const risk = group !== undefined ? this.overrides.get(group)?.risk : undefined;
+    if (risk !== undefined && v.ruleIds.length > 0) event.risk = risk;
+    if (v.alerts.length === 0) return [event];
+    if (risk !== undefined) for (const a of v.alerts) a.risk = risk;
+    return [event, ...v.alerts];
+  };
+
+  /** Counters of the current engine. */
+  stats(): RuleEngineStats {
+    return this.engine.stats();
+  }
+
+  private build(): RuleEngine {
+    const groups = new Map<string, string[]>([...this.base.groups].map(([k, v]) => [k, [...v]]));
+    this.overrides = new Map();
+    for (const g of this.catalog.ruleGroups()) {
+      // a catalog group without ruleIds adjusts the rule-file group of the same name
+      if (g.ruleIds !== undefined) groups.set(g.id, [...g.ruleIds]);
+      else if (!groups.has(g.id)) groups.set(g.id, []);
+      this.overrides.set(g.id, { enabled: g.enabled, ...(g.risk !== undefined ? { risk: g.risk } : {}) });
+    }
+    groups.set(DISABLED_GROUP, []);
+    const set = new RuleSet([...this.base.rules], groups, new Map([...this.base.lists].map(([k, v]) => [k, [...v]])), [...this.base.warnings]);
+    return new RuleEngine(set, {
+      groupFor: (e) => {
+        const g = this.catalog.ruleGroupOf(e.auditObjectId);
+        if (g === undefined) return undefined;
+        return this.overrides.get(g)?.enabled === false ? DISABLED_GROUP : g;
+      },
+    });
+  }
 }

@@ -4,7 +4,8 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { AuditEvent } from '@dbtap/core';
 import { SqliteStore } from '../src/store/index.js';
-import { createApiServer, MemoryListProvider, type AuditObjectDef } from '../src/http/index.js';
+import { createApiServer, MemoryListProvider } from '../src/http/index.js';
+import type { AuditObjectDef } from '../src/objects.js';
 import { MIN, T0, makeLog, oracle, tempDir } from './store-helpers.js';
 
 const log = makeLog(30, 11);
@@ -225,14 +226,24 @@ test('alerts: list and acknowledge', async (t) => {
 
 test('objects and rule groups: GET/PUT through providers with validation', async (t) => {
   t.deepEqual((await get('/api/objects')).body, { objects: [] });
-  const objects = [{ id: 'db-shop', name: 'Shop', dbType: 'mysql', host: '127.0.0.1', port: 3306, charset: 'utf8mb4' }, { id: 'db-hr', dbType: 'postgres', host: '127.0.0.1', port: 5432, enabled: false }];
+  const objects = [
+    { id: 'db-shop', name: 'Shop', enabled: true, dbType: 'mysql', ports: [3306], addresses: ['127.0.0.1'], charset: 'gbk', owner: 'shop team', related: ['db-hr'] },
+    { id: 'db-hr', enabled: false, dbType: 'postgres', ports: [5432, 5433], addresses: ['10.0.0.0/8', '::1'] },
+  ];
+  // the host/port shorthand is folded into the lists
+  const shorthand = await send('PUT', '/api/objects', { objects: [{ id: 'x', dbType: 'mysql', host: '127.0.0.1', port: 3306 }] });
+  t.deepEqual(shorthand.body.objects, [{ id: 'x', enabled: true, dbType: 'mysql', ports: [3306], addresses: ['127.0.0.1'] }]);
   const put = await send('PUT', '/api/objects', { objects });
   t.is(put.status, 200);
   t.deepEqual(put.body.objects, objects);
   t.deepEqual(replaced.at(-1), objects);
   t.deepEqual((await get('/api/objects')).body.objects, objects);
   const bads: [unknown, string][] = [
-    [{ objects: [{ ...objects[0], port: 70000 }] }, 'objects[0].port'],
+    [{ objects: [{ ...objects[0], ports: [70000] }] }, 'objects[0].ports[0]'],
+    [{ objects: [{ ...objects[0], addresses: ['10.0.0.0/33'] }] }, 'objects[0].addresses[0]'],
+    [{ objects: [{ ...objects[0], charset: 'klingon' }] }, 'objects[0].charset'],
+    [{ objects: [{ ...objects[0], related: ['nobody'] }] }, 'objects[0].related[0]'],
+    [{ objects: [objects[0], { ...objects[1], id: 'dup-endpoint', enabled: true, ports: [3306], addresses: ['127.0.0.1'] }] }, 'objects[1]'],
     [{ objects: [objects[0], objects[0]] }, 'objects[1].id'],
     [{ objects: [{ ...objects[0], id: 'has space' }] }, 'objects[0].id'],
     [{ objects: [{ ...objects[0], colour: 'red' }] }, 'objects[0].colour'],
@@ -243,7 +254,7 @@ test('objects and rule groups: GET/PUT through providers with validation', async
     t.is(r.status, 400, parameter);
     t.is(r.body.error.parameter, parameter);
   }
-  t.is(replaced.length, 1, 'invalid lists never reach the provider');
+  t.is(replaced.length, 2, 'invalid lists never reach the provider');
 
   const groups = [{ id: 'pci', name: 'PCI DSS', enabled: true, ruleIds: ['sensitive-object'], risk: 'high' }, { id: 'noise', enabled: false }];
   t.deepEqual((await send('PUT', '/api/rule-groups', { ruleGroups: groups })).body.ruleGroups, groups);

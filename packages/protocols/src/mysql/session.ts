@@ -259,6 +259,7 @@ export class MysqlSession implements ProtocolSession {
 
   constructor(ctx: SessionContext) {
     this.ctx = ctx;
+    if (ctx.options.charset !== undefined) this.charset = ctx.options.charset;
     const max = ctx.options.maxMessageBytes;
     this.client = new Channel(new PacketFramer((p) => this.onClientPacket(p), max), max);
     this.server = new Channel(new PacketFramer((p) => this.onServerPacket(p), max), max);
@@ -916,7 +917,7 @@ export class MysqlSession implements ProtocolSession {
     this.caps = (req.capabilities & serverCaps) >>> 0;
     this.mariaCaps = req.mariaCapabilities & (this.greeting?.mariaCapabilities ?? 0xffffffff);
     this.deprecateEof = (this.caps & Cap.DeprecateEof) !== 0;
-    this.charset = charsetOfCollation(req.charset);
+    this.charset = this.ctx.options.charset ?? charsetOfCollation(req.charset);
     if (req.sslRequest) {
       this.tls = true;
       const ev = this.loginEvent();
@@ -1206,13 +1207,13 @@ export class MysqlSession implements ProtocolSession {
 
   private applySideEffects(req: Pending): void {
     if (req.newDatabase !== undefined) this.database = req.newDatabase || undefined;
-    if (req.newCharset !== undefined) this.charset = normalizeCharset(req.newCharset) === 'utf-8' ? 'utf-8' : req.newCharset;
+    if (req.newCharset !== undefined) this.charset = this.ctx.options.charset ?? normalizeCharset(req.newCharset) === 'utf-8' ? 'utf-8' : req.newCharset;
     switch (req.cmd) {
       case Command.ChangeUser:
         if (req.changeUser) {
           this.user = req.changeUser.user;
           this.database = req.newDatabase ?? req.changeUser.database;
-          if (req.changeUser.charset !== undefined) this.charset = charsetOfCollation(req.changeUser.charset);
+          if (req.changeUser.charset !== undefined) this.charset = this.ctx.options.charset ?? charsetOfCollation(req.changeUser.charset);
         }
         this.statements.clear();
         break;

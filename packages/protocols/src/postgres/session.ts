@@ -182,6 +182,7 @@ export class PostgresSession implements ProtocolSession {
 
   constructor(ctx: SessionContext) {
     this.ctx = ctx;
+    if (ctx.options.charset !== undefined) this.charset = ctx.options.charset;
     this.midSession = ctx.midStream;
     const max = ctx.options.maxMessageBytes;
     this.client = new PgFramer(true, max, ctx.midStream ? FramerMode.Scan : FramerMode.Startup);
@@ -305,7 +306,7 @@ export class PostgresSession implements ProtocolSession {
 
   private setCharset(name: string): void {
     const label = normalizeCharset(name);
-    this.charset = label ?? 'utf-8';
+    this.charset = this.ctx.options.charset ?? label ?? 'utf-8';
   }
 
   private noteProduct(value: string): void {

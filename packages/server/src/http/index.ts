@@ -10,7 +10,6 @@ export {
   MemoryListProvider,
   parseAuditObjects,
   parseRuleGroups,
-  type AuditObjectDef,
   type RuleGroupDef,
   type ListProvider,
   type ObjectProvider,

@@ -88,8 +88,15 @@ const schemas: Json = {
   AckRequest: obj({ by: { type: 'string', minLength: 1, maxLength: 256 } }, ['by']),
   AckResponse: obj({ id: str, acknowledged: ref('Acknowledgement') }, ['id', 'acknowledged']),
   AuditObject: obj(
-    { id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' }, name: str, dbType: str, host: str, port: { type: 'integer', minimum: 1, maximum: 65535 }, charset: str, enabled: bool, description: str },
-    ['id', 'dbType', 'host', 'port'], { additionalProperties: false },
+    {
+      id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' }, name: str, enabled: bool, dbType: str, version: str,
+      addresses: { type: 'array', items: str, description: 'IPv4/IPv6 addresses or CIDR blocks; absent: any address' },
+      ports: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 }, minItems: 1 },
+      host: { type: 'string', description: 'Input shorthand for a one-entry addresses list' },
+      port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Input shorthand for a one-entry ports list' },
+      ruleGroup: str, charset: str, department: str, owner: str, related: { type: 'array', items: str }, notes: str,
+    },
+    ['id', 'dbType'], { additionalProperties: false },
   ),
   AuditObjectList: obj({ objects: { type: 'array', items: ref('AuditObject') } }, ['objects']),
   RuleGroup: obj(

@@ -1,5 +1,8 @@
 import { DbtapError, type RiskLevel } from '@dbtap/core';
 import { RISK_LEVELS } from '../store/query.js';
+import { validateAuditObjects, type AuditObjectDef } from '../objects.js';
+
+export type { AuditObjectDef } from '../objects.js';
 
 /** Error codes of the HTTP API. */
 export const HttpErrorCodes = {
@@ -18,26 +21,6 @@ export const HttpErrorCodes = {
   /** Anything unexpected; details are logged, not returned. */
   INTERNAL: 'DBTAP_E_INTERNAL',
 } as const;
-
-/** A monitored database: which server endpoint to audit and how to decode it. */
-export interface AuditObjectDef {
-  /** Stable id, referenced by records' `auditObjectId`. 1 to 128 characters of `[A-Za-z0-9_.:-]`. */
-  id: string;
-  /** Display name. */
-  name?: string;
-  /** Protocol family: `mysql`, `postgres`, ... */
-  dbType: string;
-  /** Server address (IP or host name). */
-  host: string;
-  /** Server TCP port. */
-  port: number;
-  /** Character set of the database's text, when it differs from the protocol's default. */
-  charset?: string;
-  /** False to stop auditing it without forgetting it (default true). */
-  enabled?: boolean;
-  /** Free text. */
-  description?: string;
-}
 
 /** A named set of rules that is switched on or off together. */
 export interface RuleGroupDef {
@@ -129,26 +112,9 @@ function uniqueIds(items: readonly { id: string }[], key: string): void {
 
 /** Validates the body of `PUT /api/objects`; throws `DBTAP_E_BAD_REQUEST` naming the offending field. */
 export function parseAuditObjects(body: unknown): AuditObjectDef[] {
-  const out = list(body, 'objects').map((o, i): AuditObjectDef => {
-    const p = `objects[${i}]`;
-    onlyKeys(o, ['id', 'name', 'dbType', 'host', 'port', 'charset', 'enabled', 'description'], p);
-    const id = str(o, 'id', p, true)!;
-    if (!idRe.test(id)) fail(`${p}.id`, 'expected 1 to 128 characters of A-Z a-z 0-9 _ . : -');
-    const port = o.port;
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) fail(`${p}.port`, 'expected an integer from 1 to 65535');
-    if (o.enabled !== undefined && typeof o.enabled !== 'boolean') fail(`${p}.enabled`, 'expected true or false');
-    const def: AuditObjectDef = { id, dbType: str(o, 'dbType', p, true, 64)!, host: str(o, 'host', p, true, 255)!, port };
-    const name = str(o, 'name', p, false);
-    const charset = str(o, 'charset', p, false, 64);
-    const description = str(o, 'description', p, false, 4096);
-    if (name !== undefined) def.name = name;
-    if (charset !== undefined) def.charset = charset;
-    if (typeof o.enabled === 'boolean') def.enabled = o.enabled;
-    if (description !== undefined) def.description = description;
-    return def;
-  });
-  uniqueIds(out, 'objects');
-  return out;
+  const arr = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>).objects : undefined;
+  if (!Array.isArray(arr)) fail('objects', 'expected a body of the form { "objects": [ ... ] }');
+  return validateAuditObjects(arr, 'objects', fail);
 }
 
 /** Validates the body of `PUT /api/rule-groups`; throws `DBTAP_E_BAD_REQUEST` naming the offending field. */
