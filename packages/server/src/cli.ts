@@ -1,14 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isDbtapError, type AuditEvent, type DbtapError } from '@dbtap/core';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { openCapture, type Frame } from '@dbtap/core';
 import { auditCaptureFile } from './audit.js';
 import { loadServerConfig } from './config.js';
 import { AuditServer, type RecordProcessor } from './daemon.js';
 import { loadRuleSelection, rulesProcessor, RuleRouter } from './rules.js';
 import { AuditCatalog } from './catalog.js';
-import { createApiServer } from './http/index.js';
+import { AccessControl, SystemLog, createApiServer, hashToken, newToken } from './http/index.js';
 import { builtinPolicies, checkRuleFiles, builtinRuleFiles, runSqlTool, type Dialect, type SqlToolMode } from '@dbtap/rules';
 import { createInterface } from 'node:readline';
 import { tableHeader, toNdjson, toTableRow } from './format.js';
@@ -31,6 +31,8 @@ commands:
       (Also the default command of the dbtap-server executable.)
   import [--data-dir DIR] [--port ...] <file.pcap>...
       Audit capture files into the store (offline audit).
+  token
+      Print a new API token and the tokenSha256 to put in api.users.
   help
       Show this text.
 `;
@@ -43,6 +45,11 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'audit':
       return audit(rest);
+    case 'token': {
+      const token = newToken();
+      process.stdout.write(`token: ${token}\ntokenSha256: ${hashToken(token)}\n`);
+      return 0;
+    }
     case 'serve':
       return serve(rest);
     case 'rules':
@@ -166,6 +173,10 @@ async function serve(args: string[]): Promise<number> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const catalog = new AuditCatalog({ dataDir: cfg.dataDir, objects: cfg.objects, ruleGroups: cfg.ruleGroups, ruleFileGroups: ruleSet.groups.keys() });
   const rules = new RuleRouter(ruleSet, catalog);
+  const systemLog = new SystemLog(join(cfg.dataDir, 'system.log'));
+  const access = new AccessControl(cfg.api.users);
+  if (cfg.api.enabled && !access.enabled) log(`API access control is off (no api.users): anyone on ${cfg.api.host} can read and change everything`);
+  catalog.onChange((change) => systemLog.write({ actor: 'system', action: `${change}.applied`, ok: true, detail: { count: change === 'objects' ? catalog.objects().length : catalog.ruleGroups().length } }));
   const server = new AuditServer({
     dataDir: cfg.dataDir,
     agentListen: cfg.agents.listen,
@@ -179,12 +190,14 @@ async function serve(args: string[]): Promise<number> {
           api: {
             host: cfg.api.host,
             port: cfg.api.port,
-            create: (store, srv) => createApiServer({ store, metrics: () => srv.metrics(), objects: catalog.objectProvider(), ruleGroups: catalog.ruleGroupProvider() }),
+            create: (store, srv) =>
+              createApiServer({ store, metrics: () => srv.metrics(), objects: catalog.objectProvider(), ruleGroups: catalog.ruleGroupProvider(), access, systemLog }),
           },
         }
       : {}),
   });
   const where = await server.start();
+  systemLog.write({ actor: 'system', action: 'service.start', ok: true, detail: { agents: where.agents, ...(where.api ? { api: where.api } : {}), users: cfg.api.users.map((u) => `${u.name}:${u.role}`) } });
   log(`store ${cfg.dataDir}/audit.db; agents on ${where.agents.join(', ') || '(none)'}${where.api ? `; API on http://${where.api}` : ''}`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string): void => {
@@ -198,6 +211,7 @@ async function serve(args: string[]): Promise<number> {
       try {
         const next = loadServerConfig(values.config);
         const changed = catalog.reloadConfig(next.objects, next.ruleGroups);
+        systemLog.write({ actor: 'system', action: 'config.reload', ok: true, detail: { changed } });
         log(`SIGHUP: config re-read; ${changed.length > 0 ? `applied ${changed.join(' and ')}` : 'no change to objects or rule groups'}`);
       } catch (err) {
         log(`SIGHUP: config not applied: ${(err as DbtapError).code ?? 'error'}: ${(err as Error).message}`);
@@ -205,6 +219,7 @@ async function serve(args: string[]): Promise<number> {
     });
   });
   await server.stop();
+  systemLog.write({ actor: 'system', action: 'service.stop', ok: true });
   return 0;
 }
 

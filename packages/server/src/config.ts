@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { DbtapError, ErrorCodes } from '@dbtap/core';
 import { failWith, validateAuditObjects, type AuditObjectDef } from './objects.js';
 import { parseRuleGroups, type RuleGroupDef } from './http/providers.js';
+import { parseApiUsers, type ApiUser } from './http/access.js';
 
 /** The server configuration file (`server.yaml` or JSON); every key is optional. */
 export interface ServerConfig {
@@ -10,8 +11,12 @@ export interface ServerConfig {
   dataDir: string;
   /** Agent listeners. Default `0.0.0.0:9999` and `[::]:9998`. */
   agents: { listen: Array<{ host: string; port: number }>; token?: string | string[] };
-  /** HTTP API listener. Default `127.0.0.1:8080`; `enabled: false` turns it off. */
-  api: { enabled: boolean; host: string; port: number };
+  /**
+   * HTTP API listener. Default `127.0.0.1:8080`; `enabled: false` turns it off.
+   * `users` (name, role, token or tokenSha256) turn on access control; without
+   * users the API only listens on a loopback address.
+   */
+  api: { enabled: boolean; host: string; port: number; users: ApiUser[] };
   /** Server ports to audit; default every decoder's default ports. */
   ports?: number[];
   /** Rules: the built-in library (all, or the named policies), extra rule files. */
@@ -27,7 +32,7 @@ export function defaultServerConfig(): ServerConfig {
   return {
     dataDir: './data',
     agents: { listen: [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }] },
-    api: { enabled: true, host: '127.0.0.1', port: 8080 },
+    api: { enabled: true, host: '127.0.0.1', port: 8080, users: [] },
     rules: { builtin: true, files: [] },
     objects: [],
     ruleGroups: [],
@@ -76,7 +81,10 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
   if (env.DBTAP_API) {
     const m = /^(.*):(\d+)$/.exec(env.DBTAP_API);
     if (!m) throw new DbtapError(ErrorCodes.CONFIG, `DBTAP_API must be HOST:PORT, not '${env.DBTAP_API}'`);
-    cfg.api = { enabled: true, host: m[1]!.replace(/^\[|\]$/g, ''), port: port('DBTAP_API', 'port', Number(m[2])) };
+    cfg.api = { ...cfg.api, enabled: true, host: m[1]!.replace(/^\[|\]$/g, ''), port: port('DBTAP_API', 'port', Number(m[2])) };
+  }
+  if (cfg.api.enabled && cfg.api.users.length === 0 && !isLoopback(cfg.api.host)) {
+    throw new DbtapError(ErrorCodes.CONFIG, `${file ?? 'config'}: api.host ${cfg.api.host} is not a loopback address: configure api.users (tokens with roles) before exposing the API`, { path: 'api.users' });
   }
   return cfg;
 }
@@ -112,6 +120,7 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
     }
     if (a.host !== undefined) cfg.api.host = str(file, 'api.host', a.host);
     if (a.port !== undefined) cfg.api.port = port(file, 'api.port', a.port);
+    if (a.users !== undefined) cfg.api.users = parseApiUsers(a.users, 'api.users', failWith(ErrorCodes.CONFIG, `${file}: `));
   }
   if (d.ports !== undefined) {
     if (!Array.isArray(d.ports)) fail(file, 'ports', 'a list of port numbers');
@@ -138,4 +147,9 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
       throw new DbtapError(ErrorCodes.CONFIG, `${file}: ${(err as Error).message}`, { file });
     }
   }
+}
+
+/** True for addresses only this host can reach (127.0.0.0/8, ::1, localhost). */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

@@ -84,7 +84,7 @@ test('the OpenAPI document parses, is 3.1, lists every path, and its refs resolv
   t.is(doc.openapi, '3.1.0');
   t.deepEqual(Object.keys(doc.paths).sort(), [
     '/api/alerts', '/api/alerts/{id}/ack', '/api/objects', '/api/openapi.json', '/api/records', '/api/reports/{kind}', '/api/rule-groups',
-    '/api/sessions', '/api/sessions/{id}', '/api/stats', '/healthz', '/metrics',
+    '/api/sessions', '/api/sessions/{id}', '/api/stats', '/api/system-log', '/healthz', '/metrics',
   ]);
   const refs = JSON.stringify(doc).match(/"#\/components\/schemas\/[^"]+"/g) ?? [];
   t.true(refs.length > 20);

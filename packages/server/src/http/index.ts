@@ -15,3 +15,18 @@ export {
   type ObjectProvider,
   type RuleGroupProvider,
 } from './providers.js';
+export {
+  AccessControl,
+  AccessErrorCodes,
+  API_ROLES,
+  PUBLIC_ROUTES,
+  ROUTE_ROLES,
+  SystemLog,
+  hashToken,
+  newToken,
+  parseApiUsers,
+  type ApiRole,
+  type ApiUser,
+  type Caller,
+  type SystemLogEntry,
+} from './access.js';

@@ -167,12 +167,23 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
         },
       },
       '/api/stats': { get: { operationId: 'getStats', summary: 'Store-wide counters', responses: ok('Counters', ref('StoreStats')) } },
+      '/api/system-log': {
+        get: {
+          operationId: 'getSystemLog', summary: 'Administrative actions and refused requests, newest last (auditor role)',
+          parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100000 } }],
+          responses: {
+            ...ok('Entries', obj({ entries: { type: 'array', items: obj({ ts: str, actor: str, role: str, action: str, remote: str, ok: bool, detail: { type: 'object' } }, ['ts', 'actor', 'action', 'ok']) } }, ['entries'])),
+            ...errorResponses(400),
+          },
+        },
+      },
       '/api/openapi.json': { get: { operationId: 'getOpenApi', summary: 'This document', responses: ok('OpenAPI 3.1 document', { type: 'object' }) } },
       '/healthz': { get: { operationId: 'health', summary: 'Liveness', responses: ok('Alive', obj({ status: { const: 'ok' } }, ['status'])) } },
       '/metrics': {
         get: { operationId: 'metrics', summary: 'Counters in the Prometheus text format', responses: { '200': { description: 'Prometheus exposition format 0.0.4', content: { 'text/plain': { schema: str } } } } },
       },
     },
-    components: { schemas },
+    components: { schemas, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API token of a user with one role (sysadmin, secadmin, auditor); required when the server has api.users' } } },
+    security: [{ bearer: [] }],
   };
 }

@@ -1,3 +1,4 @@
+import { AccessControl, AccessErrorCodes, SystemLog, type Caller } from './access.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { DbtapError, ErrorCodes, formatTimestamp, isDbtapError, type AuditEvent } from '@dbtap/core';
@@ -58,6 +59,10 @@ export interface ApiServerOptions {
   version?: string;
   /** Records fetched per store query while streaming a CSV/NDJSON export (default 1000). */
   exportPageSize?: number;
+  /** Users and roles; without it (or with no users) the API is open to every caller. */
+  access?: AccessControl;
+  /** Where administrative actions and refused requests are written; read back by `/api/system-log`. */
+  systemLog?: SystemLog;
 }
 
 type Handler = (ctx: RequestContext) => Promise<void>;
@@ -74,6 +79,7 @@ interface RequestContext {
   res: ServerResponse;
   url: URL;
   params: string[];
+  caller: Caller;
 }
 
 const csvColumns: [string, (e: AuditEvent) => unknown][] = [
@@ -176,6 +182,10 @@ function statusOf(err: unknown): number {
     case ErrorCodes.INVALID_ARGUMENT:
     case ErrorCodes.CONFIG:
       return 400;
+    case AccessErrorCodes.UNAUTHENTICATED:
+      return 401;
+    case AccessErrorCodes.FORBIDDEN:
+      return 403;
     case HttpErrorCodes.NOT_FOUND:
     case HttpErrorCodes.UNKNOWN_REPORT:
       return 404;
@@ -252,6 +262,10 @@ export function createApiServer(options: ApiServerOptions): Server {
   const doc = JSON.stringify(openApiDocument(options.version));
   const requests = new Map<string, number>();
   const startedAt = Date.now();
+  const access = options.access ?? new AccessControl([]);
+  const systemLog = options.systemLog ?? new SystemLog();
+  const logAction = (ctx: RequestContext, action: string, detail: Record<string, unknown>): void =>
+    systemLog.write({ actor: ctx.caller.name, ...(ctx.caller.role ? { role: ctx.caller.role } : {}), action, remote: ctx.req.socket.remoteAddress ?? '', ok: true, detail });
 
   const records: Handler = async ({ res, url }) => {
     const q = parseParams(url.searchParams, recordParams);
@@ -309,14 +323,17 @@ export function createApiServer(options: ApiServerOptions): Server {
     {
       template: '/api/alerts/{id}/ack', pattern: /^\/api\/alerts\/([^/]+)\/ack$/,
       methods: {
-        POST: async ({ req, res, params }) => {
+        POST: async (ctx) => {
+          const { req, res, params } = ctx;
           const body = await readJson(req, maxBody);
-          const by = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).by : undefined;
+          // with access control the acknowledging user is the caller, whatever the body says
+          const by = access.enabled ? ctx.caller.name : body !== null && typeof body === 'object' ? (body as Record<string, unknown>).by : undefined;
           if (typeof by !== 'string' || by.trim() === '' || by.length > 256) {
             throw new DbtapError(HttpErrorCodes.BAD_REQUEST, 'by: required, a name of 1 to 256 characters', { parameter: 'by' });
           }
           const ack = await store.acknowledgeAlert(params[0]!, by);
           if (ack === undefined) throw notFound(`no alert ${JSON.stringify(params[0])}`);
+          logAction(ctx, 'alert.ack', { alert: params[0] });
           sendJson(res, 200, { id: params[0], acknowledged: ack });
         },
       },
@@ -325,9 +342,12 @@ export function createApiServer(options: ApiServerOptions): Server {
       template: '/api/objects', pattern: /^\/api\/objects$/,
       methods: {
         GET: async ({ res }) => sendJson(res, 200, { objects: await objects.list() }),
-        PUT: async ({ req, res }) => {
+        PUT: async (ctx) => {
+          const { req, res } = ctx;
           const list = parseAuditObjects(await readJson(req, maxBody));
+          const before = (await objects.list()).map((o) => o.id);
           await objects.replace(list);
+          logAction(ctx, 'objects.replace', { before, after: list.map((o) => o.id) });
           sendJson(res, 200, { objects: await objects.list() });
         },
       },
@@ -336,9 +356,12 @@ export function createApiServer(options: ApiServerOptions): Server {
       template: '/api/rule-groups', pattern: /^\/api\/rule-groups$/,
       methods: {
         GET: async ({ res }) => sendJson(res, 200, { ruleGroups: await ruleGroups.list() }),
-        PUT: async ({ req, res }) => {
+        PUT: async (ctx) => {
+          const { req, res } = ctx;
           const list = parseRuleGroups(await readJson(req, maxBody));
+          const before = (await ruleGroups.list()).map((g) => `${g.id}:${g.enabled ? 'on' : 'off'}`);
           await ruleGroups.replace(list);
+          logAction(ctx, 'rule-groups.replace', { before, after: list.map((g) => `${g.id}:${g.enabled ? 'on' : 'off'}`) });
           sendJson(res, 200, { ruleGroups: await ruleGroups.list() });
         },
       },
@@ -349,6 +372,18 @@ export function createApiServer(options: ApiServerOptions): Server {
         GET: async ({ res, url, params }) => {
           if (params[0] !== 'summary') throw new DbtapError(HttpErrorCodes.UNKNOWN_REPORT, `no report kind ${JSON.stringify(params[0])} (known: summary)`);
           sendJson(res, 200, await store.summary(parseParams(url.searchParams, summaryParams) as SummaryQuery));
+        },
+      },
+    },
+    {
+      template: '/api/system-log', pattern: /^\/api\/system-log$/,
+      methods: {
+        GET: async ({ res, url }) => {
+          const raw = url.searchParams.get('limit');
+          for (const k of url.searchParams.keys()) if (k !== 'limit') throw new DbtapError(HttpErrorCodes.BAD_REQUEST, `${k}: unknown parameter (allowed: limit)`, { parameter: k });
+          const limit = raw === null ? 1000 : Number(raw);
+          if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new DbtapError(HttpErrorCodes.BAD_REQUEST, 'limit: expected an integer from 1 to 100000', { parameter: 'limit' });
+          sendJson(res, 200, { entries: systemLog.tail(limit) });
         },
       },
     },
@@ -408,7 +443,17 @@ export function createApiServer(options: ApiServerOptions): Server {
       } catch {
         throw new DbtapError(HttpErrorCodes.BAD_REQUEST, 'path: bad percent-encoding');
       }
-      await handler({ req, res, url, params });
+      let caller: Caller;
+      try {
+        caller = access.authorize(req, route.template, req.method ?? '');
+      } catch (err) {
+        if (isDbtapError(err)) {
+          systemLog.write({ actor: String(err.details?.user ?? 'unknown'), action: 'access.denied', remote: req.socket.remoteAddress ?? '', ok: false, detail: { method: req.method, path: route.template, code: err.code } });
+          if (err.code === AccessErrorCodes.UNAUTHENTICATED) res.setHeader('www-authenticate', 'Bearer realm="dbtap"');
+        }
+        throw err;
+      }
+      await handler({ req, res, url, params, caller });
     } catch (err) {
       const status = statusOf(err);
       if (status === 500) options.onError?.(err, req);
