@@ -63,6 +63,14 @@ export interface TransportServerOptions {
   maxPendingBytes?: number;
   /** Agent instances whose last processed sequence number is remembered for de-duplication. Default 4096. */
   rememberInstances?: number;
+  /**
+   * The last batch sequence number durably processed for an agent instance
+   * this process does not remember (e.g. after a restart): kept by the
+   * consumer in the same transaction as the batch's results, it makes
+   * re-sent batches after a crash duplicates that are acknowledged but not
+   * delivered again. Asked once per instance, before its first batch.
+   */
+  resumeSeq?: (instance: string) => number | Promise<number>;
 }
 
 /** Where to listen. */
@@ -110,7 +118,7 @@ export interface TransportServerEvents {
  * connection, never an exception in the host process.
  */
 export class TransportServer extends EventEmitter<TransportServerEvents> {
-  private readonly opts: Required<Omit<TransportServerOptions, 'token' | 'tls'>> & Pick<TransportServerOptions, 'tls'>;
+  private readonly opts: Required<Omit<TransportServerOptions, 'token' | 'tls' | 'resumeSeq'>> & Pick<TransportServerOptions, 'tls' | 'resumeSeq'>;
   private readonly tokenHashes: Buffer[] | undefined;
   private readonly servers: Server[] = [];
   private readonly conns = new Set<Connection>();
@@ -130,6 +138,7 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
       maxPendingBytes: options.maxPendingBytes ?? 32 << 20,
       rememberInstances: options.rememberInstances ?? 4096,
+      resumeSeq: options.resumeSeq,
     };
     const tokens = options.token === undefined ? undefined : typeof options.token === 'string' ? [options.token] : [...options.token];
     if (tokens !== undefined && (tokens.length === 0 || tokens.some((t) => typeof t !== 'string' || t.length === 0))) {
@@ -236,6 +245,13 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
     return this.lastSeqByInstance.get(instance) ?? 0;
   }
 
+  /** @internal Loads the durable sequence number of an instance this process does not remember. */
+  async resume(instance: string): Promise<void> {
+    if (this.lastSeqByInstance.has(instance) || this.opts.resumeSeq === undefined) return;
+    const seq = await this.opts.resumeSeq(instance);
+    if (!this.lastSeqByInstance.has(instance) && Number.isSafeInteger(seq) && seq > 0) this.lastSeqByInstance.set(instance, seq);
+  }
+
   /** @internal */
   processed(agent: AgentInfo, seq: number, frames: number, bytes: number): void {
     const m = this.lastSeqByInstance;
@@ -270,6 +286,7 @@ class Connection {
   private queue: BatchMessage[] = [];
   private queuedBytes = 0;
   private busy = false;
+  private ready: Promise<void> = Promise.resolve();
   private done = false;
   private paused = false;
   private lastRx = Date.now();
@@ -351,11 +368,21 @@ class Connection {
       };
       const o = this.server.options;
       this.server.count('accepted');
-      this.write(
-        encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, lastSeq: this.server.lastSeq(this.agent.instance), heartbeatMs: o.heartbeatMs, maxMessageBytes: o.maxMessageBytes }),
+      const agent = this.agent;
+      // batches wait in the queue (pump awaits this) until the instance's durable position is known
+      this.ready = this.server.resume(agent.instance).then(
+        () => {
+          if (this.done) return;
+          this.write(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, lastSeq: this.server.lastSeq(agent.instance), heartbeatMs: o.heartbeatMs, maxMessageBytes: o.maxMessageBytes }));
+          debug('agent %s (%s) connected from %s', agent.id, agent.instance, this.remote);
+          this.server.emit('connect', agent);
+        },
+        (err: unknown) => {
+          this.fail(new DbtapError(AgentErrorCodes.SERVER, `cannot resume agent ${agent.instance}: ${(err as Error)?.message ?? String(err)}`));
+          throw err;
+        },
       );
-      debug('agent %s (%s) connected from %s', this.agent.id, this.agent.instance, this.remote);
-      this.server.emit('connect', this.agent);
+      this.ready.catch(() => {});
       return;
     }
     switch (m.t) {
@@ -384,6 +411,11 @@ class Connection {
     if (this.busy) return;
     this.busy = true;
     try {
+      try {
+        await this.ready;
+      } catch {
+        return;
+      }
       while (this.queue.length > 0 && !this.done) {
         const b = this.queue.shift()!;
         this.queuedBytes -= b.frames.length;
