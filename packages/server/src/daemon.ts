@@ -93,7 +93,9 @@ export class AuditServer {
     const listen = options.agentListen ?? [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }];
     if (listen.length > 0) {
       this.transport = new TransportServer({
-        onBatch: (agent, frames) => this.onBatch(agent, frames),
+        onBatch: (agent, frames, seq) => this.onBatch(agent, frames, seq),
+        // after a restart, batches the store already holds are acknowledged, not decoded again
+        resumeSeq: (instance) => this.store.ingestPosition(`agent:${instance}`),
         ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
       });
       this.transport.on('connect', (a) => this.log(`agent ${a.id} connected from ${a.remoteAddress}:${a.remotePort}`));
@@ -136,10 +138,10 @@ export class AuditServer {
   }
 
   /** Audits frames from one source (an agent, or an imported capture) into the store. */
-  async ingest(source: string, frames: Iterable<Frame>): Promise<void> {
+  async ingest(source: string, frames: Iterable<Frame>, position?: { source: string; seq: number }): Promise<void> {
     const slot = this.pipelineFor(source);
     for (const f of frames) slot.pipeline.push(f);
-    await this.write(slot.pending);
+    await this.write(slot.pending, position);
   }
 
   /** Ends a source: closes its flows, stores the last records. */
@@ -215,18 +217,23 @@ export class AuditServer {
     return slot;
   }
 
-  private async onBatch(agent: AgentInfo, frames: Frame[]): Promise<void> {
+  private async onBatch(agent: AgentInfo, frames: Frame[], seq: number): Promise<void> {
     this.counters.batches++;
     this.counters.frames += frames.length;
-    await this.ingest(`agent:${agent.id}/${agent.instance}`, frames);
+    await this.ingest(`agent:${agent.id}/${agent.instance}`, frames, { source: `agent:${agent.instance}`, seq });
   }
 
-  private async write(pending: AuditEvent[]): Promise<void> {
+  /** Stores pending records; the position (if any) commits with the last chunk, or alone when there are none. */
+  private async write(pending: AuditEvent[], position?: { source: string; seq: number }): Promise<void> {
     const max = this.options.maxBatch ?? 1000;
+    if (pending.length === 0 && position !== undefined) {
+      await this.store.append([], { position });
+      return;
+    }
     while (pending.length > 0) {
       const batch = pending.splice(0, max);
       const t0 = process.hrtime.bigint();
-      await this.store.append(batch);
+      await this.store.append(batch, pending.length === 0 && position !== undefined ? { position } : undefined);
       this.lastAppendSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
       for (const e of batch) {
         if (e.kind === 'alert') this.counters.alerts++;

@@ -463,6 +463,23 @@ export function storeContract(test: TestFn, label: string, open: () => Promise<A
     if (lit.records.some((e) => !/select/i.test(e.sql ?? ''))) throw new Error('text operators interpreted');
   });
 
+  withStore('ingest positions commit with their batch or alone', async (store) => {
+    if ((await store.ingestPosition('agent:a')) !== 0) throw new Error('unknown source should be at 0');
+    await store.append(log.slice(0, 5), { position: { source: 'agent:a', seq: 7 } });
+    await store.append([], { position: { source: 'agent:a', seq: 8 } });
+    await store.append(log.slice(5, 6), { position: { source: 'agent:b', seq: 1 } });
+    if ((await store.ingestPosition('agent:a')) !== 8 || (await store.ingestPosition('agent:b')) !== 1) throw new Error('positions not kept');
+    if ((await store.stats()).records !== 6) throw new Error('records of positioned batches not stored');
+    for (const position of [{ source: '', seq: 1 }, { source: 'x', seq: -1 }, { source: 'x', seq: 1.5 }]) {
+      try {
+        await store.append([], { position });
+        throw new Error(`bad position accepted: ${JSON.stringify(position)}`);
+      } catch (err) {
+        if (!isDbtapError(err, 'DBTAP_E_BAD_RECORD')) throw err;
+      }
+    }
+  });
+
   test(`${label}: a closed store refuses work`, async (t) => {
     const store = await open();
     await store.close();

@@ -19,8 +19,10 @@ import {
   buildTimeline,
   type NormalizedPage,
   type TextTerm,
+  checkPosition,
 } from './query.js';
 import type {
+  AppendOptions,
   Acknowledgement,
   AlertPage,
   AlertQuery,
@@ -146,7 +148,7 @@ function wrap(err: unknown, what: string): DbtapError {
 export class PostgresStore implements AuditStore {
   private readonly pool: pg.Pool;
   private readonly ownPool: boolean;
-  private readonly t: { records: string; sessions: string; acks: string; seq: string };
+  private readonly t: { records: string; sessions: string; acks: string; seq: string; ingest: string };
   /** Prefix of this store's table names. */
   readonly prefix: string;
   private readonly partition: 'day' | 'month';
@@ -159,7 +161,7 @@ export class PostgresStore implements AuditStore {
     this.ownPool = ownPool;
     this.prefix = prefix;
     this.partition = partition;
-    this.t = { records: `${prefix}_records`, sessions: `${prefix}_sessions`, acks: `${prefix}_alert_acks`, seq: `${prefix}_records_seq` };
+    this.t = { records: `${prefix}_records`, sessions: `${prefix}_sessions`, acks: `${prefix}_alert_acks`, seq: `${prefix}_records_seq`, ingest: `${prefix}_ingest` };
   }
 
   /** Connects, creates the tables when missing, and returns the store. */
@@ -231,6 +233,7 @@ export class PostgresStore implements AuditStore {
         CREATE INDEX IF NOT EXISTS ${sessions}_user ON ${sessions} (db_user, start_ts, rid);
         CREATE INDEX IF NOT EXISTS ${sessions}_client ON ${sessions} (client_ip, start_ts, rid);
         CREATE TABLE IF NOT EXISTS ${acks} (id text PRIMARY KEY, by text NOT NULL, at bigint NOT NULL);
+        CREATE TABLE IF NOT EXISTS ${this.t.ingest} (source text PRIMARY KEY, seq bigint NOT NULL);
       `);
       await c.query('COMMIT');
     } catch (err) {
@@ -285,28 +288,47 @@ export class PostgresStore implements AuditStore {
   }
 
   /** {@inheritDoc AuditStore.append} */
-  async append(events: readonly AuditEvent[]): Promise<void> {
+  async append(events: readonly AuditEvent[], options?: AppendOptions): Promise<void> {
     this.check();
     if (!Array.isArray(events)) throw new DbtapError(StoreErrorCodes.BAD_RECORD, 'append: expected an array of records');
-    if (events.length === 0) return;
+    const position = checkPosition(options);
+    if (events.length === 0) {
+      if (position !== undefined) await this.pool.query(this.positionSql(), [position.source, position.seq]).catch((err: unknown) => Promise.reject(wrap(err, 'append')));
+      return;
+    }
     events.forEach(checkRecord);
     try {
       await this.ensurePartitions(events);
-      await this.appendOnce(events);
+      await this.appendOnce(events, position);
     } catch (err) {
       // A partition dropped by another process's retention: relearn and retry once.
       if ((err as { code?: string }).code !== '23514') throw wrap(err, 'append');
       try {
         await this.loadPartitions();
         await this.ensurePartitions(events);
-        await this.appendOnce(events);
+        await this.appendOnce(events, position);
       } catch (again) {
         throw wrap(again, 'append');
       }
     }
   }
 
-  private async appendOnce(events: readonly AuditEvent[]): Promise<void> {
+  private positionSql(): string {
+    return `INSERT INTO ${this.t.ingest} (source, seq) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET seq = excluded.seq`;
+  }
+
+  /** {@inheritDoc AuditStore.ingestPosition} */
+  async ingestPosition(source: string): Promise<number> {
+    this.check();
+    try {
+      const r = await this.pool.query(`SELECT seq FROM ${this.t.ingest} WHERE source = $1`, [source]);
+      return r.rows.length === 0 ? 0 : Number((r.rows[0] as { seq: string }).seq);
+    } catch (err) {
+      throw wrap(err, 'ingestPosition');
+    }
+  }
+
+  private async appendOnce(events: readonly AuditEvent[], position?: AppendOptions['position']): Promise<void> {
     const n = events.length;
     const cols = {
       id: new Array<string>(n), kind: new Array<string>(n), ts: new Array<number>(n), flow: new Array<string>(n),
@@ -381,6 +403,7 @@ export class PostgresStore implements AuditStore {
           ],
         );
       }
+      if (position !== undefined) await c.query(this.positionSql(), [position.source, position.seq]);
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);

@@ -3,6 +3,7 @@ import {
   DEFAULT_PAGE_SIZE,
   MAX_PAGE_SIZE,
   type AlertQuery,
+  type AppendOptions,
   type PageQuery,
   type RecordQuery,
   type SessionQuery,
@@ -413,3 +414,13 @@ export function buildTimeline(session: SessionSummary, records: AuditEvent[]): S
   return { session, entries };
 }
 
+
+/** Validates {@link AppendOptions.position}; a malformed one throws `DBTAP_E_BAD_RECORD`. */
+export function checkPosition(options: AppendOptions | undefined): AppendOptions['position'] {
+  const p = options?.position;
+  if (p === undefined) return undefined;
+  if (typeof p.source !== 'string' || p.source === '' || p.source.length > 512 || !Number.isSafeInteger(p.seq) || p.seq < 0) {
+    throw new DbtapError(StoreErrorCodes.BAD_RECORD, 'append: position must be { source: non-empty string, seq: integer >= 0 }');
+  }
+  return p;
+}

@@ -19,8 +19,10 @@ import {
   buildTimeline,
   type NormalizedPage,
   type TextTerm,
+  checkPosition,
 } from './query.js';
 import type {
+  AppendOptions,
   Acknowledgement,
   AlertPage,
   AlertQuery,
@@ -197,7 +199,7 @@ export class SqliteStore implements AuditStore {
   private readonly insertRule: Database.Statement;
   private readonly insertFts: Database.Statement;
   private readonly upsertSession: Database.Statement;
-  private readonly appendTx: (events: readonly AuditEvent[]) => void;
+  private readonly appendTx: (events: readonly AuditEvent[], position?: AppendOptions['position']) => void;
 
   constructor(options: SqliteStoreOptions | string) {
     const opts = typeof options === 'string' ? { path: options } : options;
@@ -240,11 +242,22 @@ export class SqliteStore implements AuditStore {
          records = records + excluded.records, statements = statements + excluded.statements,
          errors = errors + excluded.errors, max_risk = max(max_risk, excluded.max_risk)`,
     );
-    this.appendTx = this.db.transaction((events: readonly AuditEvent[]) => this.appendRows(events));
+    const setPosition = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    this.appendTx = this.db.transaction((events: readonly AuditEvent[], position?: AppendOptions['position']) => {
+      this.appendRows(events);
+      if (position !== undefined) setPosition.run(`ingest:${position.source}`, String(position.seq));
+    });
   }
 
   private check(): void {
     if (this.closed) throw new DbtapError(StoreErrorCodes.STORE_CLOSED, 'SqliteStore: closed');
+  }
+
+  /** {@inheritDoc AuditStore.ingestPosition} */
+  async ingestPosition(source: string): Promise<number> {
+    this.check();
+    const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(`ingest:${source}`) as string | undefined;
+    return v === undefined ? 0 : Number(v);
   }
 
   private appendRows(events: readonly AuditEvent[]): void {
@@ -276,15 +289,16 @@ export class SqliteStore implements AuditStore {
   }
 
   /** {@inheritDoc AuditStore.append} */
-  async append(events: readonly AuditEvent[]): Promise<void> {
+  async append(events: readonly AuditEvent[], options?: AppendOptions): Promise<void> {
     this.check();
     if (!Array.isArray(events)) throw new DbtapError(StoreErrorCodes.BAD_RECORD, 'append: expected an array of records');
-    if (events.length === 0) return;
+    const position = checkPosition(options);
+    if (events.length === 0 && position === undefined) return;
     events.forEach(checkRecord);
     // The transaction has committed (and with synchronous=FULL, fsynced the
     // WAL) when this returns.
     try {
-      this.appendTx(events);
+      this.appendTx(events, position);
     } catch (err) {
       throw new DbtapError(StoreErrorCodes.STORE_FAILED, `SqliteStore: append failed: ${(err as Error).message}`, { path: this.path }, { cause: err });
     }

@@ -301,6 +301,17 @@ export interface SummaryReport {
   byRisk: CountEntry[];
 }
 
+/** Options of {@link AuditStore.append}. */
+export interface AppendOptions {
+  /**
+   * Where the batch ends in its source (an agent instance and its batch
+   * sequence number), committed in the same transaction as the records, so
+   * that after a crash the source resumes exactly after what is stored.
+   * Given with an empty batch, only the position is committed.
+   */
+  position?: { source: string; seq: number };
+}
+
 /**
  * Where audit records live. Implementations: {@link SqliteStore} (one file,
  * one process) and {@link PostgresStore} (shared, time-partitioned).
@@ -311,7 +322,9 @@ export interface SummaryReport {
  */
 export interface AuditStore {
   /** Writes a batch in one transaction; resolves once the batch is durable. */
-  append(events: readonly AuditEvent[]): Promise<void>;
+  append(events: readonly AuditEvent[], options?: AppendOptions): Promise<void>;
+  /** The last ingest position committed for a source with {@link AppendOptions.position} (0 when none). */
+  ingestPosition(source: string): Promise<number>;
   /** Finds records, one page at a time. */
   search(q: RecordQuery): Promise<RecordPage>;
   /** Lists sessions, one page at a time. */
