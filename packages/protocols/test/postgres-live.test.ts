@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import type { AuditEvent } from '@dbtap/core';
 import pg from 'pg';
 import { startLiveCapture, type LiveCapture } from '../../../test-support/live-capture.js';
+import { withDbLogLock } from '../../../test-support/db-lock.js';
 import { enableStatementLog, parseLog, parseLogParams, pgAvailable, pgConn, readLogFrom, type PgLogEntry } from './helpers/postgres-log.js';
 import { auditPgFrames } from './helpers/postgres-pcap.js';
 
@@ -80,6 +81,10 @@ let log: PgLogEntry[] = [];
 
 test.before(async () => {
   if (!live) return;
+  await withDbLogLock(capture);
+});
+
+async function capture(): Promise<void> {
   const { offset, restore } = await enableStatementLog();
   const cap = startLiveCapture('tcp port 5432');
   keepAlive.push(cap);
@@ -97,7 +102,7 @@ test.before(async () => {
       writeFileSync(`${process.env.DBTAP_PG_LIVE_DUMP}.log.json`, JSON.stringify(log, null, 1));
     }
   }
-});
+}
 
 /** Sessions (by backend pid) whose connection was received while we captured. */
 function capturedSessions(): Map<number, PgLogEntry> {
