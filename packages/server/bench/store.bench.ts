@@ -91,6 +91,7 @@ async function searches(label: string, store: AuditStore, n: number, runs: numbe
     ['full text word', { text: 'table_42', limit: 100 }],
     ['full text rare number', { text: String(Math.floor(n / 3)), limit: 100 }],
     ['full text + user', { text: 'delete', user: 'user3', limit: 100 }],
+    ['time range 1 day + user + text', { from: mid, to: mid + 86_400_000_000, user: 'user3', text: 'delete', limit: 100 }],
     ['next page by cursor', { limit: 100, from: mid, cursor: deep.nextCursor }],
   ];
   for (const [name, q] of cases) emit({ bench: 'store.search', store: label, case: name, records: n, runs, ...(await latency(store, q, runs)) });
