@@ -16,3 +16,4 @@ export * from './rules.js';
 export * from './objects.js';
 export * from './catalog.js';
 export * from './http/index.js';
+export * from './notify/index.js';

@@ -1,0 +1,29 @@
+/**
+ * Alert notifications: syslog (RFC 5424 or CEF over UDP, TCP, TLS),
+ * webhooks (JSON POST with retries) and NDJSON files, each channel with its
+ * own minimum risk level and rate limit.
+ *
+ * @module
+ */
+export {
+  parseNotificationConfig,
+  SYSLOG_FACILITIES,
+  type BackoffConfig,
+  type ChannelCommonConfig,
+  type ChannelConfig,
+  type FileChannelConfig,
+  type NotificationConfigOptions,
+  type RateLimitConfig,
+  type SyslogChannelConfig,
+  type SyslogFormat,
+  type SyslogTransportKind,
+  type TlsClientConfig,
+  type WebhookChannelConfig,
+} from './config.js';
+export { Notifier, type ChannelStats, type NotifierEvent, type NotifierOptions } from './notifier.js';
+export { describeNotice, noticePayload, type EventNotice, type Notice, type NotificationPayload, type SuppressedNotice } from './notice.js';
+export { NotifyErrorCodes } from './sink.js';
+export { escapeSdValue, formatRfc5424, rfc3164Header, rfc5424Header, sdParams, severityOfRisk, SyslogSeverity, type Rfc5424Options, type SdParam, type SyslogHeaderFields } from './rfc5424.js';
+export { cefSeverity, escapeCefHeader, escapeCefValue, formatCef, type CefOptions } from './cef.js';
+export { frameMessage, NOTIFY_PRODUCT } from './syslog.js';
+export { parseRetryAfter } from './webhook.js';
