@@ -8,6 +8,7 @@ import { loadServerConfig } from './config.js';
 import { AuditServer, type RecordProcessor } from './daemon.js';
 import { loadRuleSelection, rulesProcessor, RuleRouter } from './rules.js';
 import { AuditCatalog } from './catalog.js';
+import { Notifier } from './notify/index.js';
 import { AccessControl, SystemLog, createApiServer, hashToken, newToken } from './http/index.js';
 import { builtinPolicies, checkRuleFiles, builtinRuleFiles, runSqlTool, type Dialect, type SqlToolMode } from '@dbtap/rules';
 import { createInterface } from 'node:readline';
@@ -182,6 +183,7 @@ async function serve(args: string[]): Promise<number> {
     agentListen: cfg.agents.listen,
     catalog,
     processRecord: rules.process,
+    ...(cfg.notifications.length > 0 ? { notifier: new Notifier(cfg.notifications, { spoolDir: join(cfg.dataDir, 'notify-spool'), log }) } : {}),
     ...(cfg.agents.token !== undefined ? { agentToken: cfg.agents.token } : {}),
     ...(cfg.ports !== undefined ? { ports: cfg.ports } : {}),
     log,

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DbtapError, ErrorCodes } from '@dbtap/core';
 import { failWith, validateAuditObjects, type AuditObjectDef } from './objects.js';
 import { parseRuleGroups, type RuleGroupDef } from './http/providers.js';
 import { parseApiUsers, type ApiUser } from './http/access.js';
+import { parseNotificationConfig, type ChannelConfig } from './notify/config.js';
 
 /** The server configuration file (`server.yaml` or JSON); every key is optional. */
 export interface ServerConfig {
@@ -25,6 +27,8 @@ export interface ServerConfig {
   objects: AuditObjectDef[];
   /** Rule groups (named sets of rule ids with an on/off switch), beside the groups rule files define. API changes go to `<dataDir>/rule-groups.json`. */
   ruleGroups: RuleGroupDef[];
+  /** Alert notification channels (syslog, webhook, file); see docs/notifications.md. */
+  notifications: ChannelConfig[];
 }
 
 /** The configuration used when no file is given. */
@@ -36,6 +40,7 @@ export function defaultServerConfig(): ServerConfig {
     rules: { builtin: true, files: [] },
     objects: [],
     ruleGroups: [],
+    notifications: [],
   };
 }
 
@@ -92,7 +97,7 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
 function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
   if (typeof doc !== 'object' || Array.isArray(doc)) fail(file, '(top level)', 'a mapping');
   const d = doc as Record<string, unknown>;
-  const known = new Set(['dataDir', 'agents', 'api', 'ports', 'rules', 'objects', 'ruleGroups']);
+  const known = new Set(['dataDir', 'agents', 'api', 'ports', 'rules', 'objects', 'ruleGroups', 'notifications']);
   for (const k of Object.keys(d)) if (!known.has(k)) fail(file, k, `one of ${[...known].join(', ')} (unknown key)`);
   if (d.dataDir !== undefined) cfg.dataDir = str(file, 'dataDir', d.dataDir);
   if (d.agents !== undefined) {
@@ -139,6 +144,7 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
       cfg.rules.files = r.files.map((f: unknown, i: number) => str(file, `rules.files[${i}]`, f));
     }
   }
+  if (d.notifications !== undefined) cfg.notifications = parseNotificationConfig(d.notifications, file, { baseDir: dirname(file) });
   if (d.objects !== undefined) cfg.objects = validateAuditObjects(d.objects, 'objects', failWith(ErrorCodes.CONFIG, `${file}: `));
   if (d.ruleGroups !== undefined) {
     try {

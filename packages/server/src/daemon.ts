@@ -7,7 +7,9 @@ import type { ProtocolRegistry } from '@dbtap/protocols';
 import { createDefaultRegistry } from './audit.js';
 import { AuditPipeline, type PipelineStats } from './pipeline.js';
 import type { AuditCatalog } from './catalog.js';
+import type { Notifier } from './notify/notifier.js';
 import { SqliteStore, type AuditStore } from './store/index.js';
+import type { MetricSample } from './http/server.js';
 
 /**
  * Turns each record into the records to store: the record itself (with
@@ -32,6 +34,8 @@ export interface AuditServerOptions {
   registry?: ProtocolRegistry;
   /** Audit objects (and rule groups): which protocol, charset and object id each server endpoint gets; changes apply to new connections at once. */
   catalog?: AuditCatalog;
+  /** Receives every record once it is stored (alerts to syslog, webhooks, files); closed by {@link AuditServer.stop}. */
+  notifier?: Notifier;
   /** Applied to every record before it is stored (rules, enrichment). */
   processRecord?: RecordProcessor;
   /** Records are written in batches of at most this many. Default 1000. */
@@ -158,7 +162,7 @@ export class AuditServer {
   }
 
   /** Prometheus samples: agents, frames, flows, records, decode errors, gaps, queue depth, store latency. */
-  metrics(): Array<{ name: string; help: string; type: 'counter' | 'gauge'; value: number }> {
+  metrics(): MetricSample[] {
     const st = this.stats();
     const ended = this.endedTotals;
     const sum = (f: (p: PipelineStats) => number, base: number): number => st.pipelines.reduce((a, p) => a + f(p), base);
@@ -176,6 +180,7 @@ export class AuditServer {
       { name: 'dbtap_gaps_total', help: 'Gaps in reassembled streams', type: 'counter', value: sum((p) => p.gaps, ended.gaps) },
       { name: 'dbtap_store_queue_records', help: 'Records waiting to be stored', type: 'gauge', value: pending },
       { name: 'dbtap_store_append_seconds_last', help: 'Duration of the last store append', type: 'gauge', value: this.lastAppendSeconds },
+      ...(this.options.notifier?.metrics() ?? []),
     ];
   }
 
@@ -194,6 +199,7 @@ export class AuditServer {
     await this.transport?.close();
     if (this.http) await new Promise<void>((r) => this.http!.close(() => r()));
     for (const source of [...this.pipelines.keys()]) await this.endSource(source);
+    await this.options.notifier?.close();
     await this.store.close();
   }
 
@@ -235,6 +241,9 @@ export class AuditServer {
       const t0 = process.hrtime.bigint();
       await this.store.append(batch, pending.length === 0 && position !== undefined ? { position } : undefined);
       this.lastAppendSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      // notified after the commit: an alert that reaches a SIEM is already in the store
+      const notifier = this.options.notifier;
+      if (notifier !== undefined) for (const e of batch) notifier.notify(e);
       for (const e of batch) {
         if (e.kind === 'alert') this.counters.alerts++;
         else this.counters.records++;
