@@ -142,8 +142,8 @@ export class AuditServer {
   }
 
   /** Audits frames from one source (an agent, or an imported capture) into the store. */
-  async ingest(source: string, frames: Iterable<Frame>, position?: { source: string; seq: number }): Promise<void> {
-    const slot = this.pipelineFor(source);
+  async ingest(source: string, frames: Iterable<Frame>, position?: { source: string; seq: number }, flowIdPrefix?: string): Promise<void> {
+    const slot = this.pipelineFor(source, flowIdPrefix);
     for (const f of frames) slot.pipeline.push(f);
     await this.write(slot.pending, position);
   }
@@ -203,7 +203,7 @@ export class AuditServer {
     await this.store.close();
   }
 
-  private pipelineFor(source: string): { pipeline: AuditPipeline; pending: AuditEvent[] } {
+  private pipelineFor(source: string, flowIdPrefix?: string): { pipeline: AuditPipeline; pending: AuditEvent[] } {
     let slot = this.pipelines.get(source);
     if (!slot) {
       const pending: AuditEvent[] = [];
@@ -212,6 +212,7 @@ export class AuditServer {
         registry: this.options.registry ?? createDefaultRegistry(),
         ...(ports ? { ports: new Map(ports.map((p) => [p, undefined])) } : {}),
         ...(this.options.catalog ? { objects: this.options.catalog.table } : {}),
+        ...(flowIdPrefix !== undefined ? { flowIdPrefix } : {}),
         onEvent: (e) => {
           const out = this.options.processRecord ? this.options.processRecord(e) : [e];
           for (const r of out) pending.push(r);
@@ -226,7 +227,8 @@ export class AuditServer {
   private async onBatch(agent: AgentInfo, frames: Frame[], seq: number): Promise<void> {
     this.counters.batches++;
     this.counters.frames += frames.length;
-    await this.ingest(`agent:${agent.id}/${agent.instance}`, frames, { source: `agent:${agent.instance}`, seq });
+    // flow ids carry the agent and its instance: numbering restarts with every agent run, and agents may see the same addresses
+    await this.ingest(`agent:${agent.id}/${agent.instance}`, frames, { source: `agent:${agent.instance}`, seq }, `${agent.id}.${agent.instance.slice(0, 8)}/`);
   }
 
   /** Stores pending records; the position (if any) commits with the last chunk, or alone when there are none. */

@@ -46,6 +46,12 @@ export interface PipelineOptions {
    * ignored. Swap with {@link AuditPipeline.setObjects}.
    */
   objects?: AuditObjectTable;
+  /**
+   * Put before every flow id (and so every record id) this pipeline makes,
+   * e.g. the agent and its instance: flow numbering restarts with each
+   * pipeline, and two sources may see the same addresses and ports.
+   */
+  flowIdPrefix?: string;
   /** Receives every audit record, in the order sessions produce them. */
   onEvent(event: AuditEvent): void;
 }
@@ -302,7 +308,7 @@ export class AuditPipeline {
     this.stats.flowsByProtocol[decoder.name] = (this.stats.flowsByProtocol[decoder.name] ?? 0) + 1;
     const objectId = st.objectId;
     const session = decoder.createSession({
-      flowId: flow.id,
+      flowId: this.options.flowIdPrefix === undefined ? flow.id : this.options.flowIdPrefix + flow.id,
       client: flow.client,
       server: flow.server,
       midStream: flow.midStream,

@@ -63,3 +63,28 @@ test('a corrupt or invalid config file is refused with DBTAP_E_CONFIG', (t) => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('several agents at once: each has its own flows, even with the same addresses and ports', async (t) => {
+  const store = new SqliteStore({ path: ':memory:' });
+  const server = new AuditServer({ store, agentListen: [{ host: '127.0.0.1', port: 0 }] });
+  const { agents } = await server.start();
+  const port = Number(agents[0]!.split(':').pop());
+  const reader = openCapture(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
+  const frames = [];
+  for (let f = reader.next(); f !== undefined; f = reader.next()) frames.push({ ...f, data: f.data.slice() });
+  reader.close();
+  // two database hosts whose traffic looks the same (same private addresses, same ports, same times)
+  const clients = ['db-a', 'db-b'].map((agentId) => new TransportClient({ host: '127.0.0.1', port, agentId, batchMaxPackets: 5 }).start());
+  for (let i = 0; i < frames.length; i++) for (const c of clients) c.send(frames[i]!);
+  for (const c of clients) t.true(await c.drain(20_000));
+  for (const c of clients) await c.stop();
+  // every connection of the capture ends with FIN: its records are stored by the time of the ack
+  const page = await store.search({ limit: 1000 });
+  t.is(page.records.length, 28, 'both agents are audited in full');
+  const byAgent = new Map<string, number>();
+  for (const r of page.records) byAgent.set(r.flowId.split('.')[0]!, (byAgent.get(r.flowId.split('.')[0]!) ?? 0) + 1);
+  t.deepEqual([...byAgent].sort(), [['db-a', 14], ['db-b', 14]]);
+  const sessions = await store.sessions({ limit: 100 });
+  t.is(sessions.sessions.length, 8);
+  await server.stop();
+});
