@@ -7,13 +7,13 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCapture, type AuditEvent, type Frame } from '@dbtap/core';
 import { TransportClient } from '@dbtap/agent';
 import { SqliteStore, auditFrames } from '../src/index.js';
 import { repoRoot } from '../../../test-support/corpus.js';
+import { freePort } from '../../../test-support/net.js';
 
 const COPIES = 300;
 
@@ -40,17 +40,6 @@ function workload(): Frame[] {
 const srcPort = (d: Uint8Array): number => (d[34]! << 8) | d[35]!;
 const dstPort = (d: Uint8Array): number => (d[36]! << 8) | d[37]!;
 const clientPort = (d: Uint8Array): number => (srcPort(d) === 3306 ? dstPort(d) : srcPort(d));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function startServer(config: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'packages/server/src/cli.ts'), 'serve', '--config', config], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });

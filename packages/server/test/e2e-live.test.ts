@@ -7,13 +7,13 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { AuditEvent } from '@dbtap/core';
 import { repoRoot } from '../../../test-support/corpus.js';
+import { freePort } from '../../../test-support/net.js';
 import { canCapture } from '../../../test-support/live-capture.js';
 import { withDbLogLock } from '../../../test-support/db-lock.js';
 import { enableStatementLog, parseLog, pgAvailable, readLogFrom } from '../../protocols/test/helpers/postgres-log.js';
@@ -37,17 +37,6 @@ if (!ready) {
   console.log('skipping the server end-to-end test: needs capture rights on lo, MariaDB and PostgreSQL');
 }
 const e2e = ready ? test.serial : test.skip;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface Proc {
   child: ChildProcess;
