@@ -405,3 +405,45 @@ test('detect: greeting is High, a query is Medium, other bytes None', (t) => {
   t.is(mysql.detect(concat([0, 0, 0, 0x25, 0, 3, 0, 0], cstr('user'), cstr('postgres'), [0])), Confidence.None);
   t.is(mysql.detect(str('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), Confidence.None);
 });
+
+test('regression: a refused login counts the ERR once in bytesOut', (t) => {
+  const h = newSession();
+  const g = pkt(0, greeting());
+  const e = pkt(2, err(1045, '28000', "Access denied for user 'x'@'h' (using password: YES)"));
+  feed(h, [[S, g], [C, pkt(1, loginReq({ user: 'x' }))], [S, e]]);
+  t.is(h.events[0]!.bytesOut, g.length + e.length);
+});
+
+test('connection attribute names such as __proto__ stay plain attributes', (t) => {
+  const h = newSession();
+  feed(h, [[S, pkt(0, greeting())], [C, pkt(1, loginReq({ attrs: { __proto__x: 'a', constructor: 'b', _client_name: 'c' } }))], [S, pkt(2, ok())]]);
+  const raw = concat(u32(BASE_CAPS & ~CAP.CONNECT_WITH_DB), u32(1 << 24), [45], new Array(23).fill(0), cstr('alice'), lstr(new Uint8Array(20)), cstr('caching_sha2_password'), lstr(concat(lstr('__proto__'), lstr('polluted'), lstr('program_name'), lstr('app'))));
+  const h2 = newSession();
+  feed(h2, [[S, pkt(0, greeting())], [C, pkt(1, raw)], [S, pkt(2, ok())]]);
+  const a = h2.events[0]!.attributes!;
+  t.is(Object.getPrototypeOf(a), Object.prototype);
+  t.true(Object.keys(a).includes('__proto__'));
+  t.is(h2.events[0]!.clientProgram, 'app');
+  t.is(h.events[0]!.attributes?.constructor as unknown, 'b');
+});
+
+test('regression: a false packet start found while resynchronising a response cannot swallow the responses that follow', (t) => {
+  // The first result set of a multi-result response is lost; the second one's
+  // column definition holds bytes that read as a response header (length 16140,
+  // sequence 1, OK). Accepting it would take the next 16 KB as its body.
+  const h = newSession();
+  const colDef2 = pkt(7, colDef('b'));
+  feed(h, [
+    ...loginScript(),
+    [C, pkt(0, query('SELECT 1 AS a; SELECT 2 AS b'))],
+    [S, 60], // the first result set, lost
+    [S, concat(pkt(6, [1]), colDef2, pkt(8, eof(2 | 8)), pkt(9, textRow('2')), pkt(10, eof()), Uint8Array.of(0x0c, 0x3f, 0x00, 0x01, 0x00, 0x00, 0x00))],
+    [C, pkt(0, query('SELECT 3'))],
+    [S, pkt(1, ok())],
+    [C, pkt(0, query("SELECT 'last'"))],
+    [S, pkt(1, ok())],
+  ]);
+  t.like(h.events.find((e) => e.sql === 'SELECT 1 AS a; SELECT 2 AS b'), { status: 'unknown', truncated: true, gapBefore: true });
+  t.like(h.events.find((e) => e.sql === 'SELECT 3'), { status: 'ok' });
+  t.like(h.events.find((e) => e.sql === "SELECT 'last'"), { status: 'ok' });
+});

@@ -111,6 +111,7 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
   const truth = await withDbLogLock(async () => {
     // ---- MariaDB, with its general log on -------------------------------------------------
     const root = await mysql.createConnection({ host: '127.0.0.1', user: 'root', database: 'test' });
+    const [[saved]] = (await root.query('SELECT @@global.general_log AS g, @@global.log_output AS o')) as unknown as [[{ g: number; o: string }]];
     await root.query("SET GLOBAL log_output = 'TABLE', GLOBAL general_log = 1");
     const pgLog = await enableStatementLog();
     try {
@@ -152,7 +153,7 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
       const pgEntries = parseLog(readLogFrom(pgLog.offset)).filter((e) => e.port === pgPort && e.level === 'LOG');
       return { myPort, myThread, general: general[0], failedLogins: Number(failed[0][0]!.n), pgPort, pgEntries };
     } finally {
-      await root.query('SET GLOBAL general_log = 0');
+      await root.query('SET GLOBAL general_log = ?, GLOBAL log_output = ?', [saved.g, saved.o]);
       await root.end();
       await pgLog.restore();
     }

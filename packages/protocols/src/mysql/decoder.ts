@@ -37,6 +37,14 @@ export function text(bytes: Uint8Array, charset: string): string {
   return charset === 'utf-8' ? decodeUtf8(bytes) : decodeText(bytes, charset);
 }
 
+/**
+ * Sets `key` on a map of client- or server-chosen names as an own property
+ * ("__proto__" must not reach the object's prototype).
+ */
+export function setName(out: Record<string, string>, key: string, value: string): void {
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 // ---- handshake ----------------------------------------------------------------
 
 /**
@@ -90,7 +98,7 @@ export function decodeAttributes(r: ByteReader): Record<string, string> | undefi
     const k = r.lenencBytes();
     const v = r.lenencBytes();
     if (!r.ok || k === null || v === null || r.pos > end) return Object.keys(out).length > 0 ? out : undefined;
-    out[decodeUtf8(k)] = decodeUtf8(v);
+    setName(out, decodeUtf8(k), decodeUtf8(v));
   }
   return out;
 }
@@ -217,7 +225,7 @@ function decodeSessionState(bytes: Uint8Array): { schema?: string; systemVariabl
     } else if (type === 0) {
       const k = d.lenencBytes();
       const v = d.lenencBytes();
-      if (k !== null && v !== null && d.ok) (vars ??= {})[decodeUtf8(k)] = decodeUtf8(v);
+      if (k !== null && v !== null && d.ok) setName((vars ??= {}), decodeUtf8(k), decodeUtf8(v));
     }
   }
   return { schema, systemVariables: vars };
@@ -271,11 +279,22 @@ export function decodeColumnDef(r: ByteReader, mariaCaps: number): ColumnDef | u
   return { schema: decodeUtf8(schema), table: decodeUtf8(table), orgTable: decodeUtf8(orgTable), name: decodeUtf8(name), charset, type, flags };
 }
 
-/** Only the name of a column definition (cheap path when the rest is not needed). */
-export function decodeColumnName(r: ByteReader): string | undefined {
-  for (let i = 0; i < 4; i++) r.lenencBytes();
+/** Where a result column comes from: its schema, its table (behind any alias) and its name. */
+export interface ColumnRef {
+  readonly schema: string;
+  readonly orgTable: string;
+  readonly name: string;
+}
+
+/** The name and origin of a column definition (cheap path when the type and flags are not needed). */
+export function decodeColumnRef(r: ByteReader): ColumnRef | undefined {
+  r.lenencBytes();
+  const schema = r.lenencBytes();
+  r.lenencBytes();
+  const orgTable = r.lenencBytes();
   const name = r.lenencBytes();
-  return r.ok && name !== null ? decodeUtf8(name) : undefined;
+  if (!r.ok || schema === null || orgTable === null || name === null) return undefined;
+  return { schema: schema.length === 0 ? '' : decodeUtf8(schema), orgTable: orgTable.length === 0 ? '' : decodeUtf8(orgTable), name: decodeUtf8(name) };
 }
 
 /** COM_STMT_PREPARE_OK: `u8 0x00 | u32 statement_id | u16 num_columns | u16 num_params | u8 0 | u16 warnings`. */
@@ -439,6 +458,9 @@ export function valueText(v: ParamValue): string | null {
   return String(v);
 }
 
+/** Most parameters (placeholders plus query attributes) a statement can bind. */
+const MAX_PARAMS = 0xffff;
+
 /** Decoded COM_STMT_EXECUTE body. */
 export interface ExecuteRequest {
   readonly statementId: number;
@@ -475,6 +497,8 @@ export function decodeExecute(r: ByteReader, numParams: number | undefined, prev
   let count = numParams ?? -1;
   if (caps & Cap.QueryAttributes && (count > 0 || flags & 0x08)) {
     count = r.lenencInt() ?? 0;
+    // Parameters and attributes share a u16 space (a statement has at most 65,535 placeholders).
+    if (count > MAX_PARAMS) return undefined;
   }
   if (count < 0) {
     // Unknown statement (prepared before the capture started): the parameter
@@ -490,7 +514,7 @@ export function decodeExecute(r: ByteReader, numParams: number | undefined, prev
   const names: string[] = [];
   if (newBound === 1) {
     types = [];
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && r.ok; i++) {
       types.push(r.u16le());
       if (caps & Cap.QueryAttributes) {
         const nm = r.lenencBytes();
@@ -518,7 +542,7 @@ export function decodeExecute(r: ByteReader, numParams: number | undefined, prev
       }
     }
     if (i < stmtParams) params.push(v);
-    else (attributes ??= {})[names[i] ?? String(i)] = valueText(v) ?? 'NULL';
+    else setName((attributes ??= {}), names[i] ?? String(i), valueText(v) ?? 'NULL');
   }
   return attributes === undefined ? { statementId, flags, params, types, incomplete } : { statementId, flags, params, attributes, types, incomplete };
 }
@@ -532,7 +556,7 @@ export function decodeQuery(r: ByteReader, caps: number, charset: string): { sql
   if ((caps & Cap.QueryAttributes) === 0) return { sql: r.rest() };
   const count = r.lenencInt() ?? 0;
   r.lenencInt();
-  if (!r.ok) return undefined;
+  if (!r.ok || count > MAX_PARAMS) return undefined;
   let attributes: Record<string, string> | undefined;
   if (count > 0) {
     const bitmap = r.bytes((count + 7) >> 3);
@@ -548,7 +572,7 @@ export function decodeQuery(r: ByteReader, caps: number, charset: string): { sql
     for (let i = 0; i < count && r.ok; i++) {
       const v = bitmap[i >> 3]! & (1 << (i & 7)) ? null : decodeBinaryValue(r, types[i]! & 0xff, (types[i]! & 0x8000) !== 0, charset);
       if (v === undefined) break;
-      attributes[names[i]!] = valueText(v) ?? 'NULL';
+      setName(attributes, names[i]!, valueText(v) ?? 'NULL');
     }
   }
   if (!r.ok) return undefined;

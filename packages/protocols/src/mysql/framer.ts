@@ -57,6 +57,25 @@ export function chainLength(buf: Uint8Array, p: number, end: number, limit = 64)
   return n;
 }
 
+/**
+ * How many whole packets chain from `p` before `end` (a packet cut by `end`
+ * is not counted), with the sequence rule of {@link chainLength}.
+ */
+export function wholePackets(buf: Uint8Array, p: number, end: number, limit = 8): number {
+  let n = 0;
+  let prevSeq = -1;
+  while (n < limit && end - p >= 4) {
+    const len = buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16);
+    const seq = buf[p + 3]!;
+    if (prevSeq >= 0 && seq !== ((prevSeq + 1) & 0xff) && seq > 1) break;
+    if (end - p - 4 < len) break;
+    n++;
+    prevSeq = seq;
+    p += 4 + len;
+  }
+  return n;
+}
+
 /** Splits a stream of uncompressed MySQL packets; see the module comment. */
 export class PacketFramer {
   /** False after a gap or a failed resync: bytes are skipped until `finder` accepts a start. */

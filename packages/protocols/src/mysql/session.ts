@@ -5,8 +5,8 @@
 // what the packet means.
 import { type AuditEvent, type CloseReason, type Direction, type EventStatus, type ParamValue, type Timestamp, ByteReader, isKnownCharset, normalizeCharset } from '@dbtap/core';
 import { type ProtocolSession, type SessionContext, type SessionStats, newSessionStats } from '../plugin.js';
-import { charsetOfCollation, decodeBinaryRow, decodeChangeUser, decodeColumnDef, decodeColumnName, decodeEof, decodeErr, decodeExecute, decodeGreeting, decodeLoginRequest, decodeOk, decodePrepareOk, decodeQuery, decodeTextRow, text } from './decoder.js';
-import { CompressedFramer, type MysqlPacket, PacketFramer, chainLength, looksCompressed } from './framer.js';
+import { charsetOfCollation, setName, decodeBinaryRow, decodeChangeUser, decodeColumnDef, decodeColumnRef, decodeEof, decodeErr, decodeExecute, decodeGreeting, decodeLoginRequest, decodeOk, decodePrepareOk, decodeQuery, decodeTextRow, text } from './decoder.js';
+import { CompressedFramer, type MysqlPacket, PacketFramer, chainLength, looksCompressed, wholePackets } from './framer.js';
 import { Cap, Command, MariaCap, Status, type ChangeUser, type ColumnDef, type ErrPacket, type Greeting, type LoginRequest, type OkPacket, commandName } from './messages.js';
 
 const ToServer = 0;
@@ -74,6 +74,12 @@ interface Pending {
   rows?: (string | null)[][];
   colDefs?: ColumnDef[];
   colsLeft: number;
+  /** `schema.table` of the first result's columns (their tables behind any alias), distinct, in order. */
+  tables?: string[];
+  /** System variables the server reported changed (session state tracking). */
+  sysvars?: Record<string, string>;
+  /** Bytes of file content sent for LOAD DATA LOCAL INFILE. */
+  infileBytes?: number;
   resultSets: number;
   binary: boolean;
   prepParams: number;
@@ -86,7 +92,22 @@ interface Pending {
 }
 
 const MAX_PENDING = 256;
+/** Column names and definitions kept per result (MySQL and MariaDB allow 4096 columns in a table). */
+const MAX_COLUMNS = 4096;
+/** Largest first packet of a response a resynchronising scan accepts (an OK with info and session state). */
+const MAX_FIRST_RESPONSE = 0xffff;
 const MAX_STATEMENTS = 4096;
+
+/** Tables named in `attributes.resultTables` per record. */
+const MAX_TABLES = 32;
+
+/** Remembers the table a result column comes from (computed columns have none). */
+function noteTable(head: Pending, schema: string, table: string): void {
+  if (table === '' || head.resultSets > 1) return;
+  const name = schema === '' ? table : `${schema}.${table}`;
+  const list = (head.tables ??= []);
+  if (list.length < MAX_TABLES && !list.includes(name)) list.push(name);
+}
 
 /** Commands that never get a response. */
 function noResponse(cmd: number): boolean {
@@ -103,6 +124,15 @@ function looksLikeSql(buf: Uint8Array, p: number, end: number): boolean {
     const c = buf[i]!;
     if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
     if (c === 0x7f) return false;
+  }
+  return true;
+}
+
+/** True when `buf[p, end)` holds no control characters other than white space (UTF-8 text passes). */
+function looksLikeText(buf: Uint8Array, p: number, end: number): boolean {
+  for (let i = p; i < end; i++) {
+    const c = buf[i]!;
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return false;
   }
   return true;
 }
@@ -165,6 +195,39 @@ export function plausibleCommand(buf: Uint8Array, p: number, end: number, maxByt
       ok = false;
   }
   return ok && chainLength(buf, p, end) >= 1;
+}
+
+/**
+ * True when the `len` payload bytes at `buf[p]` can be the first packet of
+ * the response to `cmd`: an OK (header, two length-encoded integers, status,
+ * warnings), an ERR (a code, then the SQLSTATE marker), an EOF, a column
+ * count (one length-encoded integer, optionally the metadata flag), a LOCAL
+ * INFILE request (a file name), for COM_FIELD_LIST a column definition, or
+ * for COM_STATISTICS text.
+ */
+export function plausibleFirstResponse(buf: Uint8Array, p: number, len: number, cmd: number): boolean {
+  const f = buf[p]!;
+  if (cmd === Command.Statistics) return f !== 0xff ? looksLikeSql(buf, p, p + len) : len >= 9;
+  // COM_FIELD_LIST answers with column definitions straight away: catalog "def" first.
+  if (cmd === Command.FieldList && f === 0x03) return len >= 20 && buf[p + 1] === 0x64 && buf[p + 2] === 0x65 && buf[p + 3] === 0x66;
+  switch (f) {
+    case 0x00:
+      return len >= 7;
+    case 0xff: {
+      const code = buf[p + 1]! | (buf[p + 2]! << 8);
+      return len >= 9 && buf[p + 3] === 0x23 && code >= 1000; // '#' SQLSTATE marker
+    }
+    case 0xfe:
+      return len === 5 || len >= 7;
+    case 0xfb:
+      return cmd === Command.Query && len >= 2 && looksLikeSql(buf, p + 1, p + len);
+    case 0xfc:
+      return len === 3 || len === 4;
+    case 0xfd:
+      return len === 4 || len === 5;
+    default:
+      return f > 0 && f < 0xfb && (len === 1 || len === 2);
+  }
 }
 
 /** True when `buf[p]` plausibly starts a server greeting packet (HandshakeV10). */
@@ -413,8 +476,16 @@ export class MysqlSession implements ProtocolSession {
       }
       if (len === 0) continue;
       if (!head.responded) {
-        if (seq !== 1) continue;
-        if (head.cmd !== Command.Statistics && !(f === 0x00 || f === 0xff || f === 0xfe || f === 0xfb || (f > 0 && f < 0xfb && len <= 9) || f === 0x03)) continue;
+        // The first packet of a response (OK, ERR, EOF, column count, LOCAL
+        // INFILE request, statistics) is small and sent whole: a long one, or
+        // one cut by the chunk, is more likely a false start that would
+        // swallow the responses that follow as its body.
+        if (seq !== 1 || p + 4 + len > end || len > MAX_FIRST_RESPONSE) continue;
+        if (!plausibleFirstResponse(buf, p + 4, len, head.cmd)) continue;
+      } else if (p + 4 + len > end && wholePackets(buf, p, end) < 2) {
+        // Inside a response any packet may follow; one that runs past the
+        // chunk is only believed when whole packets chain up to it.
+        continue;
       }
       if (chainLength(buf, p, end) >= 1) return p;
     }
@@ -425,10 +496,35 @@ export class MysqlSession implements ProtocolSession {
     const max = this.ctx.options.maxMessageBytes;
     const login = this.phase === Phase.Login || this.phase === Phase.Greeting;
     for (let p = pos; p + 5 <= end; p++) {
-      if (plausibleCommand(buf, p, end, max)) return p;
+      if (plausibleCommand(buf, p, end, max) && this.believable(buf, p, end)) return p;
       if (login && buf[p + 3] === 1 && end - p >= 36 && (buf[p + 5]! & 0x02) !== 0 && chainLength(buf, p, end) === 1) return p;
     }
     return -1;
+  }
+
+  /**
+   * A command candidate that runs past the chunk cannot be checked whole;
+   * believing a false one would swallow the client's next commands as its
+   * body. Text commands must look like text as far as the chunk shows them;
+   * statement commands must name a statement the session knows; fixed-size
+   * commands must be whole.
+   */
+  private believable(buf: Uint8Array, p: number, end: number): boolean {
+    const len = buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16);
+    if (p + 4 + len <= end) return true;
+    switch (buf[p + 4]) {
+      case Command.Query:
+      case Command.StmtPrepare:
+        return looksLikeText(buf, p + 5, Math.min(end, p + 5 + 4096));
+      case Command.StmtExecute:
+      case Command.StmtSendLongData:
+      case Command.StmtBulkExecute:
+        return end - p >= 9 && this.statements.has((buf[p + 5]! | (buf[p + 6]! << 8) | (buf[p + 7]! << 16) | (buf[p + 8]! << 24)) >>> 0);
+      case Command.ChangeUser:
+        return true;
+      default:
+        return false;
+    }
   }
 
   // ---- server packets ------------------------------------------------------
@@ -523,7 +619,7 @@ export class MysqlSession implements ProtocolSession {
         return;
       }
       case 0xff:
-        this.loginFailed(p);
+        this.loginFailed(p, true);
         return;
       case 0xfe: {
         // AuthSwitchRequest: u8 0xfe | cstring plugin | data
@@ -556,9 +652,10 @@ export class MysqlSession implements ProtocolSession {
     this.phase = Phase.Command;
   }
 
-  private loginFailed(p: MysqlPacket): void {
+  /** The server refused the login; `counted` when the ERR's bytes are already in the login's bytes out. */
+  private loginFailed(p: MysqlPacket, counted = false): void {
     const e = decodeErr(this.reader.reset(p.payload));
-    this.loginBytesOut += p.wireBytes;
+    if (!counted) this.loginBytesOut += p.wireBytes;
     const ev = this.loginEvent();
     ev.status = 'error';
     if (e) this.applyErr(ev, e);
@@ -647,13 +744,21 @@ export class MysqlSession implements ProtocolSession {
           const def = decodeColumnDef(r.reset(b), this.mariaCaps);
           if (!def) this.stats.malformed++;
           else {
-            head.columns?.push(def.name);
-            head.colDefs?.push(def);
+            noteTable(head, def.schema, def.orgTable);
+            if (head.columns && head.columns.length < MAX_COLUMNS) head.columns.push(def.name);
+            if (head.colDefs) {
+              // Binary rows need every definition: beyond the bound they are not decoded.
+              if (head.colDefs.length < MAX_COLUMNS) head.colDefs.push(def);
+              else head.colDefs = undefined;
+            }
           }
         } else if (head.resultSets === 1) {
-          const name = decodeColumnName(r.reset(b));
-          if (name === undefined) this.stats.malformed++;
-          else head.columns?.push(name);
+          const ref = decodeColumnRef(r.reset(b));
+          if (ref === undefined) this.stats.malformed++;
+          else {
+            noteTable(head, ref.schema, ref.orgTable);
+            if (head.columns && head.columns.length < MAX_COLUMNS) head.columns.push(ref.name);
+          }
         }
         if (--head.colsLeft <= 0) {
           head.state = this.deprecateEof ? RState.Rows : RState.ColumnsEof;
@@ -715,7 +820,8 @@ export class MysqlSession implements ProtocolSession {
         if (f === 0xff) return this.errorIn(head, b);
         if (head.state === RState.PrepCols) {
           const def = decodeColumnDef(r.reset(b), this.mariaCaps);
-          if (def) (head.colDefs ??= []).push(def);
+          if (def) noteTable(head, def.schema, def.orgTable);
+          if (def && (head.colDefs?.length ?? 0) < MAX_COLUMNS) (head.colDefs ??= []).push(def);
         }
         head.colsLeft--;
         return this.afterPrepDefs(head);
@@ -754,8 +860,8 @@ export class MysqlSession implements ProtocolSession {
       case RState.FieldList: {
         if (f === 0xff) return this.errorIn(head, b);
         if (f === 0xfe && len < 9) return this.finish(head, 'ok');
-        const name = decodeColumnName(r.reset(b));
-        if (name !== undefined) (head.columns ??= []).push(name);
+        const ref = decodeColumnRef(r.reset(b));
+        if (ref !== undefined && (head.columns?.length ?? 0) < MAX_COLUMNS) (head.columns ??= []).push(ref.name);
         return;
       }
       case RState.Infile: {
@@ -835,6 +941,7 @@ export class MysqlSession implements ProtocolSession {
     if (ok.schema !== undefined) head.newDatabase = ok.schema;
     const cs = ok.systemVariables?.character_set_client;
     if (cs !== undefined && isKnownCharset(cs)) head.newCharset = cs;
+    if (ok.systemVariables) for (const k of Object.keys(ok.systemVariables)) setName((head.sysvars ??= {}), k, ok.systemVariables[k]!);
     if (ok.status & Status.MoreResultsExist) {
       head.state = RState.First;
       return;
@@ -892,6 +999,7 @@ export class MysqlSession implements ProtocolSession {
       const head = this.queue[this.queue.length - 1];
       if (head && (head.state === RState.Infile || head.state === RState.Auth)) {
         head.bytesIn += p.wireBytes;
+        if (head.state === RState.Infile) head.infileBytes = (head.infileBytes ?? 0) + p.payload.length;
         if (head.state === RState.Infile && p.payload.length === 0) head.state = RState.First;
         return;
       }
@@ -1198,6 +1306,9 @@ export class MysqlSession implements ProtocolSession {
     if (req.message !== undefined && ev.message === undefined) ev.message = req.message;
     if (req.columns !== undefined && req.columns.length > 0) ev.columns = req.columns;
     if (req.rows !== undefined) ev.rows = req.rows;
+    if (req.tables !== undefined) (ev.attributes ??= {}).resultTables = req.tables.join(',');
+    if (req.infileBytes !== undefined) (ev.attributes ??= {}).localInfileBytes = String(req.infileBytes);
+    if (req.sysvars !== undefined) for (const k of Object.keys(req.sysvars)) setName((ev.attributes ??= {}), `sysvar.${k}`, req.sysvars[k]!);
     ev.bytesIn = req.bytesIn;
     ev.bytesOut = req.bytesOut;
     if (req.truncated) ev.truncated = true;
@@ -1243,7 +1354,7 @@ export class MysqlSession implements ProtocolSession {
     if (a) {
       for (const k of Object.keys(a)) {
         if (k === 'program_name' || k === '_client_name' || k === '_client_version' || k === '_os_user' || k === '_pid') continue;
-        attrs[k] = a[k]!;
+        setName(attrs, k, a[k]!);
       }
     }
     if (this.authPlugin) attrs.authPlugin = this.authPlugin;

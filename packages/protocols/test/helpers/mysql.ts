@@ -257,3 +257,8 @@ export function followStreams(file: string, serverPorts: number[] = [3306]): Fol
   }
   return out;
 }
+
+/** A recorded session (mysql-fixtures.ts) as a script of (direction, bytes) chunks. */
+export function recordedScript(s: { readonly chunks: readonly (readonly [0 | 1, string])[] }): [0 | 1, Uint8Array][] {
+  return s.chunks.map(([d, h]) => [d, hex(h)]);
+}
