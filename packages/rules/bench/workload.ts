@@ -54,21 +54,59 @@ export function statement(): string {
   return TEMPLATES[0]![1]();
 }
 
-/** `n` audit records: 90% statements, 7% logins (one in five failing), 3% logouts. */
+/** Application servers and the users they connect as; people use their desktops. */
+const APP_HOSTS = ['10.0.1.11', '10.0.1.12', '10.0.1.13', '10.0.1.14'];
+const PEOPLE = [
+  { user: 'alice', ip: '10.0.9.21', program: 'mysql' },
+  { user: 'bob', ip: '10.0.9.22', program: 'DBeaver' },
+  { user: 'carol', ip: '10.0.9.23', program: 'MySQL Workbench' },
+];
+
+/**
+ * `n` audit records: 90% statements, 7% logins (one in fifty failing), 3%
+ * logouts. Application users connect from two application servers each,
+ * people from their desktops. Records are built the way the protocol
+ * decoders build them (a base object, then the fields the exchange
+ * carried), so property layouts match what the engine meets in a pipeline.
+ */
 export function events(n: number, startTs = Date.UTC(2026, 0, 5, 9, 0, 0) * 1000): AuditEvent[] {
   const out: AuditEvent[] = [];
   let ts = startTs;
   for (let i = 0; i < n; i++) {
     ts += 50 + rnd(200);
-    const client = { ip: `10.0.${rnd(4)}.${1 + rnd(200)}`, port: 30000 + rnd(30000) };
-    const base = { id: `f${i % 5000}:${i}`, flowId: `f${i % 5000}`, ts, client, server: { ip: '10.1.0.1', port: 3306 }, dbType: 'mysql', user: `app${rnd(20)}`, database: 'shop', clientProgram: rnd(10) === 0 ? 'mysql' : 'billing-service' };
+    let user: string;
+    let ip: string;
+    let program: string;
+    if (rnd(20) === 0) {
+      const p = PEOPLE[rnd(PEOPLE.length)]!;
+      user = p.user;
+      ip = p.ip;
+      program = p.program;
+    } else {
+      const u = rnd(20);
+      user = `app${u}`;
+      ip = APP_HOSTS[(u + rnd(2)) % APP_HOSTS.length]!;
+      program = 'billing-service';
+    }
     const k = rnd(100);
-    if (k < 90) {
+    const kind = k < 90 ? 'statement' : k < 97 ? 'login' : 'logout';
+    const flowId = `f${i % 5000}`;
+    const ev: AuditEvent = { id: '', kind, flowId, ts, client: { ip, port: 30000 + rnd(30000) }, server: { ip: '10.1.0.1', port: 3306 }, dbType: 'mysql', status: 'unknown' };
+    ev.user = user;
+    ev.database = 'shop';
+    ev.clientProgram = program;
+    if (kind === 'statement') {
       const dur = rnd(100) === 0 ? 2_000_000 + rnd(5_000_000) : 100 + rnd(20_000);
-      out.push({ ...base, kind: 'statement', command: 'COM_QUERY', sql: statement(), status: 'ok', endTs: ts + dur, durationUs: dur, rowsReturned: rnd(50), affectedRows: rnd(3) });
-    } else if (k < 97) {
-      out.push({ ...base, kind: 'login', status: rnd(5) === 0 ? 'error' : 'ok' });
-    } else out.push({ ...base, kind: 'logout', status: 'ok' });
+      ev.command = 'COM_QUERY';
+      ev.sql = statement();
+      ev.endTs = ts + dur;
+      ev.durationUs = dur;
+      ev.rowsReturned = rnd(50);
+      ev.affectedRows = rnd(3);
+      ev.status = 'ok';
+    } else ev.status = kind === 'login' && rnd(50) === 0 ? 'error' : 'ok';
+    ev.id = `${flowId}:${i}`;
+    out.push(ev);
   }
   return out;
 }

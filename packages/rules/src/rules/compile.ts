@@ -37,7 +37,7 @@ export interface CompileEnv {
 type Expanded =
   | { kind: 'and' | 'or'; items: Expanded[] }
   | { kind: 'not'; item: Expanded }
-  | { kind: 'cmp'; field: string; def: FieldDef; op: string; negate: boolean; values: string[]; list: boolean; offset: number }
+  | { kind: 'cmp'; field: string; def: FieldDef; op: string; negate: boolean; values: string[]; valueOffsets: number[]; list: boolean; offset: number }
   | { kind: 'exists'; field: string; def: FieldDef }
   | { kind: 'bool'; field: string; def: FieldDef }
   | { kind: 'const'; value: boolean };
@@ -77,22 +77,25 @@ function expandNode(node: ExprNode, env: CompileEnv, stack: string[], refOffset:
       const def = fieldDef(node.field);
       if (def === undefined) throw new CompileError('DBTAP_E_RULE_UNKNOWN_FIELD', `unknown field '${node.field}'`, at(node.offset));
       const values: string[] = [];
-      for (const v of node.values) expandValue(v, env, values, [], refOffset);
-      return { kind: 'cmp', field: node.field, def, op: node.op, negate: node.negate, values, list: node.list || values.length !== node.values.length, offset: at(node.offset) };
+      const valueOffsets: number[] = [];
+      for (const v of node.values) expandValue(v, env, values, valueOffsets, [], refOffset);
+      return { kind: 'cmp', field: node.field, def, op: node.op, negate: node.negate, values, valueOffsets, list: node.list || values.length !== node.values.length, offset: at(node.offset) };
     }
     default:
       throw new CompileError('DBTAP_E_RULE_SYNTAX', 'unknown condition node', 0);
   }
 }
 
-function expandValue(v: ValueNode, env: CompileEnv, out: string[], seen: string[], refOffset: number | undefined): void {
+/** Appends the value (or the items of the list it names) to `out`, with where each was written to `offs`. */
+function expandValue(v: ValueNode, env: CompileEnv, out: string[], offs: number[], seen: string[], refOffset: number | undefined): void {
   const list = v.bare ? env.lists.get(v.text) : undefined;
   if (list === undefined) {
     out.push(v.text);
+    offs.push(refOffset ?? v.offset);
     return;
   }
   if (seen.includes(v.text)) throw new CompileError('DBTAP_E_RULE_LIST_CYCLE', `list cycle: ${[...seen, v.text].join(' -> ')}`, refOffset ?? v.offset);
-  for (const item of list) expandValue({ text: item, bare: true, offset: v.offset }, env, out, [...seen, v.text], refOffset);
+  for (const item of list) expandValue({ text: item, bare: true, offset: v.offset }, env, out, offs, [...seen, v.text], refOffset);
 }
 
 // ---- closures ------------------------------------------------------------------
@@ -138,6 +141,8 @@ function stringTest(def: FieldDef, test: (s: string) => boolean): Predicate {
 
 function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
   const { def, field, values, offset } = n;
+  // value errors point at the value (for list items: at the list's name)
+  const vo = (i: number): number => n.valueOffsets[i] ?? offset;
   const get = def.get;
   const one = (): string => {
     if (values.length !== 1) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `operator '${n.op}' takes one value; use 'in' for lists`, offset);
@@ -149,10 +154,10 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
       const v = one();
       let p: Predicate;
       if (def.kind === 'number') {
-        const x = num(v, field, offset);
+        const x = num(v, field, vo(0));
         p = (c) => get(c) === x;
       } else if (def.kind === 'boolean') {
-        if (v !== 'true' && v !== 'false') throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `field '${field}' is boolean; use true or false`, offset);
+        if (v !== 'true' && v !== 'false') throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `field '${field}' is boolean; use true or false`, vo(0));
         const b = v === 'true';
         p = (c) => (get(c) ?? false) === b;
       } else p = stringTest(def, (s) => s === v);
@@ -163,7 +168,7 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
     case '>':
     case '>=': {
       if (def.kind !== 'number' && def.kind !== 'scalar') throw new CompileError('DBTAP_E_RULE_TYPE', `operator '${n.op}' needs a numeric field; '${field}' is ${def.kind}`, offset);
-      const x = num(one(), field, offset);
+      const x = num(one(), field, vo(0));
       const toN = (c: EvalContext): number => {
         const v = get(c);
         return typeof v === 'number' ? v : typeof v === 'string' && v.length > 0 ? Number(v) : NaN;
@@ -176,7 +181,7 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
     case 'in':
     case 'iin': {
       if (def.kind === 'number') {
-        const set = new Set(values.map((v) => num(v, field, offset)));
+        const set = new Set(values.map((v, i) => num(v, field, vo(i))));
         return (c) => set.has(get(c) as number);
       }
       if (def.kind === 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `field '${field}' is boolean; 'in' does not apply`, offset);
@@ -215,11 +220,11 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
     case 'matches':
     case 'imatches': {
       if (def.kind === 'number' || def.kind === 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `operator '${n.op}' needs a text field; '${field}' is ${def.kind}`, offset);
-      const res = values.map((v) => {
+      const res = values.map((v, i) => {
         try {
           return new RegExp(v, n.op === 'imatches' ? 'i' : '');
         } catch (err) {
-          throw new CompileError('DBTAP_E_RULE_BAD_REGEX', `bad regular expression '${v}': ${(err as Error).message}`, offset);
+          throw new CompileError('DBTAP_E_RULE_BAD_REGEX', `bad regular expression '${v}': ${(err as Error).message}`, vo(i));
         }
       });
       if (res.length === 1) {
@@ -230,9 +235,9 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
     }
     case 'in_cidr': {
       if (def.kind !== 'string') throw new CompileError('DBTAP_E_RULE_TYPE', `operator 'in_cidr' needs an address field; '${field}' is ${def.kind}`, offset);
-      const blocks: Cidr[] = values.map((v) => {
+      const blocks: Cidr[] = values.map((v, i) => {
         const c = parseCidr(v);
-        if (c === undefined) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${v}' is not an address or CIDR block`, offset);
+        if (c === undefined) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${v}' is not an address or CIDR block`, vo(i));
         return c;
       });
       let lastText = '';
@@ -251,10 +256,10 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
     }
     case 'within': {
       if (field !== 'time') throw new CompileError('DBTAP_E_RULE_TYPE', `operator 'within' applies to the field 'time' only`, offset);
-      const ranges = values.map((v) => {
+      const ranges = values.map((v, i) => {
         const dash = v.indexOf('-');
-        if (dash < 0) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${v}' is not a time range (HH:MM-HH:MM)`, offset);
-        return [parseClock(v.slice(0, dash), offset), parseClock(v.slice(dash + 1), offset)] as const;
+        if (dash < 0) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${v}' is not a time range (HH:MM-HH:MM)`, vo(i));
+        return [parseClock(v.slice(0, dash), vo(i)), parseClock(v.slice(dash + 1), vo(i))] as const;
       });
       return (c) => {
         const m = c.getMinuteOfDay();
@@ -346,9 +351,13 @@ const STATEMENT_TYPES = ['select', 'insert', 'update', 'delete', 'merge', 'ddl',
 /** Every index key: record kinds, and statements split by class. */
 export const INDEX_KEYS: readonly string[] = ['login', 'logout', ...STATEMENT_TYPES.map((t) => `statement:${t}`)];
 
+// The keys as constants, so looking a record's candidates up allocates no string.
+const STATEMENT_KEY: Readonly<Record<string, string>> = Object.fromEntries(STATEMENT_TYPES.map((t) => [t, `statement:${t}`]));
+
 /** @internal Index key of an event. */
 export function indexKey(kind: string, statementType: string | undefined): string {
-  return kind === 'statement' ? `statement:${statementType ?? 'none'}` : kind;
+  if (kind !== 'statement') return kind;
+  return (statementType === undefined ? undefined : STATEMENT_KEY[statementType]) ?? `statement:${statementType ?? 'none'}`;
 }
 
 /** @internal The index keys a condition can match, or undefined for all. */
@@ -390,6 +399,60 @@ export function indexKeys(n: Expanded): Set<string> | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * @internal The condition as it stands for records of index key `key`:
+ * comparisons of `kind` and `statementType` that the key decides become
+ * constants and fold away, so a rule filed under `statement:delete` no
+ * longer re-checks `kind = statement and statementType = delete` on every
+ * record. Returns undefined when nothing was decided.
+ */
+export function specialize(n: Expanded, key: string): Expanded | undefined {
+  const colon = key.indexOf(':');
+  const kind = colon < 0 ? key : key.slice(0, colon);
+  const type = colon < 0 ? undefined : key.slice(colon + 1);
+  let changed = false;
+  const walk = (x: Expanded): Expanded => {
+    switch (x.kind) {
+      case 'cmp': {
+        let known: string | undefined;
+        if (x.field === 'kind') known = kind;
+        else if (x.field === 'statementType' && type !== undefined && type !== 'none') known = type;
+        else return x;
+        const hit = x.values.includes(known);
+        let v: boolean;
+        if (x.op === '=' || x.op === 'in') v = hit;
+        else if (x.op === '!=') v = !hit;
+        else return x;
+        changed = true;
+        return { kind: 'const', value: x.negate ? !v : v };
+      }
+      case 'not': {
+        const i = walk(x.item);
+        return i.kind === 'const' ? { kind: 'const', value: !i.value } : i === x.item ? x : { kind: 'not', item: i };
+      }
+      case 'and':
+      case 'or': {
+        const stop = x.kind === 'or'; // the constant that decides the whole
+        const items: Expanded[] = [];
+        for (const it of x.items) {
+          const w = walk(it);
+          if (w.kind === 'const') {
+            if (w.value === stop) return { kind: 'const', value: stop };
+            continue; // the neutral constant drops out
+          }
+          items.push(w);
+        }
+        if (items.length === 0) return { kind: 'const', value: !stop };
+        return items.length === 1 ? items[0]! : { kind: x.kind, items };
+      }
+      default:
+        return x;
+    }
+  };
+  const out = walk(n);
+  return changed ? out : undefined;
 }
 
 /** @internal Fields a condition reads (to know whether, e.g., the injection detector is needed). */

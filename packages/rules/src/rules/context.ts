@@ -30,12 +30,15 @@ export class EvalContext {
   /** Minutes east of UTC for time-of-day conditions, or NaN for the process's local zone. */
   tzOffsetMin = 0;
 
-  /** Derived list fields computed for this event (several rules read the same ones). */
-  private readonly memo = new Map<string, unknown>();
+  /** Derived list fields computed for this event (several rules read the same ones), by slot number. */
+  private readonly memoValue: unknown[] = [];
+  /** The evaluation each slot was computed in (a slot from an earlier one is stale). */
+  private readonly memoEpoch: number[] = [];
+  private epoch = 0;
 
   reset(event: AuditEvent, analysis?: SqlAnalysis): void {
     this.event = event;
-    if (this.memo.size > 0) this.memo.clear();
+    this.epoch++;
     this.analysisDone = analysis !== undefined;
     this.analysis = analysis;
     this.sqliDone = false;
@@ -43,11 +46,12 @@ export class EvalContext {
     this.timeDone = false;
   }
 
-  /** A derived value, computed once per event. */
-  cached<T>(key: string, compute: (c: EvalContext) => T): T {
-    if (this.memo.has(key)) return this.memo.get(key) as T;
+  /** A derived value in slot `slot`, computed once per event. */
+  cached<T>(slot: number, compute: (c: EvalContext) => T): T {
+    if (this.memoEpoch[slot] === this.epoch) return this.memoValue[slot] as T;
     const v = compute(this);
-    this.memo.set(key, v);
+    this.memoValue[slot] = v;
+    this.memoEpoch[slot] = this.epoch;
     return v;
   }
 
@@ -82,9 +86,12 @@ export class EvalContext {
       this.minuteOfDay = d.getHours() * 60 + d.getMinutes();
       this.weekday = d.getDay();
     } else {
-      const d = new Date(ms + this.tzOffsetMin * 60_000);
-      this.minuteOfDay = d.getUTCHours() * 60 + d.getUTCMinutes();
-      this.weekday = d.getUTCDay();
+      // Plain arithmetic for a fixed offset (no Date per event): minutes
+      // since the epoch in that zone; 1970-01-01 was a Thursday (day 4).
+      const minutes = Math.floor(ms / 60_000) + this.tzOffsetMin;
+      const days = Math.floor(minutes / 1440);
+      this.minuteOfDay = minutes - days * 1440;
+      this.weekday = (((days + 4) % 7) + 7) % 7;
     }
   }
 

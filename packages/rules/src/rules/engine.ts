@@ -5,17 +5,20 @@
 import type { AuditEvent, RiskLevel } from '@dbtap/core';
 import { DbtapError, ErrorCodes } from '@dbtap/core';
 import { analyzeTokens as analyzeTokens_, type SqlAnalysis } from '../sql/analyze.js';
-import { dialectForDbType as dialectForDbType_ } from '../sql/dialect.js';
+import { dialectForDbType as dialectForDbType_, dialectOptions as dialectOptions_ } from '../sql/dialect.js';
 import { TokenBuffer, scanSql as scanSql_ } from '../sql/lexer.js';
+import { ShapeCache } from '../sql/shape.js';
 import { EvalContext } from './context.js';
 import { INDEX_KEYS as INDEX_KEYS_, indexKey as indexKey_ } from './compile.js';
 import { fieldDef as fieldDef_, type FieldDef } from './fields.js';
-import type { CompiledRule, RuleSet } from './ruleset.js';
+import type { CompiledDetector, CompiledRule, RuleSet } from './ruleset.js';
 import type { AlertRecord } from './types.js';
+import type { Predicate } from './compile.js';
 // Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
 // getter calls on every use, which costs more than the lexer itself.
 const analyzeTokens = analyzeTokens_;
 const dialectForDbType = dialectForDbType_;
+const dialectOptions = dialectOptions_;
 const scanSql = scanSql_;
 const INDEX_KEYS = INDEX_KEYS_;
 const indexKey = indexKey_;
@@ -31,7 +34,7 @@ export interface RuleEngineOptions {
   readonly timezone?: 'UTC' | 'local' | number;
   /** Most groups each detector keeps (least recently used ones are evicted and counted). Default 100,000. */
   readonly maxGroups?: number;
-  /** SQL analyses kept for repeated statement texts (0 disables). Default 4,096. */
+  /** SQL analyses kept for repeated statement shapes (texts that differ only in literal values); 0 disables. Default 4,096. */
   readonly analysisCacheSize?: number;
 }
 
@@ -51,11 +54,13 @@ export interface RuleEngineStats {
   events: number;
   /** Records that matched at least one rule. */
   matched: number;
+  /** Rule conditions evaluated: the candidates the index chose for each record (allow-list rules included). */
+  candidates: number;
   /** Alert records raised. */
   alerts: number;
   /** Records whose SQL was analysed by `enrich`. */
   analysed: number;
-  /** Analyses served from the cache. */
+  /** Analyses served from the cache (a statement of a shape seen before). */
   analysisCacheHits: number;
   /** Detector groups currently held (all detectors). */
   detectorGroups: number;
@@ -66,7 +71,11 @@ export interface RuleEngineStats {
 const RISK_RANK: Readonly<Record<RiskLevel, number>> = { none: 0, info: 1, low: 2, medium: 3, high: 4 };
 const EMPTY: Verdict = Object.freeze({ risk: 'none', ruleIds: [], alerts: [] }) as unknown as Verdict;
 
-/** Per-group detector state. Count and distinct state stay below the threshold (a firing resets the group). */
+/**
+ * Per-group detector state. Count and distinct state stay below the
+ * threshold (a firing resets the group), so they are bounded by it; sums
+ * are kept in a fixed ring of buckets.
+ */
 interface GroupState {
   /** Timestamps of counted events (count detectors), oldest first from `head`. */
   ts: number[];
@@ -75,12 +84,20 @@ interface GroupState {
   head: number;
   /** value -> last seen (distinct detectors). */
   seen: Map<string, number> | undefined;
-  /** Bucketed sums (sum detectors). */
+  /** Sum per bucket (sum detectors), a ring indexed by bucket number modulo SUM_BUCKETS. */
   sums: Float64Array | undefined;
+  /** Bucket number each ring slot holds. */
   buckets: Float64Array | undefined;
+  /** Sum of the ring. */
+  total: number;
+  /** Newest bucket number seen. */
+  lastBucket: number;
   firstTs: number;
+  /** Touched since the eviction hand last passed (second-chance eviction). */
+  ref: boolean;
 }
 
+/** Sum windows are kept as this many buckets (an event leaves the sum between 59/60 and 60/60 of a window after it). */
 const SUM_BUCKETS = 60;
 
 class Detector {
@@ -88,66 +105,79 @@ class Detector {
   evictions = 0;
   private readonly groupDefs: FieldDef[];
   private readonly valueDef: FieldDef | undefined;
+  private readonly spec: CompiledDetector;
 
   constructor(
     readonly rule: CompiledRule,
     private readonly maxGroups: number,
   ) {
     const d = rule.detector!;
+    this.spec = d;
     this.groupDefs = d.groupBy.map((g) => fieldDef(g)!);
     this.valueDef = d.distinct !== undefined ? fieldDef(d.distinct) : d.sum !== undefined ? fieldDef(d.sum) : undefined;
   }
 
+  private key(ctx: EvalContext): string {
+    const defs = this.groupDefs;
+    if (defs.length === 1) return keyPart(defs[0]!.get(ctx));
+    let key = '';
+    for (let i = 0; i < defs.length; i++) key += (i === 0 ? '' : '\u0001') + keyPart(defs[i]!.get(ctx));
+    return key;
+  }
+
+  /**
+   * Makes room for a new group: second-chance (clock) eviction in insertion
+   * order. A group touched since the hand last passed is moved to the back
+   * instead of being evicted, which approximates least-recently-used
+   * without reordering the map on every hit.
+   */
+  private evictOne(): void {
+    for (;;) {
+      const it = this.groups.entries().next();
+      if (it.done === true) return;
+      const [k, st] = it.value;
+      this.groups.delete(k);
+      if (st.ref) {
+        st.ref = false;
+        this.groups.set(k, st);
+        continue;
+      }
+      this.evictions++;
+      return;
+    }
+  }
+
   /** Adds a matching event; returns an alert when the threshold is reached. */
   add(ctx: EvalContext): AlertRecord | undefined {
-    const d = this.rule.detector!;
+    const d = this.spec;
     const ev = ctx.event;
     const now = ev.ts;
-    let key = '';
-    for (let i = 0; i < this.groupDefs.length; i++) {
-      const v = this.groupDefs[i]!.get(ctx);
-      key += (i === 0 ? '' : '\u0001') + (v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v));
-    }
+    const key = this.key(ctx);
     let st = this.groups.get(key);
     if (st === undefined) {
-      if (this.groups.size >= this.maxGroups) {
-        // evict the least recently touched group (Map keeps insertion order; touched groups are re-inserted)
-        const oldest = this.groups.keys().next().value as string;
-        this.groups.delete(oldest);
-        this.evictions++;
-      }
-      st = { ts: [], ids: [], head: 0, seen: undefined, sums: undefined, buckets: undefined, firstTs: now };
-    } else this.groups.delete(key);
-    this.groups.set(key, st);
+      if (this.groups.size >= this.maxGroups) this.evictOne();
+      st = { ts: [], ids: [], head: 0, seen: undefined, sums: undefined, buckets: undefined, total: 0, lastBucket: -Infinity, firstTs: now, ref: false };
+      this.groups.set(key, st);
+    } else st.ref = true;
 
+    // The window is (now - length, now]: an event exactly one window old no longer counts.
     const since = now - d.windowUs;
     let value: number;
     if (d.distinct !== undefined) {
       const raw = this.valueDef!.get(ctx);
       if (raw === undefined) return undefined;
       const seen = (st.seen ??= new Map());
-      for (const [k, t] of seen) if (t < since) seen.delete(k);
+      for (const [k, t] of seen) if (t <= since) seen.delete(k);
       seen.set(String(raw), now);
       value = seen.size;
       if (seen.size === 1) st.firstTs = now;
     } else if (d.sum !== undefined) {
       const raw = this.valueDef!.get(ctx);
       if (typeof raw !== 'number' || raw === 0) return undefined;
-      const width = d.windowUs / SUM_BUCKETS;
-      const b = Math.floor(now / width);
-      const sums = (st.sums ??= new Float64Array(SUM_BUCKETS));
-      const buckets = (st.buckets ??= new Float64Array(SUM_BUCKETS).fill(-Infinity));
-      const slot = ((b % SUM_BUCKETS) + SUM_BUCKETS) % SUM_BUCKETS;
-      if (buckets[slot] !== b) {
-        buckets[slot] = b;
-        sums[slot] = 0;
-      }
-      sums[slot]! += raw;
-      value = 0;
-      for (let i = 0; i < SUM_BUCKETS; i++) if (buckets[i]! > b - SUM_BUCKETS) value += sums[i]!;
+      value = addToRing(st, Math.floor(now / (d.windowUs / SUM_BUCKETS)), raw);
     } else {
       const ts = st.ts;
-      while (st.head < ts.length && ts[st.head]! < since) st.head++;
+      while (st.head < ts.length && ts[st.head]! <= since) st.head++;
       if (st.head > 32 && st.head * 2 > ts.length) {
         ts.splice(0, st.head);
         st.ids.splice(0, st.head);
@@ -161,7 +191,7 @@ class Detector {
     if (value < d.threshold) return undefined;
     // fire, then start the group afresh
     const group: Record<string, string> = {};
-    const parts = key.split('\u0001');
+    const parts = d.groupBy.length === 1 ? [key] : key.split('\u0001');
     d.groupBy.forEach((g, i) => (group[g] = parts[i] ?? ''));
     const distinctValues = st.seen !== undefined ? [...st.seen.keys()] : undefined;
     const eventIds = st.seen === undefined && st.sums === undefined ? st.ids.slice(Math.max(st.head, st.ids.length - 50)) : undefined;
@@ -181,6 +211,47 @@ class Detector {
   }
 }
 
+function keyPart(v: unknown): string {
+  return v === undefined ? '' : typeof v === 'string' ? v : Array.isArray(v) ? v.join(',') : String(v);
+}
+
+/**
+ * Adds `amount` in bucket `b` of a group's ring and returns the sum of the
+ * last SUM_BUCKETS buckets. A running total avoids summing the ring per
+ * event; buckets that fall out of the window are subtracted as the newest
+ * bucket number advances (at most SUM_BUCKETS steps, however long the gap).
+ */
+function addToRing(st: GroupState, b: number, amount: number): number {
+  const sums = (st.sums ??= new Float64Array(SUM_BUCKETS));
+  const buckets = (st.buckets ??= new Float64Array(SUM_BUCKETS).fill(-Infinity));
+  if (b > st.lastBucket) {
+    if (b - st.lastBucket >= SUM_BUCKETS) {
+      sums.fill(0);
+      st.total = 0;
+    } else {
+      for (let k = st.lastBucket + 1; k <= b; k++) {
+        const slot = ((k % SUM_BUCKETS) + SUM_BUCKETS) % SUM_BUCKETS;
+        st.total -= sums[slot]!;
+        sums[slot] = 0;
+        buckets[slot] = k;
+      }
+    }
+    st.lastBucket = b;
+  }
+  const slot = ((b % SUM_BUCKETS) + SUM_BUCKETS) % SUM_BUCKETS;
+  if (b > st.lastBucket - SUM_BUCKETS) {
+    // a late event still inside the ring counts in its own bucket
+    if (buckets[slot] !== b) {
+      st.total -= sums[slot]!;
+      sums[slot] = 0;
+      buckets[slot] = b;
+    }
+    sums[slot] += amount;
+    st.total += amount;
+  }
+  return st.total;
+}
+
 function formatWindow(us: number): string {
   if (us % 3_600_000_000 === 0) return `${us / 3_600_000_000}h`;
   if (us % 60_000_000 === 0) return `${us / 60_000_000}m`;
@@ -198,11 +269,16 @@ function makeAlert(ev: AuditEvent, rule: CompiledRule, reason: string, extra: Pa
   return { ...rest, id: `${ev.id}:alert:${rule.id}`, kind: 'alert', risk: rule.risk, ruleIds: [rule.id], alert: { ...extra, ruleId: rule.id, name: rule.name, reason } };
 }
 
-/** Candidate rules of one group, by index key. */
-interface GroupIndex {
-  readonly ignore: Map<string, CompiledRule[]>;
-  readonly rules: Map<string, CompiledRule[]>;
+/** Candidates of one index key: rules with their conditions compiled for that key. */
+interface Candidates {
+  readonly ignore: CompiledRule[];
+  readonly ignoreTests: Predicate[];
+  readonly rules: CompiledRule[];
+  readonly tests: Predicate[];
 }
+
+/** Candidate rules of one group, by index key. */
+type GroupIndex = Map<string, Candidates>;
 
 /**
  * Evaluates a {@link RuleSet} over audit records.
@@ -216,20 +292,25 @@ export class RuleEngine {
   private readonly ctx = new EvalContext();
   private readonly indexes = new Map<string, GroupIndex>();
   private readonly detectors = new Map<string, Detector>();
-  private readonly cache = new Map<string, SqlAnalysis>();
-  private readonly cacheSize: number;
+  private readonly cache: ShapeCache<SqlAnalysis> | undefined;
   private readonly buf = new TokenBuffer();
-  private readonly counters: RuleEngineStats = { events: 0, matched: 0, alerts: 0, analysed: 0, analysisCacheHits: 0, detectorGroups: 0, detectorEvictions: 0 };
-  private lastAnalysis: { event: AuditEvent; analysis: SqlAnalysis } | undefined = undefined;
+  private readonly counters: RuleEngineStats = { events: 0, matched: 0, candidates: 0, alerts: 0, analysed: 0, analysisCacheHits: 0, detectorGroups: 0, detectorEvictions: 0 };
+  /** The analysis `enrich` found for `lastEvent`, handed to `evaluate` of the same record. */
+  private lastEvent: AuditEvent | undefined = undefined;
+  private lastAnalysis: SqlAnalysis | undefined = undefined;
+  /** Index of the fixed group (when there is no per-record `groupFor`). */
+  private fixedIndex: GroupIndex | undefined = undefined;
 
   constructor(
     readonly ruleSet: RuleSet,
     private readonly options: RuleEngineOptions = {},
   ) {
     const tz = options.timezone ?? 'UTC';
-    if (tz !== 'UTC' && tz !== 'local' && (typeof tz !== 'number' || !Number.isFinite(tz))) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `timezone must be 'UTC', 'local' or minutes east of UTC, not ${String(tz)}`);
+    if (tz !== 'UTC' && tz !== 'local' && (typeof tz !== 'number' || !Number.isInteger(tz) || Math.abs(tz) > 24 * 60)) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `timezone must be 'UTC', 'local' or whole minutes east of UTC, not ${String(tz)}`);
     this.ctx.tzOffsetMin = tz === 'UTC' ? 0 : tz === 'local' ? NaN : tz;
-    this.cacheSize = options.analysisCacheSize ?? 4096;
+    const cacheSize = options.analysisCacheSize ?? 4096;
+    if (!(cacheSize >= 0)) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'analysisCacheSize must be 0 or more');
+    this.cache = cacheSize > 0 ? new ShapeCache<SqlAnalysis>(cacheSize) : undefined;
     const maxGroups = options.maxGroups ?? 100_000;
     if (!(maxGroups >= 1)) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'maxGroups must be at least 1');
     for (const r of ruleSet.rules) if (r.detector !== undefined) this.detectors.set(r.id, new Detector(r, maxGroups));
@@ -241,11 +322,22 @@ export class RuleEngine {
     let ix = this.indexes.get(key);
     if (ix === undefined) {
       const rules = this.ruleSet.select(group);
-      ix = { ignore: new Map(), rules: new Map() };
+      ix = new Map();
       for (const k of INDEX_KEYS) {
-        const cand = rules.filter((r) => r.indexKeys === undefined || r.indexKeys.includes(k));
-        ix.ignore.set(k, cand.filter((r) => r.action === 'ignore'));
-        ix.rules.set(k, cand.filter((r) => r.action !== 'ignore'));
+        const c: Candidates = { ignore: [], ignoreTests: [], rules: [], tests: [] };
+        for (const r of rules) {
+          if (r.indexKeys !== undefined && !r.indexKeys.includes(k)) continue;
+          const test = r.testFor(k);
+          if (test === false) continue; // cannot match records of this key
+          if (r.action === 'ignore') {
+            c.ignore.push(r);
+            c.ignoreTests.push(test);
+          } else {
+            c.rules.push(r);
+            c.tests.push(test);
+          }
+        }
+        ix.set(k, c);
       }
       this.indexes.set(key, ix);
     }
@@ -260,20 +352,20 @@ export class RuleEngine {
     const sql = event.sql;
     if (sql === undefined || sql.length === 0) return event;
     if (event.statementType !== undefined && event.verb !== undefined && event.objects !== undefined && event.fingerprint !== undefined) return event;
-    const dialect = dialectForDbType(event.dbType);
+    const dialect = dialectOptions(dialectForDbType(event.dbType));
     let a: SqlAnalysis | undefined;
-    const ck = this.cacheSize > 0 ? dialect + '\u0000' + sql : '';
-    if (this.cacheSize > 0) {
-      a = this.cache.get(ck);
+    // Keyed by shape (literals dropped), so the many executions of one
+    // application statement share one analysis. Statement offsets in a
+    // shared analysis are those of its first text; nothing here reads them.
+    const cache = this.cache;
+    if (cache !== undefined) {
+      a = cache.get(sql, dialect);
       if (a !== undefined) this.counters.analysisCacheHits++;
     }
     if (a === undefined) {
       a = analyzeTokens(scanSql(sql, dialect, this.buf), true);
       this.counters.analysed++;
-      if (this.cacheSize > 0) {
-        if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
-        this.cache.set(ck, a);
-      }
+      if (cache !== undefined) cache.set(a);
     }
     if (a.statements.length > 0) {
       event.statementType ??= a.type;
@@ -281,7 +373,8 @@ export class RuleEngine {
       event.objects ??= a.objects;
       event.fingerprint ??= a.fingerprint;
     }
-    this.lastAnalysis = { event, analysis: a };
+    this.lastEvent = event;
+    this.lastAnalysis = a;
     return event;
   }
 
@@ -289,22 +382,31 @@ export class RuleEngine {
   evaluate(event: AuditEvent): Verdict {
     this.counters.events++;
     const ctx = this.ctx;
-    const la = this.lastAnalysis;
-    ctx.reset(event, la !== undefined && la.event === event ? la.analysis : undefined);
+    ctx.reset(event, this.lastEvent === event ? this.lastAnalysis : undefined);
+    this.lastEvent = undefined;
     this.lastAnalysis = undefined;
-    const group = this.options.groupFor?.(event) ?? this.options.group;
-    const ix = this.index(group);
-    const key = indexKey(event.kind, event.statementType);
-    const ignore = ix.ignore.get(key);
-    if (ignore !== undefined) for (let i = 0; i < ignore.length; i++) if (ignore[i]!.test(ctx)) return EMPTY;
-    const rules = ix.rules.get(key);
-    if (rules === undefined || rules.length === 0) return EMPTY;
+    const groupFor = this.options.groupFor;
+    const ix = groupFor === undefined ? (this.fixedIndex ??= this.index(this.options.group)) : this.index(groupFor(event) ?? this.options.group);
+    const cand = ix.get(indexKey(event.kind, event.statementType));
+    if (cand === undefined) return EMPTY;
+    const ignoreTests = cand.ignoreTests;
+    for (let i = 0; i < ignoreTests.length; i++) {
+      if (ignoreTests[i]!(ctx)) {
+        this.counters.candidates += i + 1;
+        return EMPTY;
+      }
+    }
+    this.counters.candidates += ignoreTests.length;
+    const rules = cand.rules;
+    const tests = cand.tests;
+    if (rules.length === 0) return EMPTY;
+    this.counters.candidates += rules.length;
     let rank = 0;
     let ruleIds: string[] | undefined;
     let alerts: AlertRecord[] | undefined;
     for (let i = 0; i < rules.length; i++) {
+      if (!tests[i]!(ctx)) continue;
       const r = rules[i]!;
-      if (!r.test(ctx)) continue;
       if (r.detector !== undefined) {
         const a = this.detectors.get(r.id)!.add(ctx);
         if (a !== undefined) (alerts ??= []).push(a);
@@ -351,6 +453,8 @@ export class RuleEngine {
   /** Forgets detector state (windows) and the analysis cache. */
   reset(): void {
     for (const d of this.detectors.values()) d.groups.clear();
-    this.cache.clear();
+    this.cache?.clear();
+    this.lastEvent = undefined;
+    this.lastAnalysis = undefined;
   }
 }

@@ -14,9 +14,12 @@ export interface FieldDef {
   readonly get: (c: EvalContext) => unknown;
 }
 
-/** A list-valued field computed once per event however many rules read it. */
-function memo(key: string, description: string, compute: (c: EvalContext) => unknown): FieldDef {
-  return { kind: 'strings', description, get: (c) => c.cached(key, compute) };
+let slots = 0;
+
+/** A list-valued field computed once per event however many rules read it (in a numbered slot of the context). */
+function memo(_key: string, description: string, compute: (c: EvalContext) => unknown): FieldDef {
+  const slot = slots++;
+  return { kind: 'strings', description, get: (c) => c.cached(slot, compute) };
 }
 
 function ev<K extends keyof AuditEvent>(k: K, kind: FieldKind, description: string): FieldDef {

@@ -56,111 +56,119 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Diagnostics of one file, plus the entries (`section\u0000name`) that had errors. */
+type Sink = Diagnostic[] & { bad: Set<string> };
+
+function put(out: Sink, file: RuleFile, path: RulePath, code: string, message: string, severity: DiagnosticSeverity = 'error', offset?: number): void {
+  out.push(diag(file, path, code, message, severity, offset));
+  if (severity === 'error') out.bad.add(path.length === 0 ? '' : path.length === 1 ? String(path[0]) : `${path[0]}\u0000${path[1]}`);
+}
+
 /** Checks the shape of a file's data; returns the diagnostics (errors make the file unusable). */
-function validate(file: RuleFile): Diagnostic[] {
-  const out: Diagnostic[] = [];
+function validate(file: RuleFile): Sink {
+  const out = Object.assign([] as Diagnostic[], { bad: new Set<string>() });
   const c = file.content as unknown;
   if (!isObj(c)) {
-    out.push(diag(file, [], 'DBTAP_E_RULE_SCHEMA', 'a rule file must be a mapping with lists, macros, rules and groups'));
+    put(out, file, [], 'DBTAP_E_RULE_SCHEMA', 'a rule file must be a mapping with lists, macros, rules and groups');
     return out;
   }
-  for (const k of Object.keys(c)) if (!TOP_KEYS.has(k)) out.push(diag(file, [k], 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown top-level key '${k}' (expected lists, macros, rules, groups)`, 'warning'));
+  for (const k of Object.keys(c)) if (!TOP_KEYS.has(k)) put(out, file, [k], 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown top-level key '${k}' (expected lists, macros, rules, groups)`, 'warning');
   if (c.lists !== undefined) {
-    if (!isObj(c.lists)) out.push(diag(file, ['lists'], 'DBTAP_E_RULE_SCHEMA', "'lists' must map names to lists of values"));
+    if (!isObj(c.lists)) put(out, file, ['lists'], 'DBTAP_E_RULE_SCHEMA', "'lists' must map names to lists of values");
     else
       for (const [name, v] of Object.entries(c.lists)) {
         const items = Array.isArray(v) ? v : isObj(v) ? v.items : undefined;
-        if (!Array.isArray(items)) out.push(diag(file, ['lists', name], 'DBTAP_E_RULE_SCHEMA', `list '${name}' must be a sequence of values or { items: [...], append: true }`));
+        if (!Array.isArray(items)) put(out, file, ['lists', name], 'DBTAP_E_RULE_SCHEMA', `list '${name}' must be a sequence of values or { items: [...], append: true }`);
         else
           items.forEach((it, i) => {
-            if (typeof it !== 'string' && typeof it !== 'number') out.push(diag(file, Array.isArray(v) ? ['lists', name, i] : ['lists', name, 'items', i], 'DBTAP_E_RULE_SCHEMA', `list '${name}' item ${i + 1} must be a string or number`));
+            if (typeof it !== 'string' && typeof it !== 'number') put(out, file, Array.isArray(v) ? ['lists', name, i] : ['lists', name, 'items', i], 'DBTAP_E_RULE_SCHEMA', `list '${name}' item ${i + 1} must be a string or number`);
           });
-        if (isObj(v) && v.append !== undefined && typeof v.append !== 'boolean') out.push(diag(file, ['lists', name, 'append'], 'DBTAP_E_RULE_SCHEMA', "'append' must be true or false"));
+        if (isObj(v) && v.append !== undefined && typeof v.append !== 'boolean') put(out, file, ['lists', name, 'append'], 'DBTAP_E_RULE_SCHEMA', "'append' must be true or false");
       }
   }
   if (c.macros !== undefined) {
-    if (!isObj(c.macros)) out.push(diag(file, ['macros'], 'DBTAP_E_RULE_SCHEMA', "'macros' must map names to conditions"));
+    if (!isObj(c.macros)) put(out, file, ['macros'], 'DBTAP_E_RULE_SCHEMA', "'macros' must map names to conditions");
     else
       for (const [name, v] of Object.entries(c.macros)) {
-        if (fieldDef(name) !== undefined) out.push(diag(file, ['macros', name], 'DBTAP_E_RULE_SCHEMA', `macro '${name}' has the name of a field`));
+        if (fieldDef(name) !== undefined) put(out, file, ['macros', name], 'DBTAP_E_RULE_SCHEMA', `macro '${name}' has the name of a field`);
         const cond = typeof v === 'string' ? v : isObj(v) ? v.condition : undefined;
         const path = typeof v === 'string' ? ['macros', name] : ['macros', name, 'condition'];
-        if (typeof cond !== 'string') out.push(diag(file, ['macros', name], 'DBTAP_E_RULE_SCHEMA', `macro '${name}' must be a condition string or { condition, append: true }`));
+        if (typeof cond !== 'string') put(out, file, ['macros', name], 'DBTAP_E_RULE_SCHEMA', `macro '${name}' must be a condition string or { condition, append: true }`);
         else checkSyntax(file, path, cond, out);
       }
   }
   if (c.rules !== undefined) {
-    if (!Array.isArray(c.rules)) out.push(diag(file, ['rules'], 'DBTAP_E_RULE_SCHEMA', "'rules' must be a sequence of rules"));
+    if (!Array.isArray(c.rules)) put(out, file, ['rules'], 'DBTAP_E_RULE_SCHEMA', "'rules' must be a sequence of rules");
     else {
       const seen = new Map<string, number>();
       c.rules.forEach((r, i) => validateRule(file, r, i, seen, out));
     }
   }
   if (c.groups !== undefined) {
-    if (!isObj(c.groups)) out.push(diag(file, ['groups'], 'DBTAP_E_RULE_SCHEMA', "'groups' must map group names to lists of rule ids"));
+    if (!isObj(c.groups)) put(out, file, ['groups'], 'DBTAP_E_RULE_SCHEMA', "'groups' must map group names to lists of rule ids");
     else
       for (const [name, v] of Object.entries(c.groups)) {
-        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) out.push(diag(file, ['groups', name], 'DBTAP_E_RULE_SCHEMA', `group '${name}' must be a sequence of rule ids, 'prefix*' patterns or 'tag:<tag>'`));
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) put(out, file, ['groups', name], 'DBTAP_E_RULE_SCHEMA', `group '${name}' must be a sequence of rule ids, 'prefix*' patterns or 'tag:<tag>'`);
       }
   }
   return out;
 }
 
-function checkSyntax(file: RuleFile, path: RulePath, cond: string, out: Diagnostic[]): void {
+function checkSyntax(file: RuleFile, path: RulePath, cond: string, out: Sink): void {
   try {
     parseCondition(cond);
   } catch (err) {
-    if (err instanceof ConditionSyntaxError) out.push(diag(file, path, 'DBTAP_E_RULE_SYNTAX', err.message, 'error', err.offset));
+    if (err instanceof ConditionSyntaxError) put(out, file, path, 'DBTAP_E_RULE_SYNTAX', err.message, 'error', err.offset);
     else throw err;
   }
 }
 
-function validateRule(file: RuleFile, r: unknown, i: number, seen: Map<string, number>, out: Diagnostic[]): void {
+function validateRule(file: RuleFile, r: unknown, i: number, seen: Map<string, number>, out: Sink): void {
   const at = (k?: string): RulePath => (k === undefined ? ['rules', i] : ['rules', i, k]);
   if (!isObj(r)) {
-    out.push(diag(file, at(), 'DBTAP_E_RULE_SCHEMA', `rule ${i + 1} must be a mapping`));
+    put(out, file, at(), 'DBTAP_E_RULE_SCHEMA', `rule ${i + 1} must be a mapping`);
     return;
   }
-  for (const k of Object.keys(r)) if (!RULE_KEYS.has(k)) out.push(diag(file, at(k), 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown rule key '${k}'`, 'warning'));
+  for (const k of Object.keys(r)) if (!RULE_KEYS.has(k)) put(out, file, at(k), 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown rule key '${k}'`, 'warning');
   if (typeof r.id !== 'string' || r.id.trim().length === 0) {
-    out.push(diag(file, r.id === undefined ? at() : at('id'), 'DBTAP_E_RULE_SCHEMA', `rule ${i + 1} needs an 'id' (a non-empty string)`));
+    put(out, file, r.id === undefined ? at() : at('id'), 'DBTAP_E_RULE_SCHEMA', `rule ${i + 1} needs an 'id' (a non-empty string)`);
     return;
   }
-  if (seen.has(r.id)) out.push(diag(file, at('id'), 'DBTAP_E_RULE_DUPLICATE', `rule id '${r.id}' is defined twice in this file (first as rule ${seen.get(r.id)! + 1})`));
+  if (seen.has(r.id)) put(out, file, at('id'), 'DBTAP_E_RULE_DUPLICATE', `rule id '${r.id}' is defined twice in this file (first as rule ${seen.get(r.id)! + 1})`);
   else seen.set(r.id, i);
   const amend = r.override === true || r.append === true;
-  if (r.override !== undefined && typeof r.override !== 'boolean') out.push(diag(file, at('override'), 'DBTAP_E_RULE_SCHEMA', "'override' must be true or false"));
-  if (r.append !== undefined && typeof r.append !== 'boolean') out.push(diag(file, at('append'), 'DBTAP_E_RULE_SCHEMA', "'append' must be true or false"));
-  if (r.override === true && r.append === true) out.push(diag(file, at('append'), 'DBTAP_E_RULE_SCHEMA', "a rule entry cannot both 'override' and 'append'"));
-  if (r.append === true && typeof r.condition !== 'string') out.push(diag(file, at(), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'append' needs a condition to append`));
-  if (r.risk === undefined ? !amend : typeof r.risk !== 'string' || !RISKS.has(r.risk)) out.push(diag(file, r.risk === undefined ? at() : at('risk'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'risk' must be one of high, medium, low, info`));
-  if (r.condition === undefined ? !amend : typeof r.condition !== 'string') out.push(diag(file, r.condition === undefined ? at() : at('condition'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'condition' must be a condition string`));
+  if (r.override !== undefined && typeof r.override !== 'boolean') put(out, file, at('override'), 'DBTAP_E_RULE_SCHEMA', "'override' must be true or false");
+  if (r.append !== undefined && typeof r.append !== 'boolean') put(out, file, at('append'), 'DBTAP_E_RULE_SCHEMA', "'append' must be true or false");
+  if (r.override === true && r.append === true) put(out, file, at('append'), 'DBTAP_E_RULE_SCHEMA', "a rule entry cannot both 'override' and 'append'");
+  if (r.append === true && typeof r.condition !== 'string') put(out, file, at(), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'append' needs a condition to append`);
+  if (r.risk === undefined ? !amend : typeof r.risk !== 'string' || !RISKS.has(r.risk)) put(out, file, r.risk === undefined ? at() : at('risk'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'risk' must be one of high, medium, low, info`);
+  if (r.condition === undefined ? !amend : typeof r.condition !== 'string') put(out, file, r.condition === undefined ? at() : at('condition'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'condition' must be a condition string`);
   else if (typeof r.condition === 'string') checkSyntax(file, at('condition'), r.condition, out);
-  if (r.action !== undefined && (typeof r.action !== 'string' || !ACTIONS.has(r.action))) out.push(diag(file, at('action'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'action' must be one of alert, log, ignore`));
-  if (r.enabled !== undefined && typeof r.enabled !== 'boolean') out.push(diag(file, at('enabled'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'enabled' must be true or false`));
-  for (const k of ['name', 'description'] as const) if (r[k] !== undefined && typeof r[k] !== 'string') out.push(diag(file, at(k), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': '${k}' must be a string`));
-  if (r.tags !== undefined && (!Array.isArray(r.tags) || r.tags.some((t) => typeof t !== 'string'))) out.push(diag(file, at('tags'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'tags' must be a sequence of strings`));
+  if (r.action !== undefined && (typeof r.action !== 'string' || !ACTIONS.has(r.action))) put(out, file, at('action'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'action' must be one of alert, log, ignore`);
+  if (r.enabled !== undefined && typeof r.enabled !== 'boolean') put(out, file, at('enabled'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'enabled' must be true or false`);
+  for (const k of ['name', 'description'] as const) if (r[k] !== undefined && typeof r[k] !== 'string') put(out, file, at(k), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': '${k}' must be a string`);
+  if (r.tags !== undefined && (!Array.isArray(r.tags) || r.tags.some((t) => typeof t !== 'string'))) put(out, file, at('tags'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'tags' must be a sequence of strings`);
   if (r.detector !== undefined) {
     const d = r.detector;
     const dp = (k?: string): RulePath => (k === undefined ? at('detector') : ['rules', i, 'detector', k]);
-    if (!isObj(d)) out.push(diag(file, dp(), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'detector' must be a mapping`));
+    if (!isObj(d)) put(out, file, dp(), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'detector' must be a mapping`);
     else {
-      for (const k of Object.keys(d)) if (!DETECTOR_KEYS.has(k)) out.push(diag(file, dp(k), 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown detector key '${k}'`, 'warning'));
-      if (parseWindow(d.window) === undefined) out.push(diag(file, d.window === undefined ? dp() : dp('window'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': detector 'window' must be a duration such as 60s, 5m, 1h`));
-      if (typeof d.threshold !== 'number' || !(d.threshold > 0)) out.push(diag(file, d.threshold === undefined ? dp() : dp('threshold'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': detector 'threshold' must be a positive number`));
+      for (const k of Object.keys(d)) if (!DETECTOR_KEYS.has(k)) put(out, file, dp(k), 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown detector key '${k}'`, 'warning');
+      if (parseWindow(d.window) === undefined) put(out, file, d.window === undefined ? dp() : dp('window'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': detector 'window' must be a duration such as 60s, 5m, 1h`);
+      if (typeof d.threshold !== 'number' || !(d.threshold > 0)) put(out, file, d.threshold === undefined ? dp() : dp('threshold'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': detector 'threshold' must be a positive number`);
       if (d.groupBy !== undefined) {
-        if (!Array.isArray(d.groupBy)) out.push(diag(file, dp('groupBy'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'groupBy' must be a sequence of field names`));
+        if (!Array.isArray(d.groupBy)) put(out, file, dp('groupBy'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'groupBy' must be a sequence of field names`);
         else
           d.groupBy.forEach((g, gi) => {
-            if (typeof g !== 'string' || fieldDef(g) === undefined) out.push(diag(file, ['rules', i, 'detector', 'groupBy', gi], 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown groupBy field '${String(g)}'`));
+            if (typeof g !== 'string' || fieldDef(g) === undefined) put(out, file, ['rules', i, 'detector', 'groupBy', gi], 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown groupBy field '${String(g)}'`);
           });
       }
-      if (d.distinct !== undefined && d.sum !== undefined) out.push(diag(file, dp('sum'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': a detector counts 'distinct' values or a 'sum', not both`));
-      if (d.distinct !== undefined && (typeof d.distinct !== 'string' || fieldDef(d.distinct) === undefined)) out.push(diag(file, dp('distinct'), 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown distinct field '${String(d.distinct)}'`));
+      if (d.distinct !== undefined && d.sum !== undefined) put(out, file, dp('sum'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': a detector counts 'distinct' values or a 'sum', not both`);
+      if (d.distinct !== undefined && (typeof d.distinct !== 'string' || fieldDef(d.distinct) === undefined)) put(out, file, dp('distinct'), 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown distinct field '${String(d.distinct)}'`);
       if (d.sum !== undefined) {
         const f = typeof d.sum === 'string' ? fieldDef(d.sum) : undefined;
-        if (f === undefined) out.push(diag(file, dp('sum'), 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown sum field '${String(d.sum)}'`));
-        else if (f.kind !== 'number') out.push(diag(file, dp('sum'), 'DBTAP_E_RULE_TYPE', `rule '${r.id}': sum field '${String(d.sum)}' is not numeric`));
+        if (f === undefined) put(out, file, dp('sum'), 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown sum field '${String(d.sum)}'`);
+        else if (f.kind !== 'number') put(out, file, dp('sum'), 'DBTAP_E_RULE_TYPE', `rule '${r.id}': sum field '${String(d.sum)}' is not numeric`);
       }
     }
   }
@@ -205,8 +213,36 @@ function yamlLocator(doc: Document, lc: LineCounter, text: string): RuleFile['lo
 export interface ReadResult {
   /** The file, when it could be read and has no errors. */
   readonly file?: RuleFile;
+  /**
+   * When the file has errors: its entries without errors, compiled only to
+   * find further errors (it never loads).
+   */
+  readonly partial?: RuleFile;
   /** Problems found (errors and warnings). */
   readonly diagnostics: Diagnostic[];
+}
+
+/** The entries of a file's data that had no read-stage errors; rules keep their positions (holes for the bad ones). */
+function partialContent(c: unknown, bad: ReadonlySet<string>): RuleFileContent | undefined {
+  if (!isObj(c) || bad.has('')) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const sec of ['lists', 'macros', 'groups']) {
+    const v = c[sec];
+    if (v === undefined || bad.has(sec) || !isObj(v)) continue;
+    out[sec] = Object.fromEntries(Object.entries(v).filter(([k]) => !bad.has(`${sec}\u0000${k}`)));
+  }
+  if (Array.isArray(c.rules) && !bad.has('rules')) {
+    const rules: unknown[] = c.rules.slice();
+    for (let i = 0; i < rules.length; i++) if (bad.has(`rules\u0000${i}`)) delete rules[i];
+    out.rules = rules;
+  }
+  return out as RuleFileContent;
+}
+
+function result(file: RuleFile, sink: Sink, diagnostics: Diagnostic[]): ReadResult {
+  if (!diagnostics.some((d) => d.severity === 'error')) return { file, diagnostics };
+  const content = partialContent(file.content, sink.bad);
+  return content === undefined ? { diagnostics } : { partial: { name: file.name, content, locate: file.locate }, diagnostics };
 }
 
 /** @internal Reads one YAML or JSON text into a {@link RuleFile} (stage 1). */
@@ -226,15 +262,16 @@ export function readRuleText(text: string, name: string): ReadResult {
     return { diagnostics };
   }
   const file: RuleFile = { name, content: data ?? {}, locate: yamlLocator(doc, lc, text) };
-  diagnostics.push(...validate(file));
-  return diagnostics.some((d) => d.severity === 'error') ? { diagnostics } : { file, diagnostics };
+  const sink = validate(file);
+  diagnostics.push(...sink);
+  return result(file, sink, diagnostics);
 }
 
 /** @internal Wraps a plain object as a {@link RuleFile} (no positions). */
 export function readRuleObject(content: RuleFileContent, name: string): ReadResult {
   const file: RuleFile = { name, content, locate: () => ({ line: 0, column: 0 }) };
-  const diagnostics = validate(file);
-  return diagnostics.some((d) => d.severity === 'error') ? { diagnostics } : { file, diagnostics };
+  const sink = validate(file);
+  return result(file, sink, [...sink]);
 }
 
 /** @internal Reads a rule file from disk. */

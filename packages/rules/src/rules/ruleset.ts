@@ -5,8 +5,8 @@
 // whole: a bad rule file never half-loads.
 import { DbtapError } from '@dbtap/core';
 import { ConditionSyntaxError, parseCondition as parseCondition_, type ExprNode } from './expr.js';
-import { CompileError, compileExpanded as compileExpanded_, describeExpanded as describeExpanded_, expand as expand_, fieldsOf as fieldsOf_, indexKeys as indexKeys_, type CompileEnv, type Predicate } from './compile.js';
-import { diag as diag_, parseWindow as parseWindow_, readRuleFile as readRuleFile_, readRuleObject as readRuleObject_, readRuleText as readRuleText_, type RuleFile, type RulePath } from './loader.js';
+import { CompileError, compileExpanded as compileExpanded_, describeExpanded as describeExpanded_, expand as expand_, fieldsOf as fieldsOf_, indexKeys as indexKeys_, specialize as specialize_, type CompileEnv, type Expanded, type Predicate } from './compile.js';
+import { diag as diag_, parseWindow as parseWindow_, readRuleFile as readRuleFile_, readRuleObject as readRuleObject_, readRuleText as readRuleText_, type ReadResult, type RuleFile, type RulePath } from './loader.js';
 import type { Diagnostic, RuleAction, RuleFileContent, RuleRisk, RuleSpec } from './types.js';
 // Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
 // getter calls on every use, which costs more than the lexer itself.
@@ -16,6 +16,7 @@ const describeExpanded = describeExpanded_;
 const expand = expand_;
 const fieldsOf = fieldsOf_;
 const indexKeys = indexKeys_;
+const specialize = specialize_;
 const diag = diag_;
 const parseWindow = parseWindow_;
 const readRuleFile = readRuleFile_;
@@ -66,6 +67,8 @@ export interface CompiledRule {
   readonly source: { readonly file: string; readonly line: number; readonly column: number };
   /** @internal The compiled condition. */
   readonly test: Predicate;
+  /** @internal The condition compiled for the records of one index key (see `specialize`); `false` when it cannot match them. */
+  readonly testFor: (key: string) => Predicate | false;
 }
 
 /** Compiled rules, lists and groups; evaluate with a `RuleEngine`. */
@@ -271,6 +274,7 @@ function compilePass(files: readonly RuleFile[]): { ruleSet: RuleSet; diagnostic
       fields: [...fieldsOf(ex)].sort(),
       source: { file: m.file.name, line: loc.line, column: loc.column },
       test: compileExpanded(ex),
+      testFor: specializer(ex),
     });
   }
 
@@ -297,21 +301,61 @@ function compilePass(files: readonly RuleFile[]): { ruleSet: RuleSet; diagnostic
   return { ruleSet: new RuleSet(rules, groups, lists, diagnostics.filter((x) => x.severity === 'warning')), diagnostics, bad };
 }
 
-/** Stage 2-4 over files that each read cleanly, dropping files with compile errors (and re-merging) until none remain. */
-function compileExcluding(files: readonly RuleFile[], readDiagnostics: Diagnostic[]): LoadResult {
-  let good = [...files];
+/** Per-index-key predicates of one condition, compiled on first use. */
+function specializer(ex: Expanded): (key: string) => Predicate | false {
+  let general: Predicate | undefined;
+  const byKey = new Map<string, Predicate | false>();
+  return (key) => {
+    let p = byKey.get(key);
+    if (p === undefined) {
+      const sp = specialize(ex, key);
+      p = sp === undefined ? (general ??= compileExpanded(ex)) : sp.kind === 'const' ? (sp.value ? () => true : false) : compileExpanded(sp);
+      byKey.set(key, p);
+    }
+    return p;
+  };
+}
+
+/** A source in load order: a file that read cleanly, or the error-free part of one that did not (checked, never loaded). */
+interface Source {
+  readonly file: RuleFile;
+  readonly partial: boolean;
+}
+
+function sourcesOf(include: readonly RuleFile[] | undefined, r: ReadResult): Source[] {
+  const out: Source[] = (include ?? []).map((file) => ({ file, partial: false }));
+  if (r.file !== undefined) out.push({ file: r.file, partial: false });
+  else if (r.partial !== undefined) out.push({ file: r.partial, partial: true });
+  return out;
+}
+
+/**
+ * Stages 2-4. Compiles the clean sources, dropping files with compile
+ * errors (and re-merging) until none remain, so a bad file never
+ * half-loads. Files that failed to read are then compiled once more, in
+ * place and with only their error-free entries, to report their compile
+ * errors too: one run shows every problem.
+ */
+function compileExcluding(sources: readonly Source[], readDiagnostics: Diagnostic[]): LoadResult {
+  let good = sources.filter((s) => !s.partial).map((s) => s.file);
   const diagnostics = [...readDiagnostics];
   const seen = new Set<string>(diagnostics.map((d) => `${d.code}|${d.file}|${d.line}|${d.column}|${d.message}`));
+  const keep = (d: Diagnostic): void => {
+    const k = `${d.code}|${d.file}|${d.line}|${d.column}|${d.message}`;
+    if (!seen.has(k)) {
+      seen.add(k);
+      diagnostics.push(d);
+    }
+  };
   for (;;) {
     const r = compilePass(good);
-    for (const d of r.diagnostics) {
-      const k = `${d.code}|${d.file}|${d.line}|${d.column}|${d.message}`;
-      if (!seen.has(k)) {
-        seen.add(k);
-        diagnostics.push(d);
-      }
+    for (const d of r.diagnostics) keep(d);
+    if (r.bad.size === 0) {
+      const partials = new Set(sources.filter((s) => s.partial).map((s) => s.file.name));
+      if (partials.size > 0) for (const d of compilePass(sources.map((s) => s.file)).diagnostics) if (partials.has(d.file)) keep(d);
+      diagnostics.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
+      return { ok: !diagnostics.some((d) => d.severity === 'error'), diagnostics, files: good, ruleSet: r.ruleSet };
     }
-    if (r.bad.size === 0) return { ok: !diagnostics.some((d) => d.severity === 'error'), diagnostics, files: good, ruleSet: r.ruleSet };
     good = good.filter((f) => !r.bad.has(f));
   }
 }
@@ -325,25 +369,25 @@ export interface LoadOptions {
 /** Loads rule files (YAML or JSON) from disk, in order (later files append to / override earlier ones). */
 export function loadRuleFiles(paths: readonly string[], options?: LoadOptions): LoadResult {
   const diagnostics: Diagnostic[] = [];
-  const files: RuleFile[] = [...(options?.include ?? [])];
+  const sources = sourcesOf(options?.include, { diagnostics: [] });
   for (const p of paths) {
     const r = readRuleFile(p);
     diagnostics.push(...r.diagnostics);
-    if (r.file !== undefined) files.push(r.file);
+    sources.push(...sourcesOf(undefined, r));
   }
-  return compileExcluding(files, diagnostics);
+  return compileExcluding(sources, diagnostics);
 }
 
 /** Loads one rule text (YAML or JSON); `fileName` names it in diagnostics. */
 export function loadRuleText(text: string, fileName: string, options?: LoadOptions): LoadResult {
   const r = readRuleText(text, fileName);
-  return compileExcluding([...(options?.include ?? []), ...(r.file !== undefined ? [r.file] : [])], [...r.diagnostics]);
+  return compileExcluding(sourcesOf(options?.include, r), [...r.diagnostics]);
 }
 
 /** Loads rules given as plain objects (no YAML involved); `name` names the source in diagnostics. */
 export function loadRuleObjects(content: RuleFileContent, name = '<object>', options?: LoadOptions): LoadResult {
   const r = readRuleObject(content, name);
-  return compileExcluding([...(options?.include ?? []), ...(r.file !== undefined ? [r.file] : [])], [...r.diagnostics]);
+  return compileExcluding(sourcesOf(options?.include, r), [...r.diagnostics]);
 }
 
 /** Reads one rule text into a {@link RuleFile} without compiling it; throws `DBTAP_E_RULE_LOAD` on errors. */

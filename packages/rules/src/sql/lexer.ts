@@ -549,15 +549,29 @@ function scanNumber(sql: string, i: number, buf: TokenBuffer, fl: number, d: Dia
   return finishNumber(sql, start, i, buf, fl, d);
 }
 
-function finishNumber(sql: string, start: number, i: number, buf: TokenBuffer, fl: number, _d: DialectOptions): number {
+function finishNumber(sql: string, start: number, i: number, buf: TokenBuffer, fl: number, d: DialectOptions): number {
   const n = sql.length;
   // "1abc" is an identifier in MySQL (names may begin with digits); keep it one word.
-  if (i < n && isIdPart(sql.charCodeAt(i)) && sql.charCodeAt(i) !== 0x24) {
+  // A decimal point or an exponent ends the number instead: MySQL reads
+  // "1e0UNION" and "1.UNION" as a number followed by UNION.
+  let plain = true;
+  for (let k = start; k < i; k++) {
+    const c = sql.charCodeAt(k);
+    if (c === 0x2e || (c | 0x20) === 0x65) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain && i < n && isIdPart(sql.charCodeAt(i)) && sql.charCodeAt(i) !== 0x24) {
     while (i < n && isIdPart(sql.charCodeAt(i))) i++;
     buf.push(TokenType.Word, fl & ~TokenFlag.Binary, 0, start, i);
     return i;
   }
-  // Oracle / DB2 type suffixes (1.5f, 2d) are covered by the identifier rule above.
+  // Oracle BINARY_FLOAT / BINARY_DOUBLE suffixes: 1.5f, 2.0d (plain 2d is a word above).
+  if (d.name === 'oracle' && i < n) {
+    const c = sql.charCodeAt(i) | 0x20;
+    if ((c === 0x66 || c === 0x64) && !(i + 1 < n && isIdPart(sql.charCodeAt(i + 1)))) i++;
+  }
   buf.push(TokenType.Number, fl, 0, start, i);
   return i;
 }

@@ -33,19 +33,33 @@ export const SQLI_REASONS: Readonly<Record<string, { readonly weight: number; re
   tautology: { weight: 0.9, description: 'OR followed by an always-true comparison or constant (OR 1=1, OR \'a\'=\'a\', OR 2>1, OR x=x)' },
   'union-select': { weight: 0.9, description: 'UNION SELECT of constants, NULL padding, or system information' },
   'union-probe': { weight: 0.5, description: 'UNION SELECT with some constant columns' },
+  'union-column-mismatch': { weight: 0.8, description: 'UNION branches with different numbers of columns (the server rejects it: a probe for the column count)' },
+  'union-shape': { weight: 0.5, description: 'UNION of SELECT * with a SELECT of named columns (or the reverse)' },
+  'union-after-condition': { weight: 0.45, description: 'UNION right after the WHERE or HAVING clause of the branch before it' },
   'stacked-query': { weight: 0.8, description: 'a query followed by a statement of another kind (DDL, DCL, EXEC, SHUTDOWN, WAITFOR, writes)' },
   'comment-truncation': { weight: 0.8, description: 'a line comment that cuts off quoted SQL (admin\'-- \' AND ...)' },
-  'trailing-comment': { weight: 0.45, description: 'a line comment glued to the code before it at the end of the statement' },
+  'trailing-comment': { weight: 0.5, description: 'a line comment ending the text right after a constant or a short glued comment (1--, \'x\' -- )' },
   'comment-obfuscation': { weight: 0.75, description: 'a block comment used as whitespace between words (UNION/**/SELECT)' },
   'executable-comment': { weight: 0.75, description: 'MySQL executable comment hiding UNION, SELECT or a condition inside a clause' },
   'unterminated-comment': { weight: 0.6, description: 'a block comment that never ends (truncates the rest of the statement)' },
-  'unbalanced-quotes': { weight: 0.45, description: 'a string or quoted identifier that never ends' },
+  'unbalanced-quotes': { weight: 0.5, description: 'a string or quoted identifier that never ends' },
   'time-based': { weight: 0.9, description: 'a delay inside a condition or batch: SLEEP, BENCHMARK, pg_sleep, WAITFOR DELAY, DBMS_LOCK.SLEEP' },
   'time-call': { weight: 0.6, description: 'a delay function as the whole statement (SELECT SLEEP(5))' },
   'error-based': { weight: 0.9, description: 'functions used to leak data through error messages: EXTRACTVALUE, UPDATEXML, FLOOR(RAND(0)*2), EXP(~(...)), CONVERT(INT, ...) on system data' },
   'out-of-band': { weight: 0.9, description: 'file and network access: LOAD_FILE, INTO OUTFILE, UTL_HTTP, xp_cmdshell, xp_dirtree, OPENROWSET, COPY ... PROGRAM' },
   'blind-inference': { weight: 0.8, description: 'character-by-character probing: ASCII(SUBSTRING((SELECT ...),n,1)) and the like' },
-  'boolean-probe': { weight: 0.45, description: 'AND followed by a constant comparison (AND 1=2) after another condition' },
+  'boolean-probe': { weight: 0.7, description: 'AND / OR / XOR followed by a constant comparison no query builder writes (AND 8=3, AND 6=6, AND 3=PI())' },
+  'constant-condition': { weight: 0.4, description: 'AND / XOR followed by 1=1, 1=0, TRUE or FALSE after another condition (query builders write these too)' },
+  'missing-operator': { weight: 0.5, description: 'two constants, or a constant and a parenthesis, side by side in a condition (-1 (SELECT ...))' },
+  'broken-union': { weight: 0.6, description: 'UNION followed by something other than SELECT' },
+  'string-comparison': { weight: 0.7, description: "AND / OR / XOR followed by a comparison of two string constants (AND '6'='5', OR ''='')" },
+  'string-condition': { weight: 0.7, description: "a bare string constant as an operand of AND / OR / XOR (' AND 'B')" },
+  'comparison-chain': { weight: 0.7, description: "a constant compared twice in a row (= 'A' = 'B', = 'A' LIKE 'B')" },
+  'literal-arithmetic': { weight: 0.7, description: "arithmetic or bitwise operators between string constants ('A' - 'B', 'A' DIV 'B')" },
+  'misplaced-select': { weight: 0.6, description: 'SELECT without parentheses where a value is expected (= SELECT ..., AND SELECT ...)' },
+  'unbalanced-parentheses': { weight: 0.5, description: 'a closing parenthesis without an opening one' },
+  'dangling-end': { weight: 0.5, description: 'the text ends in an operator, a comma or a keyword that needs more (AND, UNION, WHERE, FROM, ...)' },
+  'glued-keyword': { weight: 0.5, description: 'a number run into a keyword (1e0UNION, 1.UNION, 1and)' },
   'system-info': { weight: 0.4, description: 'system catalog or server identity (information_schema, @@version, user()) inside a condition or UNION' },
   'encoded-literal': { weight: 0.35, description: 'hex strings or CHAR(n,n,n) building text inside a condition or UNION' },
 };
@@ -155,6 +169,8 @@ function constantCondition(buf: TokenBuffer, j: number): boolean | undefined {
   if (j >= n) return undefined;
   const kw = buf.kw;
   const type = buf.type;
+  // (<const>): the input opened a parenthesis the application's SQL closes
+  if (type[j] === TokenType.LParen) return constantCondition(buf, j + 1);
   // NOT <const>
   if (kw[j] === K.not) {
     const r = constantCondition(buf, j + 1);
@@ -247,6 +263,14 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
   let lastCode = -1; // last non-comment token
   let statementStart = true;
   let firstIsQuery = false;
+  let depth = 0; // parenthesis depth
+  let betweenDepth = -1; // depth of a BETWEEN waiting for its AND
+  let prev2 = -1; // the significant token before prev
+  let prev3 = -1;
+  const selectAt = SELECT_AT; // last SELECT per depth
+  const whereAt = WHERE_AT; // the SELECT whose WHERE / HAVING was seen, per depth
+  selectAt.fill(-1);
+  whereAt.fill(-1);
 
   for (let i = 0; i < n; i++) {
     const t = type[i]!;
@@ -257,7 +281,7 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
       if (line) {
         const body = buf.sql.slice(buf.start[i]!, buf.end[i]!);
         if (lastCode >= 0 && (body.indexOf("'") >= 0 || body.indexOf('"') >= 0) && nx >= n) add('comment-truncation');
-        else if (lastCode >= 0 && nx >= n && (flags[i]! & TokenFlag.SpaceBefore) === 0 && body.length <= 4) add('trailing-comment');
+        else if (lastCode >= 0 && nx >= n && (((flags[i]! & TokenFlag.SpaceBefore) === 0 && body.length <= 4) || (cond && isLit(type[lastCode]!)))) add('trailing-comment');
       } else if (lastCode >= 0 && nx < n && (flags[i]! & TokenFlag.SpaceBefore) === 0 && buf.end[i]! === buf.start[nx]! && type[lastCode] === TokenType.Word && type[nx] === TokenType.Word) {
         add('comment-obfuscation'); // UNION/**/SELECT
       }
@@ -286,10 +310,29 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
       case TokenType.Semicolon:
         stmtIndex++;
         statementStart = true;
+        depth = 0;
+        selectAt.fill(-1);
+        whereAt.fill(-1);
+        break;
+      case TokenType.LParen:
+        if (cond && prev >= 0 && isLit(type[prev]!)) add('missing-operator');
+        depth++;
+        break;
+      case TokenType.RParen:
+        // more ')' than '(': the input closed a parenthesis of the application's SQL
+        if (depth === 0) add('unbalanced-parentheses');
+        else depth--;
         break;
       case TokenType.Operator: {
-        if (mysql && buf.end[i]! - buf.start[i]! === 2 && buf.sql.charCodeAt(buf.start[i]!) === 0x7c && buf.sql.charCodeAt(buf.start[i]! + 1) === 0x7c) {
-          if (constantCondition(buf, i + 1) === true) add('tautology');
+        const oc = operatorClass(buf, i);
+        if (oc === OP_CMP) {
+          if (isChain(buf, prev, prev2, prev3)) add('comparison-chain');
+        } else if (oc === OP_ARITH) {
+          if (prev >= 0 && type[prev] === TokenType.String && type[nextSig(buf, i + 1, n)] === TokenType.String && !(buf.dialect.name === 'tsql' && buf.sql.charCodeAt(buf.start[i]!) === 0x2b)) add('literal-arithmetic');
+        } else if (oc === OP_LOGIC && mysql) {
+          // MySQL || and && are OR and AND
+          if (buf.sql.charCodeAt(buf.start[i]!) === 0x7c && constantCondition(buf, i + 1) === true) add('tautology');
+          operandChecks(buf, i, add);
         }
         break;
       }
@@ -298,6 +341,7 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
         break;
       case TokenType.Number:
       case TokenType.String:
+        if (cond && prev >= 0 && isLit(type[prev]!) && !(t === TokenType.String && type[prev] === TokenType.String && mysql)) add('missing-operator');
         if ((cond || unionCtx) && (flags[i]! & TokenFlag.Binary) !== 0 && buf.end[i]! - buf.start[i]! >= 10) add('encoded-literal');
         if (t === TokenType.String && (cond || unionCtx)) {
           const s = buf.start[i]!;
@@ -306,6 +350,7 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
         break;
       case TokenType.Word: {
         const k = kw[i]!;
+        if (k !== 0 && prev === i - 1 && prev >= 0 && type[prev] === TokenType.Number && (flags[i]! & TokenFlag.SpaceBefore) === 0) add('glued-keyword');
         if (k === 0) {
           if (type[nextSig(buf, i + 1, n)] === TokenType.LParen || buf.lowerText(i).startsWith('xp_')) {
             const w = buf.lowerText(i);
@@ -322,6 +367,24 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
           case K.when:
             cond = true;
             if (k === K.where) afterWhere = i;
+            if (k === K.where || k === K.having) whereAt[depth < 32 ? depth : 31] = selectAt[depth < 32 ? depth : 31]!;
+            break;
+          case K.select: {
+            const pk = prev >= 0 ? kw[prev]! : -1;
+            const pt = prev >= 0 ? type[prev]! : 0;
+            if ((pt === TokenType.Operator && buf.sql.charCodeAt(buf.start[prev]!) !== 0x2a) || pt === TokenType.Comma || pk === K.and || pk === K.or || pk === K.xor || pk === K.not || pk === K.where || pk === K.having || pk === K.like) add('misplaced-select');
+            selectAt[depth < 32 ? depth : 31] = i;
+            break;
+          }
+          case K.like:
+          case K.regexp:
+          case K.rlike:
+          case K.ilike:
+            if (isChain(buf, prev, prev2, prev3)) add('comparison-chain');
+            break;
+          case K.div:
+          case K.mod:
+            if (prev >= 0 && type[prev] === TokenType.String && type[nx] === TokenType.String) add('literal-arithmetic');
             break;
           case K.if:
           case K.iif:
@@ -330,17 +393,37 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
             break;
           case K.or:
             if (constantCondition(buf, i + 1) === true) add('tautology');
+            else if (constantKind(buf, i + 1) === CONST_ODD) add('boolean-probe');
+            operandChecks(buf, i, add);
             break;
-          case K.and:
-            if (afterWhere >= 0 && prev !== afterWhere && constantCondition(buf, i + 1) !== undefined) add('boolean-probe');
+          case K.and: {
+            if (betweenDepth === depth) {
+              betweenDepth = -1; // the AND of BETWEEN x AND y
+              break;
+            }
+            if (afterWhere >= 0 && prev !== afterWhere) {
+              const c = constantKind(buf, i + 1);
+              if (c === CONST_ODD) add('boolean-probe');
+              else if (c === CONST_TRIVIAL) add('constant-condition');
+            }
+            operandChecks(buf, i, add);
+            break;
+          }
+          case K.between:
+            betweenDepth = depth;
             break;
           case K.xor:
-            if (constantCondition(buf, i + 1) !== undefined) add('boolean-probe');
+            if (constantKind(buf, i + 1) !== CONST_NONE) add('boolean-probe');
+            operandChecks(buf, i, add);
             break;
-          case K.union:
+          case K.union: {
             unionCtx = true;
-            checkUnion(buf, i, add);
+            const d = depth < 31 ? depth : 30;
+            let left = selectAt[d]!;
+            if (left < 0) left = selectAt[d + 1]!;
+            checkUnion(buf, i, add, left, left >= 0 && whereAt[d] === left);
             break;
+          }
           case K.from:
             // the select list of a UNION branch ends; catalog tables still count
             break;
@@ -427,8 +510,18 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
       default:
         break;
     }
+    prev3 = prev2;
+    prev2 = prev;
     prev = i;
     lastCode = i;
+  }
+
+  // The text ends where more must follow: "... AND", "... UNION", "... =", "... ,".
+  let last = n - 1;
+  while (last >= 0 && (type[last] === TokenType.Comment || type[last] === TokenType.Semicolon)) last--;
+  if (last >= 0 && (flags[last]! & TokenFlag.Unterminated) === 0) {
+    const tl = type[last];
+    if ((tl === TokenType.Operator && buf.sql.charCodeAt(buf.start[last]!) !== 0x2a) || tl === TokenType.Comma || tl === TokenType.LParen || (tl === TokenType.Word && DANGLING.has(kw[last]!))) add('dangling-end');
   }
 
   let keep = 1;
@@ -436,6 +529,183 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
   const score = Math.round((1 - keep) * 1000) / 1000;
   void firstKw;
   return { injection: score >= THRESHOLD, reasons: found, score };
+}
+
+const CONST_NONE = 0;
+const CONST_TRIVIAL = 1;
+const CONST_ODD = 2;
+
+// Functions of constants that probes compare (AND 3=PI(), AND ASCII(2)=ASCII(2)).
+const PURE_FN = new Set<string>(['pi', 'cos', 'sin', 'tan', 'floor', 'ceil', 'ceiling', 'abs', 'sqrt', 'ascii', 'ord', 'length', 'char', 'chr', 'md5', 'sign', 'round', 'power', 'pow', 'exp', 'ln', 'log', 'conv', 'hex', 'unhex', 'lower', 'upper', 'concat', 'substr', 'substring', 'mid', 'left', 'right', 'reverse', 'bin', 'oct', 'soundex']);
+
+/**
+ * Whether the condition at `j` (up to the next AND / OR / `)` / clause) is
+ * made of constants only: CONST_TRIVIAL for what query builders write
+ * (1=1, 1=0, TRUE, FALSE, 1, 0), CONST_ODD for any other constant condition
+ * (8=3, '6'='5', 3=PI()), CONST_NONE when it reads a column, a parameter or
+ * a variable.
+ */
+function constantKind(buf: TokenBuffer, j: number): number {
+  const n = buf.count;
+  const type = buf.type;
+  const kw = buf.kw;
+  let depth = 0;
+  let tokens = 0;
+  let odd = false;
+  for (; j < n; j++) {
+    const t = type[j]!;
+    if (t === TokenType.Comment) {
+      if (depth === 0) break;
+      continue;
+    }
+    if (t === TokenType.LParen) {
+      depth++;
+      continue;
+    }
+    if (t === TokenType.RParen) {
+      if (depth === 0) break;
+      depth--;
+      continue;
+    }
+    if (t === TokenType.Semicolon) break;
+    const k = kw[j]!;
+    if (depth === 0 && (k === K.and || k === K.or || k === K.xor || k === K.limit || k === K.order || k === K.group || k === K.union || k === K.having || k === K.into || k === K.then)) break;
+    tokens++;
+    if (t === TokenType.Number) {
+      const len = buf.end[j]! - buf.start[j]!;
+      const c = buf.sql.charCodeAt(buf.start[j]!);
+      if (len !== 1 || (c !== 0x30 && c !== 0x31)) odd = true;
+    } else if (t === TokenType.String) odd = true;
+    else if (t === TokenType.Word) {
+      if (k === K.true || k === K.false || k === K.null || k === K.not || k === K.is || k === K.like || k === K.between || k === K.regexp || k === K.rlike) continue;
+      const nx = nextSig(buf, j + 1, n);
+      if (nx < n && type[nx] === TokenType.LParen && PURE_FN.has(buf.lowerText(j))) {
+        odd = true;
+        continue;
+      }
+      return CONST_NONE;
+    } else if (t !== TokenType.Operator) return CONST_NONE; // parameter, variable, quoted name, ...
+  }
+  if (tokens === 0) return CONST_NONE;
+  return odd ? CONST_ODD : CONST_TRIVIAL;
+}
+
+const SELECT_AT = new Int32Array(32);
+const WHERE_AT = new Int32Array(32);
+
+// Keywords a complete statement cannot end with.
+const DANGLING = new Set<number>([K.and, K.or, K.xor, K.not, K.where, K.having, K.union, K.select, K.from, K.by, K.on, K.like, K.in, K.is, K.between, K.into, K.join, K.when, K.then, K.case, K.set, K.values]);
+
+const OP_OTHER = 0;
+const OP_CMP = 1;
+const OP_ARITH = 2;
+const OP_LOGIC = 3;
+
+/** Class of operator token `i`: comparison, arithmetic / bitwise, MySQL logical (`&&`, `||`), or other. */
+function operatorClass(buf: TokenBuffer, i: number): number {
+  const s = buf.start[i]!;
+  const len = buf.end[i]! - s;
+  const c0 = buf.sql.charCodeAt(s);
+  if (len === 1) {
+    if (c0 === 0x3d || c0 === 0x3c || c0 === 0x3e) return OP_CMP; // = < >
+    if (c0 === 0x2d || c0 === 0x2b || c0 === 0x2a || c0 === 0x2f || c0 === 0x25 || c0 === 0x5e || c0 === 0x26 || c0 === 0x7c) return OP_ARITH; // - + * / % ^ & |
+    return OP_OTHER;
+  }
+  const c1 = buf.sql.charCodeAt(s + 1);
+  if (len === 2) {
+    if ((c0 === 0x3c && (c1 === 0x3d || c1 === 0x3e)) || (c0 === 0x3e && c1 === 0x3d) || (c0 === 0x21 && c1 === 0x3d) || (c0 === 0x3d && c1 === 0x3d)) return OP_CMP; // <= <> >= != ==
+    if ((c0 === 0x3c && c1 === 0x3c) || (c0 === 0x3e && c1 === 0x3e)) return OP_ARITH; // << >>
+    if ((c0 === 0x26 && c1 === 0x26) || (c0 === 0x7c && c1 === 0x7c)) return OP_LOGIC; // && ||
+    return OP_OTHER;
+  }
+  return len === 3 && c0 === 0x3c && c1 === 0x3d && buf.sql.charCodeAt(s + 2) === 0x3e ? OP_CMP : OP_OTHER; // <=>
+}
+
+function isCmpToken(buf: TokenBuffer, j: number): boolean {
+  if (j < 0 || j >= buf.count) return false;
+  const t = buf.type[j];
+  if (t === TokenType.Operator) return operatorClass(buf, j) === OP_CMP;
+  const k = buf.kw[j];
+  return t === TokenType.Word && (k === K.like || k === K.regexp || k === K.rlike || k === K.ilike);
+}
+
+/** A comparison right after `<cmp> <constant>`: `= 'A' = 'B'`, `= 'A' NOT LIKE 'B'`, `= 'A' SOUNDS LIKE 'B'`. */
+function isChain(buf: TokenBuffer, p1: number, p2: number, p3: number): boolean {
+  if (p1 < 0) return false;
+  let operand = p1;
+  let before = p2;
+  if (buf.type[p1] === TokenType.Word && (buf.kw[p1] === K.not || (buf.end[p1]! - buf.start[p1]! === 6 && buf.lowerText(p1) === 'sounds'))) {
+    operand = p2;
+    before = p3;
+  }
+  if (operand < 0) return false;
+  const t = buf.type[operand];
+  return (t === TokenType.String || t === TokenType.Number) && isCmpToken(buf, before);
+}
+
+/** The right operand of AND / OR / XOR at `i`: a bare string constant, or two string constants compared. */
+function operandChecks(buf: TokenBuffer, i: number, add: (r: string) => void): void {
+  const n = buf.count;
+  let j = nextSig(buf, i + 1, n);
+  while (j < n && buf.type[j] === TokenType.LParen) j = nextSig(buf, j + 1, n);
+  if (j >= n || buf.type[j] !== TokenType.String) return;
+  const o = nextSig(buf, j + 1, n);
+  if (isTerminator(buf, o)) {
+    add('string-condition');
+    return;
+  }
+  if (isCmpToken(buf, o)) {
+    let b = nextSig(buf, o + 1, n);
+    while (b < n && buf.type[b] === TokenType.LParen) b = nextSig(buf, b + 1, n);
+    if (b < n && buf.type[b] === TokenType.String) add('string-comparison');
+  }
+}
+
+/**
+ * Shape of the select list after SELECT at `sel`: columns * 4, plus 1 when
+ * the list is just `*` (or `t.*`), plus 2 when any item is a star (its
+ * width is then unknown).
+ */
+function selectShape(buf: TokenBuffer, sel: number): number {
+  const n = buf.count;
+  let depth = 0;
+  let cols = 1;
+  let colTokens = 0;
+  let first = -1;
+  let lastTok = -1;
+  let anyStar = false;
+  for (let j = sel + 1; j < n; j++) {
+    const t = buf.type[j]!;
+    if (t === TokenType.Comment) continue;
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen) {
+      if (--depth < 0) break;
+    } else if (t === TokenType.Semicolon) break;
+    else if (depth === 0) {
+      if (t === TokenType.Comma) {
+        cols++;
+        colTokens = 0;
+        continue;
+      }
+      const k = buf.kw[j];
+      if (k === K.from || k === K.into || k === K.where || k === K.union || k === K.limit || k === K.order || k === K.group || k === K.having) break;
+      if (colTokens === 0 && (k === K.distinct || k === K.all)) continue;
+    }
+    if (colTokens === 0) first = j;
+    colTokens++;
+    lastTok = j;
+    // `*` or `t.*` as a whole item (not a multiplication)
+    if (depth === 0 && isStarOp(buf, j)) {
+      const p = j - 1;
+      if (colTokens === 1 || (p > sel && buf.type[p] === TokenType.Dot)) anyStar = true;
+    }
+  }
+  const star = cols === 1 && isStarOp(buf, lastTok) && (colTokens === 1 || (colTokens === 3 && buf.type[first] !== TokenType.Operator));
+  return cols * 4 + (star ? 1 : 0) + (anyStar ? 2 : 0);
+}
+
+function isStarOp(buf: TokenBuffer, j: number): boolean {
+  return j >= 0 && buf.type[j] === TokenType.Operator && buf.end[j]! - buf.start[j]! === 1 && buf.sql.charCodeAt(buf.start[j]!) === 0x2a;
 }
 
 /** `SELECT SLEEP(n)` and nothing else: a delay on purpose, not hidden in a condition. */
@@ -487,13 +757,28 @@ function containsSystemData(buf: TokenBuffer, lp: number): boolean {
   return false;
 }
 
-/** Inspects the select list after UNION [ALL|DISTINCT] SELECT. */
-function checkUnion(buf: TokenBuffer, u: number, add: (r: string) => void): void {
+/**
+ * Inspects UNION [ALL|DISTINCT] SELECT: the right branch's select list, its
+ * shape against the left branch (`left`, the left branch's SELECT or -1),
+ * and whether the left branch had just ended in a WHERE / HAVING clause.
+ */
+function checkUnion(buf: TokenBuffer, u: number, add: (r: string) => void, left: number, afterCondition: boolean): void {
   const n = buf.count;
   let j = nextSig(buf, u + 1, n);
   if (buf.kw[j] === K.all || buf.kw[j] === K.distinct) j = nextSig(buf, j + 1, n);
   while (j < n && buf.type[j] === TokenType.LParen) j = nextSig(buf, j + 1, n);
-  if (buf.kw[j] !== K.select) return;
+  if (buf.kw[j] !== K.select) {
+    if (j < n && buf.kw[j] !== K.values && buf.kw[j] !== K.table) add('broken-union');
+    return;
+  }
+  if (afterCondition) add('union-after-condition');
+  if (left >= 0) {
+    const l = selectShape(buf, left);
+    const r = selectShape(buf, j);
+    // SELECT * against named columns only (a `t.*` item makes a width unknown)
+    if (((l & 1) !== 0 && (r & 2) === 0) || ((r & 1) !== 0 && (l & 2) === 0)) add('union-shape');
+    else if ((l & 2) === 0 && (r & 2) === 0 && l >> 2 !== r >> 2) add('union-column-mismatch');
+  }
   let cols = 1;
   let constant = 0;
   let nulls = 0;

@@ -1,9 +1,11 @@
 // Query strings of the capture corpus, extracted with tshark (MySQL COM_QUERY /
 // COM_STMT_PREPARE text, PostgreSQL Simple Query and Parse). Server ports
 // that tshark does not know are decoded as in the corpus SOURCES.md.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { corpusDir, corpusFiles, hasTshark, tshark } from '../../../../test-support/corpus.js';
 
@@ -50,11 +52,34 @@ function extract(subdir: string, ports: number[], proto: string, field: string):
 
 let cache: { mysql: string[]; postgres: string[] } | undefined;
 
-/** All query strings of the corpus, per dialect (with repeats, in capture order). */
+/**
+ * All query strings of the corpus, per dialect (with repeats, in capture
+ * order). The extraction takes tshark several seconds, and several test
+ * files need it, so the result is kept in the system temp directory under a
+ * key made of the capture files' names, sizes and times.
+ */
 export function corpusQueries(): { mysql: string[]; postgres: string[] } {
   if (cache !== undefined) return cache;
   if (!hasTshark()) return { mysql: [], postgres: [] };
+  const files = [...corpusFiles('mysql'), ...corpusFiles('postgresql')];
+  const key = createHash('sha256')
+    .update(files.map((f) => `${f}:${statSync(f).size}:${statSync(f).mtimeMs}`).join('\n'))
+    .update(readFileSync(fileURLToPath(import.meta.url)))
+    .digest('hex')
+    .slice(0, 16);
+  const cacheFile = join(tmpdir(), `dbtap-corpus-queries-${key}.json`);
+  if (existsSync(cacheFile)) {
+    try {
+      cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as { mysql: string[]; postgres: string[] };
+      return cache;
+    } catch {
+      // a half-written file from a concurrent run: extract again
+    }
+  }
   cache = { mysql: extract('mysql', MYSQL_PORTS, 'mysql', 'mysql.query'), postgres: extract('postgresql', PG_PORTS, 'pgsql', 'pgsql.query') };
+  const tmp = `${cacheFile}.${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(cache));
+  renameSync(tmp, cacheFile);
   return cache;
 }
 
