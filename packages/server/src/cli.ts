@@ -10,9 +10,16 @@ import { loadRuleSelection, rulesProcessor, RuleRouter } from './rules.js';
 import { AuditCatalog } from './catalog.js';
 import { Notifier } from './notify/index.js';
 import { AccessControl, SystemLog, createApiServer, hashToken, newToken } from './http/index.js';
-import { builtinPolicies, checkRuleFiles, builtinRuleFiles, runSqlTool, type Dialect, type SqlToolMode } from '@dbtap/rules';
+import { builtinPolicies, checkRuleFiles, builtinRuleFiles, runSqlTool, parseDialect, DIALECTS, type Dialect, type SqlToolMode } from '@dbtap/rules';
 import { createInterface } from 'node:readline';
 import { tableHeader, toNdjson, toTableRow } from './format.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { DbtapError as ReportIoError, ErrorCodes } from '@dbtap/core';
+import { SqliteStore } from './store/index.js';
+import { verifySqliteFile, type ChainAnchor, type IntegrityReport } from './integrity/index.js';
+import { RecordMasker } from './masking/index.js';
+import { readKeyFile } from './masking/config.js';
+import { buildReport, renderReport, reportOptionsFromText, REPORT_FORMATS, REPORT_KINDS, type ReportFormat, type ReportKind } from './reports/index.js';
 
 const usage = `usage: dbtap <command> [options]
 
@@ -32,6 +39,15 @@ commands:
       (Also the default command of the dbtap-server executable.)
   import [--data-dir DIR] [--port ...] <file.pcap>...
       Audit capture files into the store (offline audit).
+  report server|source|compliance|statements [--from ISO] [--to ISO] [--object ID]
+        [--format json|csv|html] [--out FILE] [--data-dir DIR] [--config FILE] [--top N]
+        [--bucket 15m] [--min-risk LEVEL] [--tz ZONE] [--work-hours 08:00-18:00]
+        [--work-days mon-fri] [--sensitive TABLE,...]
+      Build a report from the store under the data directory: server analysis,
+      source analysis, compliance, or statement statistics per fingerprint.
+  verify [--data-dir DIR] [--config FILE] [--key-file FILE] [--anchor LINK:HASH]... [--json]
+      Verify the store's hash chain: exit 0 when intact, 1 naming the first
+      altered, missing or inserted record, 3 when it cannot be verified.
   token
       Print a new API token and the tokenSha256 to put in api.users.
   help
@@ -41,7 +57,7 @@ commands:
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage error. */
 async function main(argv: string[]): Promise<number> {
   // `dbtap-server ARGS` is `dbtap serve ARGS` (or `dbtap import ...`).
-  if (basename(process.argv[1] ?? '') === 'dbtap-server' && argv[0] !== 'import' && argv[0] !== 'help') argv = ['serve', ...argv];
+  if (basename(process.argv[1] ?? '') === 'dbtap-server' && argv[0] !== 'import' && argv[0] !== 'report' && argv[0] !== 'verify' && argv[0] !== 'help') argv = ['serve', ...argv];
   const [command, ...rest] = argv;
   switch (command) {
     case 'audit':
@@ -59,6 +75,10 @@ async function main(argv: string[]): Promise<number> {
       return sqlCommand(rest);
     case 'import':
       return importFiles(rest);
+    case 'report':
+      return reportCommand(rest);
+    case 'verify':
+      return verifyCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -155,11 +175,16 @@ async function sqlCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1 || (mode !== 'classify' && mode !== 'fingerprint' && mode !== 'sqli')) {
     throw new UsageError('usage: dbtap sql classify|fingerprint|sqli [--dialect mysql|postgres|tsql|oracle|db2]');
   }
-  const dialects = ['mysql', 'postgres', 'tsql', 'oracle', 'db2'];
-  if (!dialects.includes(values.dialect)) throw new UsageError(`--dialect must be one of ${dialects.join(', ')}`);
-  const lines: string[] = [];
-  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) lines.push(line);
-  for (const out of runSqlTool(mode as SqlToolMode, lines, values.dialect as Dialect)) process.stdout.write(`${out}\n`);
+  let dialect: Dialect;
+  try {
+    dialect = parseDialect(values.dialect);
+  } catch {
+    throw new UsageError(`--dialect must be one of ${DIALECTS.join(', ')} (or mariadb, postgresql, mssql), not '${values.dialect}'`);
+  }
+  // One line in, one line out as each line arrives, so the tool works at the end of a live pipe.
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    for (const out of runSqlTool(mode as SqlToolMode, [line], dialect)) process.stdout.write(`${out}\n`);
+  }
   return 0;
 }
 
@@ -183,6 +208,8 @@ async function serve(args: string[]): Promise<number> {
     agentListen: cfg.agents.listen,
     catalog,
     processRecord: rules.process,
+    ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking).mask } : {}),
+    integrity: cfg.integrity,
     ...(cfg.notifications.length > 0 ? { notifier: new Notifier(cfg.notifications, { spoolDir: join(cfg.dataDir, 'notify-spool'), log }) } : {}),
     ...(cfg.agents.token !== undefined ? { agentToken: cfg.agents.token } : {}),
     ...(cfg.ports !== undefined ? { ports: cfg.ports } : {}),
@@ -193,7 +220,7 @@ async function serve(args: string[]): Promise<number> {
             host: cfg.api.host,
             port: cfg.api.port,
             create: (store, srv) =>
-              createApiServer({ store, metrics: () => srv.metrics(), objects: catalog.objectProvider(), ruleGroups: catalog.ruleGroupProvider(), access, systemLog }),
+              createApiServer({ store, metrics: () => srv.metrics(), objects: catalog.objectProvider(), ruleGroups: catalog.ruleGroupProvider(), access, systemLog, ...(cfg.reports ? { reports: cfg.reports } : {}) }),
           },
         }
       : {}),
@@ -239,7 +266,10 @@ async function importFiles(args: string[]): Promise<number> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const catalog = new AuditCatalog({ dataDir: cfg.dataDir, objects: cfg.objects, ruleGroups: cfg.ruleGroups, ruleFileGroups: ruleSet.groups.keys() });
   const rules = new RuleRouter(ruleSet, catalog);
-  const server = new AuditServer({ dataDir: cfg.dataDir, agentListen: [], catalog, processRecord: rules.process, ...(ports ? { ports } : {}) });
+  const server = new AuditServer({
+    dataDir: cfg.dataDir, agentListen: [], catalog, processRecord: rules.process, ...(ports ? { ports } : {}),
+    ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking).mask } : {}), integrity: cfg.integrity,
+  });
   let failed = 0;
   try {
     for (const file of positionals) {
@@ -263,6 +293,88 @@ async function importFiles(args: string[]): Promise<number> {
     await server.stop();
   }
   return failed > 0 ? 1 : 0;
+}
+
+async function reportCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      from: { type: 'string' }, to: { type: 'string' }, object: { type: 'string' }, format: { type: 'string', default: 'json' },
+      out: { type: 'string' }, 'data-dir': { type: 'string' }, config: { type: 'string' }, top: { type: 'string' }, bucket: { type: 'string' },
+      'min-risk': { type: 'string' }, tz: { type: 'string' }, 'work-hours': { type: 'string' }, 'work-days': { type: 'string' }, sensitive: { type: 'string' },
+    },
+  });
+  const kind = positionals[0];
+  if (positionals.length !== 1 || !(REPORT_KINDS as readonly string[]).includes(kind!)) throw new UsageError(`report needs one kind: ${REPORT_KINDS.join(', ')}`);
+  const format = values.format;
+  if (!(REPORT_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be ${REPORT_FORMATS.join(', ')}, not '${format}'`);
+  const options = reportOptionsFromText({
+    from: values.from, to: values.to, object: values.object, top: values.top, bucket: values.bucket, minRisk: values['min-risk'],
+    timeZone: values.tz, workHours: values['work-hours'], workDays: values['work-days'], sensitive: values.sensitive,
+  });
+  const cfg = loadServerConfig(values.config);
+  if (values['data-dir'] !== undefined) cfg.dataDir = values['data-dir'];
+  const path = join(cfg.dataDir, 'audit.db');
+  // Never create an empty store by mistake: the report reads an existing one.
+  if (!existsSync(path)) throw new ReportIoError(ErrorCodes.IO, `no audit store at ${path} (give --data-dir)`, { path });
+  const store = new SqliteStore({ path });
+  try {
+    const out = renderReport(await buildReport(store, kind as ReportKind, options), format as ReportFormat);
+    if (values.out === undefined) process.stdout.write(out.body);
+    else {
+      writeFileSync(values.out, out.body);
+      process.stderr.write(`dbtap: ${kind} report written to ${values.out} (${Buffer.byteLength(out.body)} bytes)\n`);
+    }
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+/** Prints a verification report for people. */
+function printIntegrity(r: IntegrityReport, path: string): void {
+  const out = process.stdout;
+  const mode = r.mode === 'sha256' ? 'unsigned SHA-256' : r.mode === 'mixed' ? 'SHA-256, then HMAC-SHA-256' : 'HMAC-SHA-256';
+  const scope = `${r.records} records in ${r.links} links (${mode}${r.keyId !== undefined ? `, key id ${r.keyId}` : ''})${r.removedByRetention > 0 ? `, ${r.removedByRetention} removed by retention` : ''}`;
+  if (r.ok) out.write(`intact: ${path}: ${scope}\n`);
+  else {
+    out.write(`NOT INTACT: ${path}: ${r.problems[0]!.message}\n`);
+    out.write(`${r.problemCount} problem${r.problemCount === 1 ? '' : 's'} in all; checked ${scope}\n`);
+    for (const p of r.problems.slice(1, 20)) out.write(`  ${p.kind}: ${p.message}\n`);
+    if (r.problemCount > 20) out.write(`  ... and ${r.problemCount - 20} more (--json lists up to 100)\n`);
+  }
+  for (const n of r.notes) out.write(`note: ${n}\n`);
+  if (r.head !== undefined) out.write(`head: link ${r.head.link} ${r.head.hash} (note it elsewhere; --anchor ${r.head.link}:${r.head.hash} later proves nothing was cut from the end)\n`);
+}
+
+/** `verify`: 0 intact, 1 problems found, 3 cannot verify (no store, no chain, key missing or unreadable). */
+async function verifyCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    allowPositionals: false,
+    options: { 'data-dir': { type: 'string' }, config: { type: 'string' }, 'key-file': { type: 'string' }, anchor: { type: 'string', multiple: true }, json: { type: 'boolean', default: false } },
+  });
+  const anchors: ChainAnchor[] = (values.anchor ?? []).map((a) => {
+    const m = /^(\d+):([0-9a-fA-F]{64})$/.exec(a.trim());
+    if (m === null) throw new UsageError(`--anchor must be LINK:HASH (a link number and 64 hex digits), not '${a}'`);
+    return { link: Number(m[1]), hash: m[2]!.toLowerCase() };
+  });
+  try {
+    const cfg = loadServerConfig(values.config);
+    if (values['data-dir'] !== undefined) cfg.dataDir = values['data-dir'];
+    const key = values['key-file'] !== undefined ? readKeyFile(values['key-file'], '--key-file') : cfg.integrity.key;
+    const path = join(cfg.dataDir, 'audit.db');
+    if (!existsSync(path)) throw new ReportIoError(ErrorCodes.IO, `no audit store at ${path} (give --data-dir)`, { path });
+    const report = await verifySqliteFile(path, { ...(key !== undefined ? { key } : {}), anchors });
+    if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else printIntegrity(report, path);
+    return report.ok ? 0 : 1;
+  } catch (err) {
+    if (!isDbtapError(err)) throw err;
+    process.stderr.write(`dbtap: cannot verify: ${err.code}: ${err.message}\n`);
+    return 3;
+  }
 }
 
 main(process.argv.slice(2)).then(

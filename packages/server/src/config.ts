@@ -6,6 +6,9 @@ import { failWith, validateAuditObjects, type AuditObjectDef } from './objects.j
 import { parseRuleGroups, type RuleGroupDef } from './http/providers.js';
 import { parseApiUsers, type ApiUser } from './http/access.js';
 import { parseNotificationConfig, type ChannelConfig } from './notify/config.js';
+import { reportOptionsFromText, type ReportOptions } from './reports/index.js';
+import { parseMaskingConfig, type MaskingConfig } from './masking/index.js';
+import { parseIntegrityConfig, type IntegrityConfig } from './integrity/index.js';
 
 /** The server configuration file (`server.yaml` or JSON); every key is optional. */
 export interface ServerConfig {
@@ -29,6 +32,12 @@ export interface ServerConfig {
   ruleGroups: RuleGroupDef[];
   /** Alert notification channels (syslog, webhook, file); see docs/notifications.md. */
   notifications: ChannelConfig[];
+  /** Report defaults: `timeZone`, `workHours` (`08:00-18:00`), `workDays` (`mon-fri`), `sensitive` tables, `minRisk`, `top`; API query parameters override them. */
+  reports?: ReportOptions;
+  /** Tamper evidence: `keyFile` with the key that signs the store's hash chain (or `DBTAP_INTEGRITY_KEY` / `DBTAP_INTEGRITY_KEY_FILE`). */
+  integrity: IntegrityConfig;
+  /** Masking of sensitive values before records are stored (`rules`, `replacement`, `hashKeyFile`; see `docs/integrity.md`). */
+  masking?: MaskingConfig;
 }
 
 /** The configuration used when no file is given. */
@@ -41,6 +50,7 @@ export function defaultServerConfig(): ServerConfig {
     objects: [],
     ruleGroups: [],
     notifications: [],
+    integrity: {},
   };
 }
 
@@ -60,12 +70,14 @@ function str(file: string, path: string, v: unknown): string {
 
 /**
  * Reads a server configuration file (YAML or JSON) over the defaults, then
- * environment overrides (`DBTAP_DATA_DIR`, `DBTAP_API`, `DBTAP_AGENT_TOKEN`).
+ * environment overrides (`DBTAP_DATA_DIR`, `DBTAP_API`, `DBTAP_AGENT_TOKEN`,
+ * `DBTAP_INTEGRITY_KEY`, `DBTAP_INTEGRITY_KEY_FILE`, `DBTAP_MASKING_KEY`).
  * A missing file, a syntax error or a wrong type throws `DBTAP_E_CONFIG`
  * naming the file and key.
  */
 export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const cfg = defaultServerConfig();
+  let doc: unknown;
   if (file !== undefined) {
     let text: string;
     try {
@@ -73,7 +85,6 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
     } catch (err) {
       throw new DbtapError(ErrorCodes.CONFIG, `cannot read config ${file}: ${(err as Error).message}`, { file });
     }
-    let doc: unknown;
     try {
       doc = parseYaml(text, { prettyErrors: true });
     } catch (err) {
@@ -88,6 +99,11 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
     if (!m) throw new DbtapError(ErrorCodes.CONFIG, `DBTAP_API must be HOST:PORT, not '${env.DBTAP_API}'`);
     cfg.api = { ...cfg.api, enabled: true, host: m[1]!.replace(/^\[|\]$/g, ''), port: port('DBTAP_API', 'port', Number(m[2])) };
   }
+  // Tamper evidence and masking read key files and environment variables.
+  const sections = (doc !== null && typeof doc === 'object' ? doc : {}) as Record<string, unknown>;
+  const failAt = (path: string, want: string): never => (path.startsWith('DBTAP_') ? fail('environment', path, want) : fail(file ?? 'config', path, want));
+  cfg.integrity = parseIntegrityConfig(sections.integrity, 'integrity', env, failAt);
+  if (sections.masking !== undefined && sections.masking !== null) cfg.masking = parseMaskingConfig(sections.masking, 'masking', env, failAt);
   if (cfg.api.enabled && cfg.api.users.length === 0 && !isLoopback(cfg.api.host)) {
     throw new DbtapError(ErrorCodes.CONFIG, `${file ?? 'config'}: api.host ${cfg.api.host} is not a loopback address: configure api.users (tokens with roles) before exposing the API`, { path: 'api.users' });
   }
@@ -97,7 +113,7 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
 function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
   if (typeof doc !== 'object' || Array.isArray(doc)) fail(file, '(top level)', 'a mapping');
   const d = doc as Record<string, unknown>;
-  const known = new Set(['dataDir', 'agents', 'api', 'ports', 'rules', 'objects', 'ruleGroups', 'notifications']);
+  const known = new Set(['dataDir', 'agents', 'api', 'ports', 'rules', 'objects', 'ruleGroups', 'integrity', 'masking', 'notifications', 'reports']);
   for (const k of Object.keys(d)) if (!known.has(k)) fail(file, k, `one of ${[...known].join(', ')} (unknown key)`);
   if (d.dataDir !== undefined) cfg.dataDir = str(file, 'dataDir', d.dataDir);
   if (d.agents !== undefined) {
@@ -144,6 +160,7 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
       cfg.rules.files = r.files.map((f: unknown, i: number) => str(file, `rules.files[${i}]`, f));
     }
   }
+  if (d.reports !== undefined) cfg.reports = parseReportDefaults(d.reports, file);
   if (d.notifications !== undefined) cfg.notifications = parseNotificationConfig(d.notifications, file, { baseDir: dirname(file) });
   if (d.objects !== undefined) cfg.objects = validateAuditObjects(d.objects, 'objects', failWith(ErrorCodes.CONFIG, `${file}: `));
   if (d.ruleGroups !== undefined) {
@@ -158,4 +175,23 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
 /** True for addresses only this host can reach (127.0.0.0/8, ::1, localhost). */
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function parseReportDefaults(v: unknown, file: string): ReportOptions {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(file, 'reports', 'a mapping');
+  const o = v as Record<string, unknown>;
+  const keys = ['timeZone', 'workHours', 'workDays', 'sensitive', 'minRisk', 'top'];
+  const text: Record<string, string> = {};
+  for (const [k, x] of Object.entries(o)) {
+    if (!keys.includes(k)) fail(file, `reports.${k}`, `one of ${keys.join(', ')} (unknown key)`);
+    if (k === 'sensitive' && Array.isArray(x)) text[k] = x.map((t, i) => str(file, `reports.sensitive[${i}]`, t)).join(',');
+    else if (k === 'top' && typeof x === 'number') text[k] = String(x);
+    else text[k] = str(file, `reports.${k}`, x);
+  }
+  try {
+    return reportOptionsFromText(text);
+  } catch (err) {
+    const parameter = (err as { details?: { parameter?: string } }).details?.parameter;
+    throw new DbtapError(ErrorCodes.CONFIG, `${file}: reports${parameter ? `.${parameter}` : ''}: ${(err as Error).message}`, { file });
+  }
 }

@@ -10,6 +10,7 @@ import type { AuditCatalog } from './catalog.js';
 import type { Notifier } from './notify/notifier.js';
 import { SqliteStore, type AuditStore } from './store/index.js';
 import type { MetricSample } from './http/server.js';
+import type { IntegrityOptions } from './integrity/index.js';
 
 /**
  * Turns each record into the records to store: the record itself (with
@@ -38,6 +39,14 @@ export interface AuditServerOptions {
   notifier?: Notifier;
   /** Applied to every record before it is stored (rules, enrichment). */
   processRecord?: RecordProcessor;
+  /**
+   * Masks sensitive values (e.g. {@link RecordMasker.mask}): applied to each
+   * record and alert after `processRecord`, so rules judge the statement as
+   * sent, and before anything is stored or handed on.
+   */
+  mask?: (record: AuditEvent) => AuditEvent;
+  /** Tamper evidence of the default store (the key that signs its chain); ignored with `store`. */
+  integrity?: IntegrityOptions;
   /** Records are written in batches of at most this many. Default 1000. */
   maxBatch?: number;
   /** HTTP API server factory, given the store and the server; the server listens it. */
@@ -92,7 +101,7 @@ export class AuditServer {
       } catch (err) {
         throw new DbtapError(ErrorCodes.IO, `cannot create data directory ${dir}: ${(err as Error).message}`);
       }
-      this.store = new SqliteStore({ path: join(dir, 'audit.db') });
+      this.store = new SqliteStore({ path: join(dir, 'audit.db'), ...(options.integrity !== undefined ? { integrity: options.integrity } : {}) });
     }
     const listen = options.agentListen ?? [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }];
     if (listen.length > 0) {
@@ -215,7 +224,8 @@ export class AuditServer {
         ...(flowIdPrefix !== undefined ? { flowIdPrefix } : {}),
         onEvent: (e) => {
           const out = this.options.processRecord ? this.options.processRecord(e) : [e];
-          for (const r of out) pending.push(r);
+          const mask = this.options.mask;
+          for (const r of out) pending.push(mask ? mask(r) : r);
         },
       });
       slot = { pipeline, pending };

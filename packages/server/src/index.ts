@@ -16,4 +16,7 @@ export * from './rules.js';
 export * from './objects.js';
 export * from './catalog.js';
 export * from './http/index.js';
+export * from './reports/index.js';
 export * from './notify/index.js';
+export * from './integrity/index.js';
+export * from './masking/index.js';

@@ -88,3 +88,24 @@ test('several agents at once: each has its own flows, even with the same address
   t.is(sessions.sessions.length, 8);
   await server.stop();
 });
+
+test('report defaults in the config file, with errors naming the key', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-cfg-'));
+  try {
+    const f = join(dir, 'server.yaml');
+    writeFileSync(f, 'reports:\n  timeZone: Europe/Paris\n  workHours: "08:00-18:00"\n  workDays: mon-fri\n  sensitive: [hr.salaries, customers]\n');
+    t.deepEqual(loadServerConfig(f, {}).reports, { workingHours: { timeZone: 'Europe/Paris', start: '08:00', end: '18:00', days: [1, 2, 3, 4, 5] }, sensitiveTables: ['hr.salaries', 'customers'] });
+    for (const [text, msg] of [
+      ['reports:\n  workHours: "8-18"\n', /reports\.workHours/],
+      ['reports:\n  timeZone: Mars/Olympus\n', /reports\.timeZone/],
+      ['reports:\n  colour: red\n', /reports\.colour/],
+    ] as const) {
+      writeFileSync(f, text);
+      const err = t.throws(() => loadServerConfig(f, {}));
+      t.true(isDbtapError(err) && err.code === ErrorCodes.CONFIG);
+      t.regex(err!.message, msg);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

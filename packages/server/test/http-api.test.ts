@@ -270,7 +270,7 @@ test('reports: summary over a range, unknown kinds are 404', async (t) => {
   t.deepEqual(r.body, await store.summary({ from: T0 + 30 * MIN, to: T0 + 180 * MIN, top: 100 }));
   t.is(r.body.total, log.filter((e) => e.ts >= T0 + 30 * MIN && e.ts < T0 + 180 * MIN).length);
   t.true(r.body.byObject.length > 0);
-  const unknown = await get('/api/reports/compliance');
+  const unknown = await get('/api/reports/weekly');
   t.is(unknown.status, 404);
   t.is(unknown.body.error.code, 'DBTAP_E_UNKNOWN_REPORT');
   t.regex(unknown.body.error.message, /known: summary/);

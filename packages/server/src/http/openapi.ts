@@ -1,5 +1,5 @@
 import { RISK_LEVELS } from '../store/query.js';
-import { alertParams, recordParams, sessionParams, summaryParams, type ParamSpec } from './params.js';
+import { alertParams, recordParams, reportParams, sessionParams, type ParamSpec } from './params.js';
 
 type Json = Record<string, unknown>;
 
@@ -46,6 +46,97 @@ const errorResponses = (...codes: number[]): Json => {
 const ok = (description: string, schema: Json): Json => ({ '200': { description, content: { 'application/json': { schema } } } });
 const jsonBody = (schema: Json): Json => ({ required: true, content: { 'application/json': { schema } } });
 const pathId = (name: string, description: string): Json => ({ name, in: 'path', required: true, description, schema: str });
+
+// Schemas of the report kinds (see docs/reports.md); field meanings match the TypeScript types in src/reports/types.ts.
+const arr = (items: Json): Json => ({ type: 'array', items });
+const reportHeader = (kind: string): Json => ({
+  kind: { const: kind }, generatedAt: us('When the report was made'), from: us('Range start'), to: us('Range end (exclusive)'),
+  firstTs: us('Oldest record covered'), lastTs: us('Newest record covered'), auditObjectId: str,
+});
+const reportEvent = obj(
+  {
+    id: str, kind: enumOf(['login', 'statement', 'logout', 'alert']), ts: us('Request seen'), durationUs: num, auditObjectId: str, user: str, clientIp: str, program: str,
+    database: str, statementType: str, verb: str, fingerprint: str, sql: { type: 'string', description: 'Cut to 2000 characters' }, objects: arr(str), status,
+    errorCode: str, message: str, risk, ruleIds: arr(str),
+  },
+  ['id', 'kind', 'ts', 'clientIp', 'status'],
+);
+const statementStat = obj(
+  {
+    fingerprint: str, statementType: str, verb: str, sample: { type: 'string', description: 'SQL of the slowest execution' },
+    count: int, errors: int, timed: int, totalUs: num, avgUs: num, minUs: num, p95Us: { type: 'number', description: '95th percentile, nearest rank' }, maxUs: num,
+    timeShare: { type: 'number', description: 'Share of the total response time, 0 to 1' }, rowsReturned: num, affectedRows: num, sessions: int,
+    firstTs: us('First execution'), lastTs: us('Last execution'),
+  },
+  ['fingerprint', 'count', 'errors', 'timed', 'totalUs', 'timeShare', 'rowsReturned', 'affectedRows', 'sessions'],
+);
+const sourceStat = obj(
+  { key: str, sessions: int, logins: int, failedLogins: int, statements: int, errors: int, totalUs: num, maxRisk: risk, firstTs: us('First record'), lastTs: us('Last record') },
+  ['key', 'sessions', 'logins', 'failedLogins', 'statements', 'errors', 'totalUs', 'maxRisk'],
+);
+const reportSchemas: Json = {
+  ReportEvent: reportEvent,
+  StatementStat: statementStat,
+  StatementsReport: obj(
+    {
+      ...reportHeader('statements'),
+      totals: obj({ statements: int, fingerprints: int, errors: int, timed: int, totalUs: num, p95Us: num, rowsReturned: num, affectedRows: num }, ['statements', 'fingerprints', 'errors', 'timed', 'totalUs', 'rowsReturned', 'affectedRows']),
+      fingerprints: arr(ref('StatementStat')),
+    },
+    ['kind', 'generatedAt', 'totals', 'fingerprints'],
+    { description: 'Statement statistics per fingerprint, largest total response time first' },
+  ),
+  ServerReport: obj(
+    {
+      ...reportHeader('server'), bucketUs: { type: 'integer', description: 'Width of a volume bucket, µs' },
+      objects: arr(obj(
+        {
+          auditObjectId: str,
+          totals: obj({ records: int, sessions: int, logins: int, failedLogins: int, statements: int, errors: int, totalUs: num, alerts: int }, ['records', 'sessions', 'logins', 'failedLogins', 'statements', 'errors', 'totalUs', 'alerts']),
+          volume: arr(obj({ ts: us('Bucket start'), statements: int, errors: int, logins: int, failedLogins: int }, ['ts', 'statements', 'errors', 'logins', 'failedLogins'])),
+          topFingerprints: arr(ref('StatementStat')),
+          errors: arr(obj({ code: str, count: int, message: str, fingerprint: str, lastTs: us('Latest') }, ['code', 'count'])),
+          slowest: arr(ref('ReportEvent')),
+          objects: arr(obj({ object: str, count: int, errors: int, byType: { type: 'object', additionalProperties: int }, lastTs: us('Last access') }, ['object', 'count', 'errors', 'byType'])),
+        },
+        ['auditObjectId', 'totals', 'volume', 'topFingerprints', 'errors', 'slowest', 'objects'],
+      )),
+    },
+    ['kind', 'generatedAt', 'bucketUs', 'objects'],
+    { description: 'Server analysis per audit object' },
+  ),
+  SourceReport: obj(
+    {
+      ...reportHeader('source'), clientIps: arr(sourceStat), users: arr(sourceStat), programs: arr(sourceStat),
+      combinations: arr(obj({ clientIp: str, user: str, program: str, records: int, sessions: int, errors: int, lastTs: us('Last record') }, ['clientIp', 'user', 'program', 'records', 'sessions', 'errors'])),
+    },
+    ['kind', 'generatedAt', 'clientIps', 'users', 'programs', 'combinations'],
+    { description: 'Source analysis per client address, user and program' },
+  ),
+  ComplianceReport: obj(
+    {
+      ...reportHeader('compliance'),
+      settings: obj(
+        {
+          minRisk: risk, sensitiveTables: arr(str),
+          workingHours: obj({ timeZone: str, start: str, end: str, days: arr({ type: 'integer', minimum: 0, maximum: 6 }) }, ['timeZone', 'start', 'end', 'days']),
+        },
+        ['minRisk', 'workingHours', 'sensitiveTables'],
+      ),
+      sections: arr(obj(
+        {
+          id: enumOf(['riskyOperations', 'privilegeChanges', 'accountChanges', 'failedLogins', 'offHours', 'sensitiveAccess']), title: str, description: str,
+          count: int, errors: int, sessions: int,
+          breakdowns: arr(obj({ by: str, entries: arr(obj({ key: str, count: int, errors: int }, ['key', 'count', 'errors'])) }, ['by', 'entries'])),
+          events: arr(ref('ReportEvent')),
+        },
+        ['id', 'title', 'description', 'count', 'errors', 'sessions', 'breakdowns', 'events'],
+      )),
+    },
+    ['kind', 'generatedAt', 'settings', 'sections'],
+    { description: 'Compliance findings' },
+  ),
+};
 
 const schemas: Json = {
   Error: obj({ error: obj({ code: { type: 'string', description: 'Stable `DBTAP_E_*` code' }, message: str, parameter: { type: 'string', description: 'The offending parameter or field, when one is to blame' } }, ['code', 'message']) }, ['error']),
@@ -115,6 +206,7 @@ const schemas: Json = {
     ['total', 'byKind', 'byStatementType', 'byUser', 'byObject', 'byStatus', 'byRisk'],
   ),
   StoreStats: obj({ records: int, sessions: int, alerts: int, unacknowledgedAlerts: int, bytes: int, oldest: num, newest: num }, ['records', 'sessions', 'alerts', 'unacknowledgedAlerts', 'bytes']),
+  ...reportSchemas,
 };
 
 /** The OpenAPI 3.1 document of the API, served at `/api/openapi.json`. */
@@ -161,9 +253,26 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
       },
       '/api/reports/{kind}': {
         get: {
-          operationId: 'getReport', summary: 'A report; kind `summary` counts records by kind, statement type, user, object, status and risk over a range',
-          parameters: [{ ...pathId('kind', 'Report kind'), schema: enumOf(['summary']) }, ...params(summaryParams)],
-          responses: { ...ok('The report', ref('SummaryReport')), ...errorResponses(400, 404) },
+          operationId: 'getReport',
+          summary: 'A report over a time range, as JSON, CSV or a self-contained HTML page',
+          description:
+            '`summary` counts records by kind, statement type, user, object, status and risk (parameters from, to, auditObjectId, top; JSON only). ' +
+            '`server`: per audit object, volume over time, top fingerprints, errors, slowest statements, objects touched. ' +
+            '`source`: activity per client address, user and program. ' +
+            '`compliance`: risky operations, privilege and account changes, failed logins, off-hours access, sensitive-table access. ' +
+            '`statements`: statistics per fingerprint (count, errors, total/avg/p95/max time, rows), largest total time first.',
+          parameters: [{ ...pathId('kind', 'Report kind'), schema: enumOf(['summary', 'server', 'source', 'compliance', 'statements']) }, ...params(reportParams)],
+          responses: {
+            '200': {
+              description: 'The report',
+              content: {
+                'application/json': { schema: { oneOf: [ref('SummaryReport'), ref('ServerReport'), ref('SourceReport'), ref('ComplianceReport'), ref('StatementsReport')] } },
+                'text/csv': { schema: str },
+                'text/html': { schema: str },
+              },
+            },
+            ...errorResponses(400, 404),
+          },
         },
       },
       '/api/stats': { get: { operationId: 'getStats', summary: 'Store-wide counters', responses: ok('Counters', ref('StoreStats')) } },

@@ -71,6 +71,21 @@ export const summaryParams: readonly ParamSpec[] = [
   { name: 'top', type: 'integer', min: 1, max: 1000, description: 'Entries per breakdown (default 20).' },
 ];
 
+/** Parameters of `GET /api/reports/{kind}` for the kinds `server`, `source`, `compliance` and `statements`. */
+export const reportParams: readonly ParamSpec[] = [
+  from, to,
+  { name: 'object', type: 'string', description: 'Only this audit object (monitored database) id.' },
+  { ...auditObjectId, description: 'Same as `object`.' },
+  { name: 'format', type: 'enum', values: ['json', 'csv', 'html'], description: '`json` (default), `csv` (tables one after another, first column `section`), or `html` (one self-contained page with SVG charts).' },
+  { name: 'top', type: 'integer', min: 1, max: 1000, description: 'Rows per table and records per list (default 20).' },
+  { name: 'bucket', type: 'string', description: 'Volume-over-time bucket (server report): a number with unit `s`, `m`, `h` or `d`, e.g. `15m`; chosen from the range when absent.' },
+  { name: 'minRisk', type: 'enum', values: RISK_LEVELS, description: 'Lowest risk counted as a risky operation (compliance report; default `medium` or the server setting).' },
+  { name: 'timeZone', type: 'string', description: 'IANA time zone of the working hours (compliance report), e.g. `Europe/Berlin`.' },
+  { name: 'workHours', type: 'string', description: 'Working hours `HH:MM-HH:MM` (compliance report; default 08:00-18:00 or the server setting).' },
+  { name: 'workDays', type: 'string', description: 'Working days, e.g. `mon-fri` or `1-5` (0 = Sunday).' },
+  { name: 'sensitive', type: 'string', description: 'Sensitive tables, comma-separated `name` or `schema.name` (compliance report; replaces the server setting).' },
+];
+
 function bad(parameter: string, message: string): DbtapError {
   return new DbtapError(HttpErrorCodes.BAD_REQUEST, `${parameter}: ${message}`, { parameter });
 }

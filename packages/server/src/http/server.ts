@@ -6,7 +6,8 @@ import { jsonReplacer, toNdjson } from '../format.js';
 import { StoreErrorCodes } from '../store/query.js';
 import type { AlertQuery, AuditStore, RecordQuery, SessionQuery, SummaryQuery } from '../store/types.js';
 import { openApiDocument } from './openapi.js';
-import { alertParams, parseParams, recordParams, sessionParams, summaryParams } from './params.js';
+import { alertParams, parseParams, recordParams, reportParams, sessionParams, summaryParams } from './params.js';
+import { buildReport, REPORT_KINDS, renderReport, reportOptionsFromText, type ReportFormat, type ReportKind, type ReportOptions } from '../reports/index.js';
 import {
   HttpErrorCodes,
   MemoryListProvider,
@@ -63,6 +64,11 @@ export interface ApiServerOptions {
   access?: AccessControl;
   /** Where administrative actions and refused requests are written; read back by `/api/system-log`. */
   systemLog?: SystemLog;
+  /**
+   * Defaults of `/api/reports/{kind}` (working hours, sensitive tables,
+   * risky level, rows per table); query parameters override them.
+   */
+  reports?: ReportOptions;
 }
 
 type Handler = (ctx: RequestContext) => Promise<void>;
@@ -370,8 +376,39 @@ export function createApiServer(options: ApiServerOptions): Server {
       template: '/api/reports/{kind}', pattern: /^\/api\/reports\/([^/]+)$/,
       methods: {
         GET: async ({ res, url, params }) => {
-          if (params[0] !== 'summary') throw new DbtapError(HttpErrorCodes.UNKNOWN_REPORT, `no report kind ${JSON.stringify(params[0])} (known: summary)`);
-          sendJson(res, 200, await store.summary(parseParams(url.searchParams, summaryParams) as SummaryQuery));
+          const kind = params[0]!;
+          if (kind === 'summary') {
+            sendJson(res, 200, await store.summary(parseParams(url.searchParams, summaryParams) as SummaryQuery));
+            return;
+          }
+          if (!(REPORT_KINDS as readonly string[]).includes(kind)) {
+            throw new DbtapError(HttpErrorCodes.UNKNOWN_REPORT, `no report kind ${JSON.stringify(kind)} (known: summary, ${REPORT_KINDS.join(', ')})`);
+          }
+          const q = parseParams(url.searchParams, reportParams) as Record<string, string | number | undefined>;
+          if (q.object !== undefined && q.auditObjectId !== undefined) throw new DbtapError(HttpErrorCodes.BAD_REQUEST, 'object: give object or auditObjectId, not both', { parameter: 'object' });
+          const opts = reportOptionsFromText({
+            from: q.from as string | undefined, to: q.to as string | undefined, object: (q.object ?? q.auditObjectId) as string | undefined,
+            top: q.top === undefined ? undefined : String(q.top), bucket: q.bucket as string | undefined, minRisk: q.minRisk as string | undefined,
+            timeZone: q.timeZone as string | undefined, workHours: q.workHours as string | undefined, workDays: q.workDays as string | undefined,
+            sensitive: q.sensitive as string | undefined,
+          }, options.reports);
+          const format = (q.format as ReportFormat | undefined) ?? 'json';
+          const report = await buildReport(store, kind as ReportKind, opts);
+          if (format === 'json') {
+            sendJson(res, 200, report);
+            return;
+          }
+          const out = renderReport(report, format);
+          const stamp = formatTimestamp(report.generatedAt).replace(/[-:]/g, '').slice(0, 15);
+          res.writeHead(200, {
+            'content-type': out.contentType,
+            'content-length': Buffer.byteLength(out.body),
+            'content-disposition': `${format === 'html' ? 'inline' : 'attachment'}; filename="dbtap-${kind}-report-${stamp}.${out.extension}"`,
+            'cache-control': 'no-store',
+            'x-content-type-options': 'nosniff',
+            ...(format === 'html' ? { 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" } : {}),
+          });
+          res.end(out.body);
         },
       },
     },

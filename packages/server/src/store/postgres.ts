@@ -3,6 +3,22 @@ import { DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
 import { toNdjson } from '../format.js';
 import { exportFileName, writeNdjsonGz } from './export.js';
 import {
+  aggregateResult,
+  aggregateSql,
+  normalizeAggregateQuery,
+  normalizeReportRecordQuery,
+  rangeSql,
+  recordsSql,
+  sampleKeys,
+  samplesSql,
+  segmentsFor,
+  type NormalizedReportFilter,
+  type ReportTarget,
+} from '../reports/sql.js';
+import type { OffsetSegment } from '../reports/hours.js';
+import { PostgresChain } from '../integrity/postgres.js';
+import type { IntegrityOptions, IntegrityReport, VerifyOptions } from '../integrity/types.js';
+import {
   RISK_LEVELS,
   StoreErrorCodes,
   checkRecord,
@@ -24,6 +40,9 @@ import {
 import type {
   AppendOptions,
   Acknowledgement,
+  AggregateQuery,
+  AggregateResult,
+  ReportRecordQuery,
   AlertPage,
   AlertQuery,
   AuditStore,
@@ -51,6 +70,8 @@ export interface PostgresStoreOptions {
   prefix?: string;
   /** Width of a record partition: one per UTC `day` (default) or `month`. */
   partition?: 'day' | 'month';
+  /** Tamper evidence: the key that signs the hash chain (see {@link IntegrityOptions}). */
+  integrity?: IntegrityOptions;
 }
 
 const DAY_US = 86_400_000_000;
@@ -155,8 +176,10 @@ export class PostgresStore implements AuditStore {
   private readonly partitions = new Set<string>();
   private closed = false;
   private retentionRunning = false;
+  private readonly chain: PostgresChain;
 
-  private constructor(pool: pg.Pool, ownPool: boolean, prefix: string, partition: 'day' | 'month') {
+  private constructor(pool: pg.Pool, ownPool: boolean, prefix: string, partition: 'day' | 'month', integrity?: IntegrityOptions) {
+    this.chain = new PostgresChain(`${prefix}_records`, prefix, integrity);
     this.pool = pool;
     this.ownPool = ownPool;
     this.prefix = prefix;
@@ -172,7 +195,7 @@ export class PostgresStore implements AuditStore {
     if (partition !== 'day' && partition !== 'month') throw new DbtapError(StoreErrorCodes.BAD_QUERY, 'PostgresStore: partition must be day or month');
     const own = options.pool === undefined;
     const pool = options.pool ?? new pg.Pool(typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection);
-    const store = new PostgresStore(pool, own, prefix, partition);
+    const store = new PostgresStore(pool, own, prefix, partition, options.integrity);
     try {
       await store.createSchema();
     } catch (err) {
@@ -243,6 +266,8 @@ export class PostgresStore implements AuditStore {
       c.release();
     }
     await this.loadPartitions();
+    // Tamper evidence: the chain table, and a seal over records stored before it existed.
+    await this.chain.init(this.pool);
   }
 
   private async loadPartitions(): Promise<void> {
@@ -354,6 +379,8 @@ export class PostgresStore implements AuditStore {
     const c = await this.pool.connect();
     try {
       await c.query('BEGIN');
+      // The chain lock first: links (and the positions they seal) follow one another.
+      const head = await this.chain.begin(c);
       // One statement per batch: parallel arrays unnested into rows; the
       // array-valued columns travel as JSON text (unnest cannot take ragged
       // 2-D arrays).
@@ -367,11 +394,15 @@ export class PostgresStore implements AuditStore {
            $11::smallint[], $12::text[], $13::integer[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
            AS u(id, kind, ts, flow, ao, usr, ip, prog, dbt, st, risk, status, size, objs, canon, rules, words, rec)
          ON CONFLICT (id, ts) DO NOTHING
-         RETURNING id`,
+         RETURNING id, ts, seq`,
         [cols.id, cols.kind, cols.ts, cols.flow, cols.ao, cols.user, cols.ip, cols.prog, cols.dbt, cols.st, cols.risk, cols.status, cols.size,
           cols.objects, cols.canonical, cols.rules, cols.words, cols.json],
       );
       const inserted = new Set((r.rows as { id: string }[]).map((x) => x.id));
+      // Seal what was stored: of records sharing (id, ts) in one batch the first is the one kept.
+      const firstOf = new Map<string, number>();
+      for (let i = n - 1; i >= 0; i--) firstOf.set(`${cols.id[i]}\u0000${cols.ts[i]}`, i);
+      await this.chain.seal(c, head, (r.rows as { id: string; ts: string; seq: string }[]).map((x) => ({ seq: Number(x.seq), json: cols.json[firstOf.get(`${x.id}\u0000${x.ts}`)!]! })));
       const seen = new Set<string>();
       const deltas = [...sessionDeltas(events, (i) => {
         const id = events[i]!.id;
@@ -547,6 +578,43 @@ export class PostgresStore implements AuditStore {
     return report;
   }
 
+  // ---- reports -------------------------------------------------------------
+
+  private get reportTarget(): ReportTarget {
+    return { dialect: 'postgres', records: this.t.records };
+  }
+
+  /** Offset segments of an off-hours filter over the stored span of its range. */
+  private async reportSegments(f: NormalizedReportFilter, what: string): Promise<OffsetSegment[] | undefined> {
+    if (f.offHours === undefined) return undefined;
+    const r = rangeSql(this.reportTarget, f);
+    const span = (await this.query(r.text, r.params as unknown[], what))[0]!;
+    return segmentsFor(f, span.lo, span.hi);
+  }
+
+  /** {@inheritDoc AuditStore.aggregate} */
+  async aggregate(query: AggregateQuery): Promise<AggregateResult> {
+    this.check();
+    const q = normalizeAggregateQuery(query);
+    const sql = aggregateSql(this.reportTarget, q, await this.reportSegments(q, 'aggregate'));
+    const rows = await this.query(sql.text, sql.params as unknown[], 'aggregate');
+    const keys = sampleKeys(rows);
+    let samples: Map<string, string> | undefined;
+    if (keys.length > 0) {
+      const s = samplesSql(this.reportTarget, keys);
+      samples = new Map((await this.query(s.text, s.params as unknown[], 'aggregate')).map((x) => [x.id as string, x.j as string]));
+    }
+    return aggregateResult(rows, q, samples);
+  }
+
+  /** {@inheritDoc AuditStore.reportRecords} */
+  async reportRecords(query: ReportRecordQuery): Promise<AuditEvent[]> {
+    this.check();
+    const q = normalizeReportRecordQuery(query);
+    const sql = recordsSql(this.reportTarget, q, await this.reportSegments(q, 'reportRecords'));
+    return (await this.query(sql.text, sql.params as unknown[], 'reportRecords')).map((r) => JSON.parse(r.j as string) as AuditEvent);
+  }
+
   /** {@inheritDoc AuditStore.retention} */
   async retention(policy: RetentionPolicy): Promise<RetentionResult> {
     this.check();
@@ -625,6 +693,10 @@ export class PostgresStore implements AuditStore {
     const dropped: string[] = [];
     try {
       await c.query('BEGIN');
+      // Tamper evidence: the checkpoint of what goes, committed with the deletion (chain lock first, as appends take it).
+      const head = await this.chain.begin(c, 'retention');
+      const gone = await c.query(`SELECT seq FROM ${records} WHERE ${cond} ORDER BY seq`, params);
+      await this.chain.retention(c, head, (gone.rows as { seq: string }[]).map((x) => Number(x.seq)));
       await c.query(`DELETE FROM ${acks} WHERE id IN (SELECT id FROM ${records} WHERE ${cond} AND kind = 'alert')`, params);
       // Partitions wholly before the age cutoff go by DROP, unless a record
       // appended during the run (not exported) sits in them.
@@ -681,6 +753,16 @@ export class PostgresStore implements AuditStore {
     if (r.oldest !== null) s.oldest = Number(r.oldest);
     if (r.newest !== null) s.newest = Number(r.newest);
     return s;
+  }
+
+  /** {@inheritDoc AuditStore.verify} */
+  async verify(options?: VerifyOptions): Promise<IntegrityReport> {
+    this.check();
+    try {
+      return await this.chain.verify(this.pool, options);
+    } catch (err) {
+      throw wrap(err, 'verify');
+    }
   }
 
   /** {@inheritDoc AuditStore.close} */

@@ -1,4 +1,5 @@
 import type { AuditEvent, AuditEventKind, Endpoint, EventStatus, RiskLevel, StatementType, Timestamp } from '@dbtap/core';
+import type { IntegrityReport, VerifyOptions } from '../integrity/types.js';
 
 /**
  * A point in time given to a query: microseconds since the Unix epoch (a
@@ -301,6 +302,160 @@ export interface SummaryReport {
   byRisk: CountEntry[];
 }
 
+/**
+ * Working hours, for reports of access outside them. A record is off-hours
+ * when its local time (in `timeZone`) is not within `start`..`end` on one of
+ * `days`. When `end` is earlier than `start` the window runs overnight and
+ * belongs to the day it starts on; `start` equal to `end` means the whole day.
+ */
+export interface WorkingHours {
+  /** IANA time zone, e.g. `Europe/Berlin` (default `UTC`). Daylight saving is followed. */
+  timeZone?: string;
+  /** Start of the working day, `HH:MM` (default `08:00`). */
+  start?: string;
+  /** End of the working day, exclusive, `HH:MM` up to `24:00` (default `18:00`). */
+  end?: string;
+  /** Working days, 0 = Sunday to 6 = Saturday (default Monday to Friday). */
+  days?: readonly number[];
+}
+
+/**
+ * Which records a report aggregate or list covers. Every given condition
+ * must hold (AND); a list matches any of its values.
+ */
+export interface ReportFilter {
+  /** Oldest time included. */
+  from?: TimeInput;
+  /** Newest time excluded. */
+  to?: TimeInput;
+  /** Audit object (monitored database) id; `''` selects records of no audit object. */
+  auditObjectId?: string;
+  /** Record kinds. */
+  kind?: AuditEventKind | readonly AuditEventKind[];
+  /** Statement classes. */
+  statementType?: StatementType | readonly StatementType[];
+  /** Outcome. */
+  status?: EventStatus;
+  /** Minimum risk level (inclusive). */
+  minRisk?: RiskLevel;
+  /** Database user(s), exact; `''` selects records without a user (likewise for client IP and program). */
+  user?: string | readonly string[];
+  /** Client IP address(es), exact. */
+  clientIp?: string | readonly string[];
+  /** Client program(s), exact. */
+  program?: string | readonly string[];
+  /**
+   * Records touching any of these objects: `name` or `schema.name`,
+   * case-insensitive, matched like {@link RecordQuery.object}.
+   */
+  objects?: readonly string[];
+  /** Records whose verb is one of these (case-insensitive), e.g. `GRANT`. */
+  verbs?: readonly string[];
+  /** Records whose verb is none of these (records without a verb pass). */
+  excludeVerbs?: readonly string[];
+  /** Only records whose time falls outside these working hours. */
+  offHours?: WorkingHours;
+}
+
+/**
+ * What a report aggregate groups by. Text values that a record lacks group
+ * under `''`.
+ *
+ * - `auditObject`, `user`, `clientIp`, `program`, `database`, `dbType`,
+ *   `kind`, `statementType`, `verb`, `fingerprint`, `status`: the record field.
+ * - `risk`: the risk level name.
+ * - `error`: the error code, else the SQLSTATE (group errors with `status: 'error'`).
+ * - `object`: each object a record touches (`schema.name`, or `name` when no
+ *   schema is known), so a record counts once per object.
+ * - `ruleId`: each rule the record matched, so a record counts once per rule.
+ * - `time`: the start of the record's time bucket (µs since the epoch, as
+ *   text), buckets of {@link AggregateQuery.bucketUs} aligned to the epoch.
+ */
+export type ReportDimension =
+  | 'auditObject' | 'user' | 'clientIp' | 'program' | 'database' | 'dbType' | 'kind' | 'statementType'
+  | 'verb' | 'fingerprint' | 'status' | 'risk' | 'error' | 'object' | 'ruleId' | 'time';
+
+/** Sort order of aggregate groups: the measure, largest first, or `key` (ascending). Ties go by key. */
+export type AggregateOrder = 'count' | 'errors' | 'totalUs' | 'maxUs' | 'lastTs' | 'key';
+
+/** Query of {@link AuditStore.aggregate}. */
+export interface AggregateQuery extends ReportFilter {
+  /** Dimensions to group by, at most 3; none gives one row of totals. */
+  groupBy?: readonly ReportDimension[];
+  /** Bucket width in µs for the `time` dimension (1 second to 366 days; required with it). */
+  bucketUs?: number;
+  /** Group order (default `count`). */
+  orderBy?: AggregateOrder;
+  /** Groups returned, 1 to 10000 (default 20). */
+  top?: number;
+  /** Also compute the 95th percentile of the duration per group. */
+  percentiles?: boolean;
+  /** Also return one sample record per group: its slowest, else its newest. */
+  samples?: boolean;
+  /**
+   * Measure counts only (records, errors, sessions, time span, risk): no
+   * duration or row figures (`timed`, `totalUs` and the row sums are 0,
+   * `minUs`/`maxUs` absent), which spares reading them from each record;
+   * a sample is then the group's newest record. Not with `percentiles` or
+   * an order by time.
+   */
+  countsOnly?: boolean;
+}
+
+/** One group of an aggregate. */
+export interface AggregateRow {
+  /** The group's values, one per `groupBy` dimension. */
+  key: string[];
+  /** Records in the group. */
+  count: number;
+  /** Records with status `error`. */
+  errors: number;
+  /** Distinct sessions (TCP connections) among them. */
+  sessions: number;
+  /** Records with a duration. */
+  timed: number;
+  /** Sum of durations, µs. */
+  totalUs: number;
+  /** Shortest duration, µs (absent when none is timed). */
+  minUs?: number;
+  /** Longest duration, µs. */
+  maxUs?: number;
+  /**
+   * 95th percentile of the durations, µs, by the nearest-rank method: the
+   * smallest duration that at least 95 % of the timed records do not exceed
+   * (present when asked for and some record is timed).
+   */
+  p95Us?: number;
+  /** Sum of `rowsReturned`. */
+  rowsReturned: number;
+  /** Sum of `affectedRows`. */
+  affectedRows: number;
+  /** Time of the oldest record (absent for an empty total). */
+  firstTs?: Timestamp;
+  /** Time of the newest record. */
+  lastTs?: Timestamp;
+  /** Highest risk among them. */
+  maxRisk: RiskLevel;
+  /** The group's slowest record (newest among equals, or newest when none is timed), when asked for. */
+  sample?: AuditEvent;
+}
+
+/** Result of {@link AuditStore.aggregate}. */
+export interface AggregateResult {
+  /** Groups that matched in all (the rows may be fewer: see `top`). */
+  groups: number;
+  /** The groups, in the requested order. */
+  rows: AggregateRow[];
+}
+
+/** Query of {@link AuditStore.reportRecords}. */
+export interface ReportRecordQuery extends ReportFilter {
+  /** `newest` first (default) or `slowest` first (by duration; untimed records last). */
+  order?: 'newest' | 'slowest';
+  /** Records returned, 1 to 10000 (default 100). */
+  limit?: number;
+}
+
 /** Options of {@link AuditStore.append}. */
 export interface AppendOptions {
   /**
@@ -341,10 +496,24 @@ export interface AuditStore {
   acknowledgeAlert(id: string, by: string): Promise<Acknowledgement | undefined>;
   /** Counts records by kind, statement type, user, object, status and risk. */
   summary(q: SummaryQuery): Promise<SummaryReport>;
+  /**
+   * Groups the records a filter selects and measures each group (count,
+   * errors, sessions, durations with an optional 95th percentile, rows,
+   * time span, highest risk), in SQL. The building block of the reports.
+   */
+  aggregate(q: AggregateQuery): Promise<AggregateResult>;
+  /** The records a report filter selects, newest or slowest first, up to a limit. */
+  reportRecords(q: ReportRecordQuery): Promise<AuditEvent[]>;
   /** Removes old records per the policy, exporting them first. One run at a time. */
   retention(policy: RetentionPolicy): Promise<RetentionResult>;
   /** Store-wide counters. */
   stats(): Promise<StoreStats>;
   /** Flushes and releases the store; later calls fail with `DBTAP_E_STORE_CLOSED`. */
   close(): Promise<void>;
+  /**
+   * Verifies the store's hash chain (tamper evidence): names the first
+   * altered, missing or inserted record and the link that sealed it.
+   * Reads a consistent snapshot; changes nothing.
+   */
+  verify(options?: VerifyOptions): Promise<IntegrityReport>;
 }

@@ -1,0 +1,16 @@
+/**
+ * Reports over the audit store: server analysis per audit object, source
+ * analysis per client address, user and program, compliance findings, and
+ * statement statistics per fingerprint; rendered as JSON, CSV or a
+ * self-contained HTML document with inline SVG charts.
+ *
+ * @module
+ */
+export * from './types.js';
+export { buildReport, statementsReport, serverReport, sourceReport, complianceReport, reportEvent, chooseBucket, MAX_BUCKETS, ReportErrorCodes } from './build.js';
+export { reportToCsv } from './csv.js';
+export { reportToHtml, escapeHtml, formatDuration } from './html.js';
+export { renderReport, REPORT_FORMATS, type ReportFormat, type RenderedReport } from './render.js';
+export { reportOptionsFromText, parseDuration, parseDays, parseHourRange, type ReportTextOptions } from './options.js';
+export { offsetSegments, zoneOffsetMs, normalizeWorkingHours, isWorkingTime, localTime, type OffsetSegment, type NormalizedWorkingHours } from './hours.js';
+export { REPORT_DIMENSIONS } from './sql.js';
