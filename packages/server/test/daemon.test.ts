@@ -1,7 +1,7 @@
 // The audit server end to end: an agent replays a real capture over the
 // transport, the server decodes it and stores the records before it acks.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, isDbtapError, openCapture } from '@dbtap/core';
@@ -105,6 +105,32 @@ test('report defaults in the config file, with errors naming the key', (t) => {
       t.true(isDbtapError(err) && err.code === ErrorCodes.CONFIG);
       t.regex(err!.message, msg);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the configuration example of docs/server.md loads as documented', (t) => {
+  const doc = readFileSync(join(repoRoot, 'docs/server.md'), 'utf8');
+  const block = /## Configuration[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+  t.truthy(block, 'docs/server.md has a configuration example');
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-cfg-doc-'));
+  try {
+    // placeholders of the example: a key file, token digests, a rule file
+    writeFileSync(join(dir, 'chain.key'), `${'k'.repeat(32)}\n`);
+    const text = block!
+      .replace('/etc/dbtap/chain.key', join(dir, 'chain.key'))
+      .replace('<64 hex digits printed by dbtap token>', 'a'.repeat(64))
+      .replace('tokenSha256: ... }', `tokenSha256: ${'b'.repeat(64)} }`)
+      .replace('/etc/dbtap/rules/site.yaml', '/dev/null');
+    writeFileSync(join(dir, 'server.yaml'), text);
+    const cfg = loadServerConfig(join(dir, 'server.yaml'), {});
+    t.deepEqual(cfg.api.users.map((u) => `${u.name}:${u.role}`), ['ops:sysadmin', 'sec:secadmin', 'alice:auditor']);
+    t.deepEqual(cfg.objects.map((o) => o.id), ['erp-prod', 'erp-replica']);
+    t.deepEqual(cfg.ruleGroups.map((g) => g.id), ['pci', 'quiet-reporting']);
+    t.is(cfg.notifications.length, 2);
+    t.truthy(cfg.reports?.workingHours);
+    t.truthy(cfg.masking);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
