@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
+import { dropTestDatabase } from '../../../test-support/pg-testdb.js';
 import { isDbtapError, type AuditEvent } from '@dbtap/core';
 import { PostgresStore, SqliteStore, type AggregateQuery, type AuditStore, type ReportRecordQuery } from '../src/store/index.js';
 import { buildReport, isWorkingTime, normalizeWorkingHours, offsetSegments, localTime, type ComplianceReport, type Report, type SourceReport, type StatementsReport, type ServerReport } from '../src/reports/index.js';
@@ -53,10 +54,8 @@ test.after.always(async () => {
   await pgStore?.close();
   await pool?.end();
   if (pool === undefined) return;
-  const c = new pg.Client(admin);
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await c.end();
+  const left = await dropTestDatabase(admin, dbName);
+  if (left.length > 0) throw new Error(`connections to ${dbName} were left open after the tests: ${left.join('; ')}`);
 });
 
 /** Runs `fn` for each store: SQLite always, PostgreSQL when reachable (required under CI). */

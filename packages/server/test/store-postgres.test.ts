@@ -1,6 +1,7 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { dropTestDatabase } from '../../../test-support/pg-testdb.js';
 import { isDbtapError } from '@dbtap/core';
 import { PostgresStore } from '../src/store/index.js';
 import { DAY, T0, makeLog, readExports, storeContract, tempDir } from './store-helpers.js';
@@ -27,17 +28,22 @@ let pool: pg.Pool | undefined;
   } finally {
     await c.end().catch(() => undefined);
   }
-  if (available) pool = new pg.Pool({ host, port, user: 'postgres', database: dbName, max: 8 });
+  if (available) {
+    pool = new pg.Pool({ host, port, user: 'postgres', database: dbName, max: 8 });
+    pool.on('error', (err) => poolErrors.push(err.message));
+  }
   else if (!process.env.CI) console.log(`# skipping PostgreSQL store tests: ${host}:${port} unavailable: ${reason}`);
 }
+
+/** Errors of idle pooled connections; any fails the file. */
+const poolErrors: string[] = [];
 
 test.after.always(async () => {
   await pool?.end();
   if (!available) return;
-  const c = new pg.Client(admin);
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await c.end();
+  const left = await dropTestDatabase(admin, dbName);
+  if (left.length > 0) throw new Error(`connections to ${dbName} were left open after the tests: ${left.join('; ')}`);
+  if (poolErrors.length > 0) throw new Error(`pool errors: ${poolErrors.join('; ')}`);
 });
 
 let n = 0;

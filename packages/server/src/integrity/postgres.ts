@@ -60,6 +60,48 @@ function linkFromRow(r: Row): LinkRow {
 }
 
 /**
+ * Runs `fn` in one transaction on a client of `pool`: `begin`, then `fn`,
+ * then `COMMIT`; on any failure `ROLLBACK`, and the failure is rethrown.
+ *
+ * Appends and retention take the chain's transaction-scoped advisory lock
+ * in such a transaction, so how the client goes back matters: it returns to
+ * the pool only when its transaction is known to be over (committed or
+ * rolled back), which also releases the lock. A client whose connection
+ * failed, or whose rollback did not go through, is discarded instead, so no
+ * pooled connection is ever handed out again inside a transaction that
+ * holds the lock. While checked out the client has no listener of the
+ * pool's, so the error it emits when the server ends its connection (an
+ * administrator, a restart) is taken here: the query in flight fails with
+ * the server's error, and the process is not brought down by an unhandled
+ * `error` event.
+ */
+export async function chainTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  const c = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken ??= err;
+  };
+  c.on('error', onError);
+  try {
+    await c.query(begin);
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (err) {
+    try {
+      await c.query('ROLLBACK');
+    } catch (rollbackErr) {
+      broken ??= rollbackErr as Error;
+    }
+    throw err;
+  } finally {
+    // A discarded client keeps the listener: whatever else its dying connection reports is moot.
+    if (broken === undefined) c.off('error', onError);
+    c.release(broken);
+  }
+}
+
+/**
  * The hash chain of one PostgreSQL audit store (table `<prefix>_chain`).
  * Every append and retention transaction takes a transaction-scoped
  * advisory lock first, so links are written one after the other even when
@@ -81,9 +123,7 @@ export class PostgresChain {
 
   /** Creates the chain table and the position index when missing, and seals records stored before the chain existed. */
   async init(pool: pg.Pool): Promise<void> {
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
+    await chainTransaction(pool, async (c) => {
       await this.lock(c);
       await c.query(`
         CREATE TABLE IF NOT EXISTS ${this.table} (
@@ -113,13 +153,7 @@ export class PostgresChain {
           after = entries[entries.length - 1]!.seq;
         }
       }
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   private async lock(c: pg.PoolClient): Promise<void> {
@@ -202,11 +236,9 @@ export class PostgresChain {
 
   /** Verifies the chain over one repeatable-read snapshot. */
   async verify(pool: pg.Pool, options: VerifyOptions = {}): Promise<IntegrityReport> {
-    const c = await pool.connect();
-    try {
+    return chainTransaction(pool, async (c) => {
       const exists = await c.query('SELECT to_regclass($1) IS NOT NULL AS ok', [this.table]);
       if (!(exists.rows[0] as { ok: boolean }).ok) throw new DbtapError(IntegrityErrorCodes.NO_CHAIN, `no chain table ${this.table}`);
-      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const { table, records } = this;
       const source: ChainSource = {
         latestRetention: async () => {
@@ -248,13 +280,7 @@ export class PostgresChain {
           };
         },
       };
-      try {
-        return await verifyChain(source, options);
-      } finally {
-        await c.query('COMMIT').catch(() => undefined);
-      }
-    } finally {
-      c.release();
-    }
+      return verifyChain(source, options);
+    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   }
 }

@@ -16,7 +16,7 @@ import {
   type ReportTarget,
 } from '../reports/sql.js';
 import type { OffsetSegment } from '../reports/hours.js';
-import { PostgresChain } from '../integrity/postgres.js';
+import { PostgresChain, chainTransaction } from '../integrity/postgres.js';
 import type { IntegrityOptions, IntegrityReport, VerifyOptions } from '../integrity/types.js';
 import {
   RISK_LEVELS,
@@ -170,6 +170,10 @@ export class PostgresStore implements AuditStore {
   private readonly pool: pg.Pool;
   private readonly ownPool: boolean;
   private readonly t: { records: string; sessions: string; acks: string; seq: string; ingest: string };
+  /** Idle pooled connections the server closed (only counted for a pool the store made). */
+  idleConnectionErrors = 0;
+  /** Message of the last of those. */
+  lastIdleConnectionError: string | undefined = undefined;
   /** Prefix of this store's table names. */
   readonly prefix: string;
   private readonly partition: 'day' | 'month';
@@ -196,6 +200,10 @@ export class PostgresStore implements AuditStore {
     const own = options.pool === undefined;
     const pool = options.pool ?? new pg.Pool(typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection);
     const store = new PostgresStore(pool, own, prefix, partition, options.integrity);
+    // An idle pooled connection the server ends (restart, administrator) emits
+    // 'error' on the pool: without a listener it would end the process. The
+    // pool drops that connection by itself; queries on a broken one still fail.
+    if (own) pool.on('error', (err) => void (store.idleConnectionErrors++, (store.lastIdleConnectionError = err.message)));
     try {
       await store.createSchema();
     } catch (err) {
@@ -376,9 +384,7 @@ export class PostgresStore implements AuditStore {
       cols.json[i] = json;
     }
     const { records, sessions } = this.t;
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    await chainTransaction(this.pool, async (c) => {
       // The chain lock first: links (and the positions they seal) follow one another.
       const head = await this.chain.begin(c);
       // One statement per batch: parallel arrays unnested into rows; the
@@ -435,13 +441,7 @@ export class PostgresStore implements AuditStore {
         );
       }
       if (position !== undefined) await c.query(this.positionSql(), [position.source, position.seq]);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   private async query(text: string, params: unknown[], what: string): Promise<Row[]> {
@@ -689,10 +689,8 @@ export class PostgresStore implements AuditStore {
       result.exportFile = await writeNdjsonGz(policy.exportDir, exportFileName(`${this.prefix}-records`, Number(agg.oldest), Number(agg.newest), now), batches());
     }
     this.check();
-    const c = await this.pool.connect();
     const dropped: string[] = [];
-    try {
-      await c.query('BEGIN');
+    await chainTransaction(this.pool, async (c) => {
       // Tamper evidence: the checkpoint of what goes, committed with the deletion (chain lock first, as appends take it).
       const head = await this.chain.begin(c, 'retention');
       const gone = await c.query(`SELECT seq FROM ${records} WHERE ${cond} ORDER BY seq`, params);
@@ -702,7 +700,7 @@ export class PostgresStore implements AuditStore {
       // appended during the run (not exported) sits in them.
       if (ageCutoff !== undefined) {
         const parts = await c.query(
-          `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass`,
+          `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass ORDER BY c.relname`,
           [records],
         );
         for (const p of parts.rows as { name: string; bound: string }[]) {
@@ -719,13 +717,7 @@ export class PostgresStore implements AuditStore {
       const del = await c.query(`DELETE FROM ${records} WHERE ${cond}`, params);
       result.removed += del.rowCount ?? 0;
       await c.query(`DELETE FROM ${sessions} s WHERE s.end_ts <= $1 AND NOT EXISTS (SELECT 1 FROM ${records} r WHERE r.flow_id = s.id)`, [Number(agg.newest)]);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+    });
     for (const name of dropped) this.partitions.delete(name);
     if (dropped.length > 0) result.droppedPartitions = dropped;
     return result;
