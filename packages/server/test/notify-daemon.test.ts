@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCapture, type AuditEvent, type Frame } from '@dbtap/core';
-import { AuditServer, Notifier, SqliteStore, loadRuleSelection, loadServerConfig, rulesProcessor } from '../src/index.js';
+import { AuditServer, Notifier, SqliteStore, alertText, loadRuleSelection, loadServerConfig, rulesProcessor } from '../src/index.js';
 import { repoRoot } from '../../../test-support/corpus.js';
 
 test('alerts of an audit reach a file channel, after they are stored', async (t) => {
@@ -42,4 +42,10 @@ test('a bad notification channel in the config file is refused with its path', (
   const err = t.throws(() => loadServerConfig(join(dir, 'server.yaml'), {}));
   t.is((err as { code?: string }).code, 'DBTAP_E_CONFIG');
   t.regex(err!.message, /notifications\[0\]\.port/);
+});
+
+test('alert text names the rule once, whether or not the reason starts with the name', (t) => {
+  t.is(alertText({ name: 'Object dropped', reason: 'Object dropped: A DROP of a table' }), 'Object dropped: A DROP of a table');
+  t.is(alertText({ name: 'Object dropped', reason: 'DROP TABLE customers' }), 'Object dropped: DROP TABLE customers');
+  t.is(alertText({ name: 'Failed login', reason: 'Failed login' }), 'Failed login');
 });

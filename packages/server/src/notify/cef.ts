@@ -1,5 +1,5 @@
 import type { RiskLevel } from '@dbtap/core';
-import { describeNotice, objectList, suppressedCount, type Notice } from './notice.js';
+import { alertText, describeNotice, objectList, suppressedCount, type Notice } from './notice.js';
 import { rfc3164Header, rfc5424Header, msgIdOf, riskOf, severityOfRisk, tsOf } from './rfc5424.js';
 import { clip, fitMessage } from './text.js';
 
@@ -83,7 +83,7 @@ export function cefExtensions(n: Notice, deviceHost: string): Ext[] {
   add(out, 'act', e.verb ?? e.command, 63, true);
   add(out, 'outcome', e.status === 'ok' ? 'success' : e.status === 'error' ? 'failure' : undefined, 63);
   if (e.alert?.value !== undefined) add(out, 'cnt', e.alert.value);
-  add(out, 'msg', e.alert ? `${e.alert.name}: ${e.alert.reason}` : describeNotice(n), 1023, true);
+  add(out, 'msg', e.alert ? alertText(e.alert) : describeNotice(n), 1023, true);
   label(out, 'cs1', 'SQL', e.sql, 4000, true);
   label(out, 'cs2', 'Database', e.database, 4000, true);
   label(out, 'cs3', 'Rule IDs', e.ruleIds?.join(','), 4000, true);

@@ -21,7 +21,7 @@ export {
   type WebhookChannelConfig,
 } from './config.js';
 export { Notifier, type ChannelStats, type NotifierEvent, type NotifierOptions } from './notifier.js';
-export { describeNotice, noticePayload, type EventNotice, type Notice, type NotificationPayload, type SuppressedNotice } from './notice.js';
+export { alertText, describeNotice, noticePayload, type EventNotice, type Notice, type NotificationPayload, type SuppressedNotice } from './notice.js';
 export { NotifyErrorCodes } from './sink.js';
 export { escapeSdValue, formatRfc5424, rfc3164Header, rfc5424Header, sdParams, severityOfRisk, SyslogSeverity, type Rfc5424Options, type SdParam, type SyslogHeaderFields } from './rfc5424.js';
 export { cefSeverity, escapeCefHeader, escapeCefValue, formatCef, type CefOptions } from './cef.js';

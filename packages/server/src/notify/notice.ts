@@ -60,7 +60,7 @@ export function describeNotice(n: Notice): string {
     return `${total} ${total === 1 ? what.replace(/s$/, '') : what} suppressed by the rate limit of channel ${n.channel}`;
   }
   const e = n.event;
-  if (e.kind === 'alert' && e.alert) return `${e.alert.name}: ${e.alert.reason}`;
+  if (e.kind === 'alert' && e.alert) return alertText(e.alert);
   const who = `${e.user ?? '?'}@${e.client.ip}`;
   const what = e.kind === 'statement' ? (e.verb ?? e.statementType?.toUpperCase() ?? e.command ?? 'statement') : e.kind;
   const target = e.objects && e.objects.length > 0 ? ` ${objectList(e)}` : '';
@@ -87,4 +87,9 @@ export function noticePayload(n: Notice, host: string): NotificationPayload {
   }
   const e = n.event;
   return { type: e.kind === 'alert' ? 'alert' : 'record', time: formatTimestamp(e.ts), host, risk: e.risk ?? 'none', summary: describeNotice(n), event: e };
+}
+
+/** `name: reason` of an alert, without repeating the name when the reason already starts with it (as the rule engine writes them). */
+export function alertText(alert: { readonly name: string; readonly reason: string }): string {
+  return alert.reason === alert.name || alert.reason.startsWith(`${alert.name}: `) ? alert.reason : `${alert.name}: ${alert.reason}`;
 }
