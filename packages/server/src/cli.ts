@@ -225,6 +225,8 @@ async function serve(args: string[]): Promise<number> {
         }
       : {}),
   });
+  // a signed store opened without its key would refuse every batch: say so now
+  if (server.store instanceof SqliteStore) server.store.assertWritable();
   const where = await server.start();
   systemLog.write({ actor: 'system', action: 'service.start', ok: true, detail: { agents: where.agents, ...(where.api ? { api: where.api } : {}), users: cfg.api.users.map((u) => `${u.name}:${u.role}`) } });
   log(`store ${cfg.dataDir}/audit.db; agents on ${where.agents.join(', ') || '(none)'}${where.api ? `; API on http://${where.api}` : ''}`);

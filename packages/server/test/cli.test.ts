@@ -1,11 +1,12 @@
 // The `dbtap` command line as a user runs it.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent } from '@dbtap/core';
 import { repoRoot } from '../../../test-support/corpus.js';
+import { SqliteStore } from '../src/store/index.js';
 
 function dbtap(...args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, ['--import=tsx', join(repoRoot, 'packages/server/src/cli.ts'), ...args], { encoding: 'utf8', cwd: repoRoot });
@@ -53,4 +54,20 @@ test('bad input: clear errors and exit codes', (t) => {
   t.is(dbtap('audit').code, 2);
   t.is(dbtap('audit', '--port', 'abc', 'x.pcap').code, 2);
   t.is(dbtap('frobnicate').code, 2);
+});
+
+test('serve refuses to start on a signed store without its key', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-signed-'));
+  try {
+    const store = new SqliteStore({ path: join(dir, 'audit.db'), integrity: { key: 'a-chain-key-of-32-bytes-length!!' } });
+    await store.append([{ id: 'x:1', kind: 'statement', flowId: 'x', ts: 1_700_000_000_000_000, client: { ip: '10.0.0.1', port: 1 }, server: { ip: '10.0.0.2', port: 3306 }, dbType: 'mysql', status: 'ok', sql: 'SELECT 1' }]);
+    await store.close();
+    const r = spawnSync(process.execPath, ['--import=tsx', join(repoRoot, 'packages/server/src/cli.ts'), 'serve', '--data-dir', dir], {
+      encoding: 'utf8', cwd: repoRoot, timeout: 60_000, env: { ...process.env, DBTAP_API: '127.0.0.1:0' },
+    });
+    t.is(r.status, 1, r.stderr);
+    t.regex(r.stderr, /DBTAP_E_INTEGRITY_KEY/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

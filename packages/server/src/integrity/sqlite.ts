@@ -107,6 +107,11 @@ export class SqliteChain {
     return this.key?.id ?? '';
   }
 
+  /** Throws `DBTAP_E_INTEGRITY_KEY` now if appends would be refused (the chain is signed with another key, or with one and none was given). */
+  assertWritable(): void {
+    this.writable('open');
+  }
+
   private writable(what: string): Head | undefined {
     const head = this.head();
     if (head !== undefined && head.keyId !== '' && head.keyId !== this.key?.id) {

@@ -287,6 +287,16 @@ export class SqliteStore implements AuditStore {
     if (this.closed) throw new DbtapError(StoreErrorCodes.STORE_CLOSED, 'SqliteStore: closed');
   }
 
+  /**
+   * Throws `DBTAP_E_INTEGRITY_KEY` when this store could not append: its
+   * chain is signed and the key given (or its absence) does not match. A
+   * daemon calls it at start instead of failing on the first batch.
+   */
+  assertWritable(): void {
+    this.check();
+    this.chain.assertWritable();
+  }
+
   /** {@inheritDoc AuditStore.ingestPosition} */
   async ingestPosition(source: string): Promise<number> {
     this.check();
