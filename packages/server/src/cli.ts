@@ -25,10 +25,12 @@ const usage = `usage: dbtap <command> [options]
 
 commands:
   audit <file.pcap|file.pcapng> [--format ndjson|table] [--port 3306,5432,...] [--max-rows N]
-        [--rules FILE]... [--policy NAME,...] [--no-rules]
+        [--rules FILE]... [--policy NAME,...] [--no-rules] [--config server.yaml]
       Decode a capture file and print one audit record per line (NDJSON by
       default), with a summary on stderr. The built-in rule library gives each
       record its risk and matched rules; alerts print as records of kind alert.
+      --config applies a server config's audit objects, rules, rule groups
+      and masking, as the server would.
   rules check FILE...      Validate rule files (diagnostics with file:line:column).
   rules list               The built-in policies and their rules.
   sql classify|fingerprint|sqli [--dialect mysql|postgres|tsql|oracle|db2]
@@ -112,9 +114,12 @@ async function audit(args: string[]): Promise<number> {
       rules: { type: 'string', multiple: true },
       policy: { type: 'string', multiple: true },
       'no-rules': { type: 'boolean', default: false },
+      config: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('audit needs exactly one capture file');
+  // A server config brings its audit objects, rule selection, rule groups and masking to an offline audit.
+  const cfg = values.config !== undefined ? loadServerConfig(values.config) : undefined;
   const format = values.format;
   if (format !== 'ndjson' && format !== 'table') throw new UsageError(`--format must be ndjson or table, not '${format}'`);
   const ports = values.port?.flatMap(parsePorts);
@@ -123,12 +128,19 @@ async function audit(args: string[]): Promise<number> {
 
   const policies = values.policy?.flatMap((p) => p.split(',').map((x) => x.trim()).filter(Boolean));
   let processor: RecordProcessor | undefined;
-  if (!values['no-rules']) processor = rulesProcessor(loadRuleSelection({ builtin: policies ?? true, files: values.rules ?? [] })).process;
+  let catalog: AuditCatalog | undefined;
+  if (cfg !== undefined) {
+    const ruleSet = loadRuleSelection({ builtin: policies ?? cfg.rules.builtin, files: [...cfg.rules.files, ...(values.rules ?? [])] });
+    catalog = new AuditCatalog({ objects: cfg.objects, ruleGroups: cfg.ruleGroups, ruleFileGroups: ruleSet.groups.keys() });
+    if (!values['no-rules']) processor = new RuleRouter(ruleSet, catalog).process;
+  } else if (!values['no-rules']) processor = rulesProcessor(loadRuleSelection({ builtin: policies ?? true, files: values.rules ?? [] })).process;
+  const masker = cfg?.masking !== undefined ? new RecordMasker(cfg.masking) : undefined;
 
   const out = process.stdout;
   if (format === 'table') out.write(`${tableHeader()}\n`);
   let alerts = 0;
-  const print = (e: AuditEvent): void => {
+  const print = (e0: AuditEvent): void => {
+    const e = masker !== undefined ? masker.mask(e0) : e0;
     out.write(format === 'table' ? `${toTableRow(e)}\n` : `${toNdjson(e)}\n`);
   };
   const write = (e: AuditEvent): void => {
@@ -141,6 +153,7 @@ async function audit(args: string[]): Promise<number> {
   const { summary } = await auditCaptureFile(positionals[0]!, {
     ...(ports !== undefined ? { ports } : {}),
     ...(maxRows !== undefined ? { maxRows } : {}),
+    ...(catalog !== undefined ? { objects: catalog.table } : {}),
     collect: false,
     onEvent: write,
   });

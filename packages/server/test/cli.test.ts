@@ -71,3 +71,37 @@ test('serve refuses to start on a signed store without its key', async (t) => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('audit --config applies the audit objects, rule groups and masking of a server config', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-audit-cfg-'));
+  try {
+    const cfg = join(dir, 'server.yaml');
+    writeFileSync(
+      cfg,
+      [
+        'objects:',
+        '  - { id: shop, dbType: mysql, addresses: [127.0.0.1], ports: [3306], ruleGroup: quiet }',
+        'ruleGroups:',
+        '  - { id: quiet, enabled: true, ruleIds: [dangerous.drop-or-truncate] }',
+        'masking:',
+        '  rules:',
+        '    - { type: column, columns: [name] }',
+        '',
+      ].join('\n'),
+    );
+    const plain = dbtap('audit', 'examples/captures/mariadb-session.pcap');
+    const r = dbtap('audit', '--config', cfg, 'examples/captures/mariadb-session.pcap');
+    t.is(r.code, 0, r.err);
+    const records = r.out.trim().split('\n').map((l) => JSON.parse(l) as AuditEvent);
+    t.true(records.filter((e) => e.kind !== 'alert').every((e) => e.auditObjectId === 'shop'));
+    // the object's group holds only the DROP rule: no injection or unbounded-DELETE alert
+    t.deepEqual(records.filter((e) => e.kind === 'alert').map((e) => e.alert?.ruleId), ['dangerous.drop-or-truncate']);
+    // a literal compared with the masked column is not printed
+    const plainSql = plain.out.split('\n').map((l) => (l ? (JSON.parse(l) as AuditEvent).sql ?? '' : '')).join('\n');
+    const maskedSql = records.map((e) => e.sql ?? '').join('\n');
+    t.not(plainSql, maskedSql);
+    t.false(records.some((e) => /name\s*=\s*'[^*]/i.test(e.sql ?? '')), maskedSql);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
