@@ -97,18 +97,29 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
     join(dir, 'agent.conf'),
     `receive_device=lo\npacket_filter=tcp port 3306 or tcp port 5432\ndst_ip=127.0.0.1\ndst_port=${agentPort}\ntoken=${TOKEN}\nagent_id=db-host-1\nstatus_socket=\nlog_file=${join(dir, 'agent.log')}\n`,
   );
-  const agent = start([join(repoRoot, 'packages/agent/src/cli.ts'), '--config', join(dir, 'agent.conf')]);
-  procs.push(agent);
-  await waitFor(() => agent.out().includes('capture started') && agent.out().includes('connected to'), 'agent capturing and connected');
-
   const api = async (path: string): Promise<any> => {
     const r = await fetch(`http://127.0.0.1:${apiPort}${path}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
     if (r.status !== 200) throw new Error(`${path}: ${r.status} ${await r.text()}`);
     return r.json();
   };
 
-  const fromIso = new Date(Date.now() - 1000).toISOString();
+  let fromIso = '';
+  // the agent captures only while this test holds the database-log lock: other live tests' heavy traffic stays out
   const truth = await withDbLogLock(async () => {
+    const agent = start([join(repoRoot, 'packages/agent/src/cli.ts'), '--config', join(dir, 'agent.conf')]);
+    procs.push(agent);
+    await waitFor(() => agent.out().includes('capture started') && agent.out().includes('connected to'), 'agent capturing and connected');
+    fromIso = new Date(Date.now() - 1000).toISOString();
+    try {
+      return await workload();
+    } finally {
+      // the agent flushes on SIGTERM; the server stores what it decodes
+      agent.child.kill('SIGTERM');
+      t.is(await agent.exited, 0, agent.out());
+    }
+  });
+
+  async function workload() {
     // ---- MariaDB, with its general log on -------------------------------------------------
     const root = await mysql.createConnection({ host: '127.0.0.1', user: 'root', database: 'test' });
     const [[saved]] = (await root.query('SELECT @@global.general_log AS g, @@global.log_output AS o')) as unknown as [[{ g: number; o: string }]];
@@ -157,13 +168,10 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
       await root.end();
       await pgLog.restore();
     }
-  });
+  }
 
-  // the agent flushes on SIGTERM; the server stores what it decodes
-  agent.child.kill('SIGTERM');
-  t.is(await agent.exited, 0, agent.out());
-  const my = (): Promise<{ records: AuditEvent[] }> => api(`/api/records?from=${fromIso}&clientIp=127.0.0.1&order=asc&limit=1000`);
-  await waitFor(async () => (await my()).records.some((e) => e.sql === 'DROP TABLE dbtap_srv_e2e') && (await my()).records.some((e) => e.clientProgram === 'dbtap-e2e-pg'), 'records stored');
+  const my = (): Promise<{ records: AuditEvent[] }> => api(`/api/records?from=${fromIso}&clientIp=127.0.0.1&order=asc&limit=10000`);
+  await waitFor(async () => (await my()).records.some((e) => e.sql === 'DROP TABLE dbtap_srv_e2e') && (await my()).records.some((e) => e.clientProgram === 'dbtap-e2e-pg'), 'records stored', 60_000);
   const records = (await my()).records;
 
   // ---- MariaDB: every Query/Execute of the general log, in order, same text ----------------
@@ -201,7 +209,7 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
   t.is(pgRecs.find((e) => e.sql === 'SELECT * FROM e2e_missing')!.sqlState, '42P01');
 
   // ---- alerts from the built-in library ---------------------------------------------------
-  const alerts = (await api(`/api/alerts?from=${fromIso}&limit=1000`)) as { alerts: Array<{ record: AuditEvent }> };
+  const alerts = (await api(`/api/alerts?from=${fromIso}&limit=10000`)) as { alerts: Array<{ record: AuditEvent }> };
   const rules = new Set(alerts.alerts.map((a) => a.record.alert?.ruleId));
   t.true(rules.has('dangerous.drop-or-truncate'), [...rules].join(', '));
   t.true(rules.has('dangerous.write-without-where'));
