@@ -10,8 +10,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openCapture, type Frame } from '@dbtap/core';
 import { TransportClient } from '@dbtap/agent';
+import { repeatMariadbSession } from '../../../test-support/repeat-session.js';
 import { AuditServer, SqliteStore, auditFrames, loadRuleSelection, rulesProcessor } from '../src/index.js';
 
 const COPIES = Number(process.env.DBTAP_BENCH_COPIES ?? 2000);
@@ -20,31 +20,8 @@ function emit(o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 }
 
-/** The example MariaDB capture repeated with fresh client ports and times (Ethernet, IPv4). */
-function workload(): Frame[] {
-  const r = openCapture(new URL('../../../examples/captures/mariadb-session.pcap', import.meta.url).pathname);
-  const base: Frame[] = [];
-  for (let f = r.next(); f !== undefined; f = r.next()) base.push({ ...f, data: f.data.slice() });
-  r.close();
-  const port = (d: Uint8Array, at: number): number => (d[at]! << 8) | d[at + 1]!;
-  const client = (d: Uint8Array): number => (port(d, 34) === 3306 ? port(d, 36) : port(d, 34));
-  const ports = [...new Set(base.map((f) => client(f.data)))];
-  const out: Frame[] = [];
-  for (let i = 0; i < COPIES; i++) {
-    for (const f of base) {
-      const data = f.data.slice();
-      const p = 1024 + ((i * ports.length + ports.indexOf(client(data))) % 60000);
-      const at = port(data, 34) === 3306 ? 36 : 34;
-      data[at] = p >> 8;
-      data[at + 1] = p & 0xff;
-      out.push({ ...f, data, ts: f.ts + i * 100_000 });
-    }
-  }
-  return out;
-}
-
 async function main(): Promise<void> {
-  const frames = workload();
+  const frames = repeatMariadbSession(COPIES, 1024, 100_000);
   const bytes = frames.reduce((a, f) => a + f.data.length, 0);
 
   // baseline: decode + rules in this process (the second of two runs, so both sides are warmed up)

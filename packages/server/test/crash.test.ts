@@ -9,37 +9,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openCapture, type AuditEvent, type Frame } from '@dbtap/core';
+import type { AuditEvent } from '@dbtap/core';
 import { TransportClient } from '@dbtap/agent';
 import { SqliteStore, auditFrames } from '../src/index.js';
 import { repoRoot } from '../../../test-support/corpus.js';
 import { freePort } from '../../../test-support/net.js';
+import { repeatMariadbSession } from '../../../test-support/repeat-session.js';
 
 const COPIES = 300;
-
-/** The example MariaDB capture (Ethernet, IPv4, four connections) repeated with fresh client ports and times. */
-function workload(): Frame[] {
-  const r = openCapture(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
-  const base: Frame[] = [];
-  for (let f = r.next(); f !== undefined; f = r.next()) base.push({ ...f, data: f.data.slice() });
-  r.close();
-  const ports = [...new Set(base.map((f) => clientPort(f.data)))];
-  const out: Frame[] = [];
-  for (let i = 0; i < COPIES; i++) {
-    for (const f of base) {
-      const data = f.data.slice();
-      const port = 20000 + i * ports.length + ports.indexOf(clientPort(data));
-      const at = srcPort(data) === 3306 ? 36 : 34;
-      data[at] = port >> 8;
-      data[at + 1] = port & 0xff;
-      out.push({ ...f, data, ts: f.ts + i * 1_000_000 });
-    }
-  }
-  return out;
-}
-const srcPort = (d: Uint8Array): number => (d[34]! << 8) | d[35]!;
-const dstPort = (d: Uint8Array): number => (d[36]! << 8) | d[37]!;
-const clientPort = (d: Uint8Array): number => (srcPort(d) === 3306 ? dstPort(d) : srcPort(d));
 
 function startServer(config: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'packages/server/src/cli.ts'), 'serve', '--config', config], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -79,7 +56,7 @@ test('kill -9 under load: nothing committed is lost, nothing is stored twice', a
   const port = await freePort();
   const config = join(dir, 'server.yaml');
   writeFileSync(config, `dataDir: ${dir}\nagents:\n  listen: [{ host: 127.0.0.1, port: ${port} }]\napi: { enabled: false }\nrules: { builtin: false }\n`);
-  const frames = workload();
+  const frames = repeatMariadbSession(COPIES, 20000, 1_000_000);
   const offline = auditFrames(frames).events;
   t.is(offline.length, 14 * COPIES);
 
