@@ -7,6 +7,7 @@ import { SqliteStore } from '../src/store/index.js';
 import { createApiServer, MemoryListProvider } from '../src/http/index.js';
 import type { AuditObjectDef } from '../src/objects.js';
 import { MIN, T0, makeLog, oracle, tempDir } from './store-helpers.js';
+import { parseCsv, request, type HttpResult } from './http-helpers.js';
 
 const log = makeLog(30, 11);
 const tmp = tempDir('dbtap-http-');
@@ -42,38 +43,11 @@ test.after.always(async () => {
   tmp.cleanup();
 });
 
-async function get(path: string): Promise<{ status: number; body: any; text: string; headers: Headers }> {
-  const r = await fetch(base + path);
-  const text = await r.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: r.status, body, text, headers: r.headers };
-}
+const get = (path: string): Promise<HttpResult> => request(base + path);
 
 async function send(method: string, path: string, body: unknown, raw?: string): Promise<{ status: number; body: any }> {
   const r = await fetch(base + path, { method, headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body) });
   return { status: r.status, body: await r.json() };
-}
-
-/** RFC 4180 parser, enough for the export. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; } else if (c === '"') quoted = false; else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { row.push(cell); cell = ''; } else if (c === '\r' && text[i + 1] === '\n') { row.push(cell); rows.push(row); row = []; cell = ''; i++; } else cell += c;
-  }
-  if (cell !== '' || row.length > 0) { row.push(cell); rows.push(row); }
-  return rows;
 }
 
 const ids = (l: AuditEvent[]): string[] => l.map((e) => e.id);

@@ -11,6 +11,7 @@ import { buildReport, reportToCsv, type ComplianceReport, type Report, type Stat
 import { repoRoot } from '../../../test-support/corpus.js';
 import { tempDir } from './store-helpers.js';
 import { HOUR, R0, reportLog } from './reports-helpers.js';
+import { request, type HttpResult } from './http-helpers.js';
 
 const log = reportLog(50, 3);
 const tmp = tempDir('dbtap-reports-http-');
@@ -36,17 +37,7 @@ test.after.always(async () => {
   tmp.cleanup();
 });
 
-async function get(path: string): Promise<{ status: number; text: string; body: any; headers: Headers }> {
-  const r = await fetch(base + path);
-  const text = await r.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: r.status, text, body, headers: r.headers };
-}
+const get = (path: string): Promise<HttpResult> => request(base + path);
 
 const withoutClock = (r: Report): object => {
   const { generatedAt: _, ...rest } = r;

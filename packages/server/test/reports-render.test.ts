@@ -16,6 +16,7 @@ import {
   type StatementsReport,
 } from '../src/reports/index.js';
 import { R0, reportLog } from './reports-helpers.js';
+import { parseCsv } from './http-helpers.js';
 
 const hostileSql = `SELECT '<script>alert(1)</script>', "a""b" FROM t WHERE x = '</code></td>'`;
 const hostile: AuditEvent = {
@@ -33,23 +34,6 @@ test.before(async () => {
   await store.append(log);
 });
 test.after.always(() => store.close());
-
-/** RFC 4180 parser (CRLF rows, quoted cells). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; } else if (c === '"') quoted = false; else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { row.push(cell); cell = ''; } else if (c === '\r' && text[i + 1] === '\n') { row.push(cell); rows.push(row); row = []; cell = ''; i++; } else cell += c;
-  }
-  if (cell !== '' || row.length > 0) { row.push(cell); rows.push(row); }
-  return rows;
-}
 
 /** The tables of a multi-section CSV: blank lines separate them. */
 function csvTables(text: string): Map<string, Record<string, string>[]> {

@@ -10,6 +10,7 @@ import { SqliteStore } from '../src/store/index.js';
 import { AccessControl, ROUTE_ROLES, SystemLog, createApiServer, hashToken, parseApiUsers, type ApiRole } from '../src/http/index.js';
 import { failWith, loadServerConfig } from '../src/index.js';
 import { makeLog, tempDir } from './store-helpers.js';
+import { request, type HttpResult } from './http-helpers.js';
 
 const tmp = tempDir('dbtap-roles-');
 const store = new SqliteStore(join(tmp.dir, 'audit.db'));
@@ -41,18 +42,10 @@ test.after.always(async () => {
   tmp.cleanup();
 });
 
-async function call(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
+function call(method: string, path: string, token?: string, body?: unknown): Promise<HttpResult> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
-  const r = await fetch(base + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  const text = await r.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = text;
-  }
-  return { status: r.status, body: parsed, headers: r.headers };
+  return request(base + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
 }
 
 const alertId = (): string => log.find((e) => e.kind === 'alert')!.id;
@@ -83,7 +76,7 @@ test.serial('each role may do exactly what the role table says, nothing else', a
     for (const role of ['sysadmin', 'secadmin', 'auditor'] as const) {
       const allowed = ROUTE_ROLES[template]![method]!.includes(role);
       const r = await call(method, path, TOKENS[role], body);
-      if (allowed) t.true(r.status >= 200 && r.status < 300, `${role} ${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+      if (allowed) t.true(r.status >= 200 && r.status < 300, `${role} ${method} ${path}: ${r.status} ${r.text}`);
       else {
         t.is(r.status, 403, `${role} ${method} ${path}`);
         t.is(r.body.error.code, 'DBTAP_E_FORBIDDEN');
