@@ -5,22 +5,11 @@
 import type { ExecutionContext, TestFn } from 'ava';
 import { isDbtapError, type AuditEvent } from '@dbtap/core';
 import type { AuditStore } from '../src/store/index.js';
-import { linkHash, recordHash, encodeEntries, entryCount, entrySeq, entryHash, type LinkKind } from '../src/integrity/chain.js';
+import { linkHash, recordHash, encodeEntries, entryCount, entrySeq, entryHash, type LinkRow } from '../src/integrity/chain.js';
 import { DAY, T0, makeLog, tempDir } from './store-helpers.js';
 
-/** A link as the database holds it. */
-export interface RawLink {
-  n: number;
-  kind: LinkKind;
-  at: number;
-  firstSeq: number;
-  lastSeq: number;
-  count: number;
-  keyId: string;
-  prev: Buffer;
-  hash: Buffer;
-  body: Buffer;
-}
+/** A link as the database holds it: the stores' own row shape. */
+export type RawLink = LinkRow;
 
 /** Direct database access to one store, bypassing it. */
 export interface Tamper {
