@@ -2,7 +2,7 @@
 // dbtap-agent daemon, delivered to `dbtap-agent receive`, compared with a
 // reference capture of the same traffic taken by dumpcap.
 import test from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import pg from 'pg';
 import { openCapture, type Frame } from '@dbtap/core';
 import { canCapture } from '../../../test-support/live-capture.js';
 import { sleep, waitFor } from './helpers.js';
+import { startProcess, type Proc } from '../../../test-support/process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = resolve(here, '../src/cli.ts');
@@ -21,23 +22,8 @@ const ready = canCapture() && hasDumpcap;
 if (!ready) console.log('skipping the end-to-end test: needs capture permission on lo and dumpcap');
 const e2e = ready ? test.serial : test.skip;
 
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
-function start(cmd: string, args: string[]): Proc {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (out += c));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, out: () => out, exited };
-}
-
 function agentCli(...args: string[]): Proc {
-  return start(process.execPath, ['--import', 'tsx', cli, ...args]);
+  return startProcess(process.execPath, ['--import', 'tsx', cli, ...args]);
 }
 
 // TCP ports of a frame (Ethernet, IPv4 or IPv6), or undefined.
@@ -92,7 +78,7 @@ e2e('MariaDB and PostgreSQL traffic on lo arrives byte-identical to a reference 
     procs.push(rx);
     await waitFor(() => rx.out().includes('listening on'), 'receiver listening', 20_000);
 
-    const ref = start('dumpcap', ['-q', '-i', 'lo', '-f', filter, '-P', '-w', reference]);
+    const ref = startProcess('dumpcap', ['-q', '-i', 'lo', '-f', filter, '-P', '-w', reference]);
     procs.push(ref);
     await waitFor(() => existsSync(reference) && readFileSync(reference).length >= 24, 'dumpcap running', 20_000);
 

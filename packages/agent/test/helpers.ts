@@ -14,14 +14,7 @@ export function frameId(f: Frame): number {
   return new DataView(f.data.buffer, f.data.byteOffset, f.data.byteLength).getUint32(0);
 }
 
-/** Resolves when `cond()` is true; rejects with `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { waitFor } from '../../../test-support/process.js';
 
 /** Sleeps `ms`. */
 export function sleep(ms: number): Promise<void> {

@@ -5,7 +5,6 @@
 // with the right users, programs and results; a DROP TABLE, a DELETE
 // without WHERE and a burst of failed logins raise alerts.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import pg from 'pg';
 import type { AuditEvent } from '@dbtap/core';
 import { repoRoot } from '../../../test-support/corpus.js';
 import { freePort } from '../../../test-support/net.js';
+import { startProcess, waitFor, type Proc } from '../../../test-support/process.js';
 import { canCapture } from '../../../test-support/live-capture.js';
 import { withDbLogLock } from '../../../test-support/db-lock.js';
 import { enableStatementLog, parseLog, pgAvailable, readLogFrom } from '../../protocols/test/helpers/postgres-log.js';
@@ -38,28 +38,7 @@ if (!ready) {
 }
 const e2e = ready ? test.serial : test.skip;
 
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import=tsx', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (out += c));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, out: () => out, exited };
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const start = (args: string[]): Proc => startProcess(process.execPath, ['--import=tsx', ...args], repoRoot);
 
 const localPort = (c: unknown): number => (c as { connection: { stream: { localPort: number } } }).connection.stream.localPort;
 
@@ -92,7 +71,7 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
   );
   const server = start([join(repoRoot, 'packages/server/src/cli.ts'), 'serve', '--config', join(dir, 'server.yaml')]);
   procs.push(server);
-  await waitFor(() => server.out().includes('API on'), 'server started');
+  await waitFor(() => server.out().includes('API on'), 'server started', 30_000, 100);
   writeFileSync(
     join(dir, 'agent.conf'),
     `receive_device=lo\npacket_filter=tcp port 3306 or tcp port 5432\ndst_ip=127.0.0.1\ndst_port=${agentPort}\ntoken=${TOKEN}\nagent_id=db-host-1\nstatus_socket=\nlog_file=${join(dir, 'agent.log')}\n`,
@@ -108,7 +87,7 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
   const truth = await withDbLogLock(async () => {
     const agent = start([join(repoRoot, 'packages/agent/src/cli.ts'), '--config', join(dir, 'agent.conf')]);
     procs.push(agent);
-    await waitFor(() => agent.out().includes('capture started') && agent.out().includes('connected to'), 'agent capturing and connected');
+    await waitFor(() => agent.out().includes('capture started') && agent.out().includes('connected to'), 'agent capturing and connected', 30_000, 100);
     fromIso = new Date(Date.now() - 1000).toISOString();
     try {
       return await workload();
@@ -171,7 +150,7 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
   }
 
   const my = (): Promise<{ records: AuditEvent[] }> => api(`/api/records?from=${fromIso}&clientIp=127.0.0.1&order=asc&limit=10000`);
-  await waitFor(async () => (await my()).records.some((e) => e.sql === 'DROP TABLE dbtap_srv_e2e') && (await my()).records.some((e) => e.clientProgram === 'dbtap-e2e-pg'), 'records stored', 60_000);
+  await waitFor(async () => (await my()).records.some((e) => e.sql === 'DROP TABLE dbtap_srv_e2e') && (await my()).records.some((e) => e.clientProgram === 'dbtap-e2e-pg'), 'records stored', 60_000, 100);
   const records = (await my()).records;
 
   // ---- MariaDB: every Query/Execute of the general log, in order, same text ----------------
