@@ -4,9 +4,9 @@ import { isDbtapError, type AuditEvent, type DbtapError } from '@dbtap/core';
 import { basename, join } from 'node:path';
 import { openCapture, type Frame } from '@dbtap/core';
 import { auditCaptureFile } from './audit.js';
-import { loadServerConfig } from './config.js';
+import { loadServerConfig, type ServerConfig } from './config.js';
 import { AuditServer, type RecordProcessor } from './daemon.js';
-import { loadRuleSelection, rulesProcessor, RuleRouter } from './rules.js';
+import { loadRuleSelection, rulesProcessor, RuleRouter, type RuleSelection } from './rules.js';
 import { AuditCatalog } from './catalog.js';
 import { Notifier } from './notify/index.js';
 import { AccessControl, SystemLog, createApiServer, hashToken, newToken } from './http/index.js';
@@ -130,9 +130,9 @@ async function audit(args: string[]): Promise<number> {
   let processor: RecordProcessor | undefined;
   let catalog: AuditCatalog | undefined;
   if (cfg !== undefined) {
-    const ruleSet = loadRuleSelection({ builtin: policies ?? cfg.rules.builtin, files: [...cfg.rules.files, ...(values.rules ?? [])] });
-    catalog = new AuditCatalog({ objects: cfg.objects, ruleGroups: cfg.ruleGroups, ruleFileGroups: ruleSet.groups.keys() });
-    if (!values['no-rules']) processor = new RuleRouter(ruleSet, catalog).process;
+    const judged = configuredRules(cfg, { builtin: policies ?? cfg.rules.builtin, files: [...cfg.rules.files, ...(values.rules ?? [])] });
+    catalog = judged.catalog;
+    if (!values['no-rules']) processor = judged.rules.process;
   } else if (!values['no-rules']) processor = rulesProcessor(loadRuleSelection({ builtin: policies ?? true, files: values.rules ?? [] })).process;
   const masker = cfg?.masking !== undefined ? new RecordMasker(cfg.masking) : undefined;
 
@@ -208,10 +208,7 @@ async function serve(args: string[]): Promise<number> {
   const log = (line: string): void => {
     process.stderr.write(`${new Date().toISOString()} dbtap-server: ${line}\n`);
   };
-  const ruleSet = loadRuleSelection(cfg.rules);
-  mkdirSync(cfg.dataDir, { recursive: true });
-  const catalog = new AuditCatalog({ dataDir: cfg.dataDir, objects: cfg.objects, ruleGroups: cfg.ruleGroups, ruleFileGroups: ruleSet.groups.keys() });
-  const rules = new RuleRouter(ruleSet, catalog);
+  const { catalog, rules } = configuredRules(cfg, cfg.rules, cfg.dataDir);
   const systemLog = new SystemLog(join(cfg.dataDir, 'system.log'));
   const access = new AccessControl(cfg.api.users);
   if (cfg.api.enabled && !access.enabled) log(`API access control is off (no api.users): anyone on ${cfg.api.host} can read and change everything`);
@@ -267,6 +264,18 @@ async function serve(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The rule engine and audit catalog of a server configuration: `selection`
+ * of rules, judged per audit object by its rule group. With `dataDir`, API
+ * changes to objects and rule groups are kept there (it is created).
+ */
+function configuredRules(cfg: ServerConfig, selection: RuleSelection, dataDir?: string): { catalog: AuditCatalog; rules: RuleRouter } {
+  const ruleSet = loadRuleSelection(selection);
+  if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
+  const catalog = new AuditCatalog({ ...(dataDir !== undefined ? { dataDir } : {}), objects: cfg.objects, ruleGroups: cfg.ruleGroups, ruleFileGroups: ruleSet.groups.keys() });
+  return { catalog, rules: new RuleRouter(ruleSet, catalog) };
+}
+
 async function importFiles(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -277,10 +286,7 @@ async function importFiles(args: string[]): Promise<number> {
   const cfg = loadServerConfig(values.config);
   if (values['data-dir'] !== undefined) cfg.dataDir = values['data-dir'];
   const ports = values.port?.flatMap(parsePorts) ?? cfg.ports;
-  const ruleSet = loadRuleSelection(cfg.rules);
-  mkdirSync(cfg.dataDir, { recursive: true });
-  const catalog = new AuditCatalog({ dataDir: cfg.dataDir, objects: cfg.objects, ruleGroups: cfg.ruleGroups, ruleFileGroups: ruleSet.groups.keys() });
-  const rules = new RuleRouter(ruleSet, catalog);
+  const { catalog, rules } = configuredRules(cfg, cfg.rules, cfg.dataDir);
   const server = new AuditServer({
     dataDir: cfg.dataDir, agentListen: [], catalog, processRecord: rules.process, ...(ports ? { ports } : {}),
     ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking).mask } : {}), integrity: cfg.integrity,

@@ -1,6 +1,6 @@
-import { DbtapError, type RiskLevel } from '@dbtap/core';
+import type { RiskLevel } from '@dbtap/core';
 import { RISK_LEVELS } from '../store/query.js';
-import { validateAuditObjects, type AuditObjectDef } from '../objects.js';
+import { failWith, validateAuditObjects, type AuditObjectDef, type ValidationFailure } from '../objects.js';
 
 export type { AuditObjectDef } from '../objects.js';
 
@@ -74,9 +74,7 @@ export class MemoryListProvider<T> implements ListProvider<T> {
 
 const idRe = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-function fail(path: string, message: string): never {
-  throw new DbtapError(HttpErrorCodes.BAD_REQUEST, `${path}: ${message}`, { path });
-}
+const fail: ValidationFailure = failWith(HttpErrorCodes.BAD_REQUEST);
 
 function str(o: Record<string, unknown>, key: string, path: string, required: boolean, max = 1024): string | undefined {
   const v = o[key];
