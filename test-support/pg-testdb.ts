@@ -23,3 +23,17 @@ export async function dropTestDatabase(admin: pg.ClientConfig, dbName: string, w
     await c.end();
   }
 }
+
+/** Creates `dbName`; returns why it could not (no server, no rights), or undefined once it exists. */
+export async function createTestDatabase(admin: pg.ClientConfig, dbName: string): Promise<string | undefined> {
+  const c = new pg.Client({ ...admin, connectionTimeoutMillis: 5000 });
+  try {
+    await c.connect();
+    await c.query(`CREATE DATABASE ${dbName}`);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}

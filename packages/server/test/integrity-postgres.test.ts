@@ -6,6 +6,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
+import { createTestDatabase } from '../../../test-support/pg-testdb.js';
 import { isDbtapError, type AuditEvent } from '@dbtap/core';
 import { PostgresStore } from '../src/store/index.js';
 import { DAY, T0, makeLog } from './store-helpers.js';
@@ -47,16 +48,9 @@ async function endPool(p: pg.Pool): Promise<void> {
 }
 
 {
-  const c = new pg.Client({ ...admin, connectionTimeoutMillis: 5000 });
-  try {
-    await c.connect();
-    await c.query(`CREATE DATABASE ${dbName}`);
-    available = true;
-  } catch (err) {
-    reason = (err as Error).message;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
+  const why = await createTestDatabase(admin, dbName);
+  available = why === undefined;
+  reason = why ?? '';
   if (!available && !process.env.CI) console.log(`# skipping PostgreSQL integrity tests: ${host}:${port} unavailable: ${reason}`);
 }
 const pool: pg.Pool | undefined = available ? openPool(12) : undefined;

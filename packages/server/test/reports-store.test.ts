@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
-import { dropTestDatabase } from '../../../test-support/pg-testdb.js';
+import { createTestDatabase, dropTestDatabase } from '../../../test-support/pg-testdb.js';
 import { isDbtapError, type AuditEvent } from '@dbtap/core';
 import { PostgresStore, SqliteStore, type AggregateQuery, type AuditStore, type ReportRecordQuery } from '../src/store/index.js';
 import { buildReport, isWorkingTime, normalizeWorkingHours, offsetSegments, localTime, type ComplianceReport, type Report, type SourceReport, type StatementsReport, type ServerReport } from '../src/reports/index.js';
@@ -25,17 +25,12 @@ let pgReason = '';
 let pool: pg.Pool | undefined;
 let pgStore: PostgresStore | undefined;
 {
-  const c = new pg.Client({ ...admin, connectionTimeoutMillis: 5000 });
-  try {
-    await c.connect();
-    await c.query(`CREATE DATABASE ${dbName}`);
+  const why = await createTestDatabase(admin, dbName);
+  pgReason = why ?? '';
+  if (why === undefined) {
     pool = new pg.Pool({ host, port, user: 'postgres', database: dbName, max: 6 });
     // An idle connection the server drops must not crash the test process; queries on it still fail loudly.
     pool.on('error', (err) => console.log(`# idle PostgreSQL connection closed: ${err.message}`));
-  } catch (err) {
-    pgReason = (err as Error).message;
-  } finally {
-    await c.end().catch(() => undefined);
   }
   if (pool === undefined && !process.env.CI) console.log(`# skipping PostgreSQL report tests: ${host}:${port} unavailable: ${pgReason}`);
 }

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { dropTestDatabase } from '../../../test-support/pg-testdb.js';
+import { createTestDatabase, dropTestDatabase } from '../../../test-support/pg-testdb.js';
 import { isDbtapError } from '@dbtap/core';
 import { PostgresStore } from '../src/store/index.js';
 import { DAY, T0, makeLog, readExports, storeContract, tempDir } from './store-helpers.js';
@@ -18,16 +18,9 @@ let pool: pg.Pool | undefined;
 // Decided before tests are registered, so that they can be skipped (with
 // the reason printed) when no server is reachable, except under CI.
 {
-  const c = new pg.Client({ ...admin, connectionTimeoutMillis: 5000 });
-  try {
-    await c.connect();
-    await c.query(`CREATE DATABASE ${dbName}`);
-    available = true;
-  } catch (err) {
-    reason = (err as Error).message;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
+  const why = await createTestDatabase(admin, dbName);
+  available = why === undefined;
+  reason = why ?? '';
   if (available) {
     pool = new pg.Pool({ host, port, user: 'postgres', database: dbName, max: 8 });
     pool.on('error', (err) => poolErrors.push(err.message));
