@@ -17,7 +17,8 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DbtapError, isDbtapError, type AuditEvent, type RiskLevel } from '@dbtap/core';
 import { TransportServer, formatHostPort } from '@dbtap/agent';
-import { AuditPipeline, NOTIFY_PRODUCT, createDefaultRegistry, formatCef, loadRuleSelection, rulesProcessor, type CefOptions } from '@dbtap/server';
+import { createDefaultRegistry } from '@dbtap/protocols';
+import { AuditPipeline, NOTIFY_PRODUCT, formatCef, loadRuleSelection, rulesProcessor, type CefOptions } from '@dbtap/server';
 
 const RISKS: readonly RiskLevel[] = ['none', 'info', 'low', 'medium', 'high'];
 

@@ -1,10 +1,12 @@
 /**
  * Database wire-protocol decoders for dbtap, the decoder plugin interface,
- * the registry and protocol detection.
+ * the registry of built-in decoders and protocol detection.
  *
  * @packageDocumentation
  */
 export * from './plugin.js';
 export * from './registry.js';
+export * from './detect.js';
+export * from './builtin.js';
 export * from './postgres/index.js';
 export * from './mysql/index.js';

@@ -1,11 +1,7 @@
 import { openCapture, type AuditEvent, type Frame } from '@dbtap/core';
-import { ProtocolRegistry, mysql, postgres } from '@dbtap/protocols';
+import { createDefaultRegistry } from '@dbtap/protocols';
 import { AuditPipeline, type PipelineOptions, type PipelineStats } from './pipeline.js';
 
-/** A registry with every decoder dbtap ships, registered explicitly. */
-export function createDefaultRegistry(): ProtocolRegistry {
-  return new ProtocolRegistry().register(mysql).register(postgres);
-}
 
 /** Options of {@link auditFrames} and {@link auditCaptureFile}. */
 export interface AuditOptions extends Partial<Omit<PipelineOptions, 'onEvent' | 'ports'>> {

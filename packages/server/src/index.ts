@@ -5,7 +5,6 @@
  *
  * @packageDocumentation
  */
-export * from './detect.js';
 export * from './pipeline.js';
 export * from './format.js';
 export * from './audit.js';

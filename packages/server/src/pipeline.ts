@@ -11,15 +11,17 @@ import {
   type Timestamp,
 } from '@dbtap/core';
 import {
+  FlowDetector,
+  defaultDetectionLimits,
   defaultSessionOptions,
   newSessionStats,
+  type DetectionLimits,
   type ProtocolDecoder,
   type ProtocolRegistry,
   type ProtocolSession,
   type SessionOptions,
   type SessionStats,
 } from '@dbtap/protocols';
-import { FlowDetector, defaultDetectionLimits, type DetectionLimits } from './detect.js';
 import type { AuditObjectTable } from './objects.js';
 
 /** Options of an {@link AuditPipeline}. */

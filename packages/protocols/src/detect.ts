@@ -1,5 +1,6 @@
 import type { Direction, Timestamp } from '@dbtap/core';
-import { Confidence, type ProtocolDecoder, type ProtocolRegistry } from '@dbtap/protocols';
+import { Confidence, type ProtocolDecoder } from './plugin.js';
+import type { ProtocolRegistry } from './registry.js';
 
 /** Limits on what a flow may hold while its protocol is being detected. */
 export interface DetectionLimits {
