@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export * from './plugin.js';
+export * from './kit/index.js';
 export * from './registry.js';
 export * from './detect.js';
 export * from './builtin.js';

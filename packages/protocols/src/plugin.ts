@@ -89,6 +89,18 @@ export interface ProtocolSession {
   close(reason: CloseReason, ts: Timestamp): void;
   /** Counters for this session. */
   readonly stats: SessionStats;
+  /**
+   * Time passed (the pipeline calls it for idle flows): sessions with
+   * timeouts (a login that never completes, a request that is never
+   * answered) act here. Optional.
+   */
+  tick?(ts: Timestamp): void;
+  /**
+   * Protocol-specific counters beyond {@link SessionStats} (oversized
+   * messages, resyncs, evicted prepared statements, ...), summed by the
+   * pipeline per name. Optional.
+   */
+  counters?(): Readonly<Record<string, number>>;
 }
 
 /** A wire-protocol decoder plugin. */
@@ -97,6 +109,11 @@ export interface ProtocolDecoder {
   readonly name: string;
   /** Ports the protocol usually listens on. */
   readonly defaultPorts: readonly number[];
+  /**
+   * The SQL dialect the rules use for this decoder's records (`mysql`,
+   * `postgres`, `tsql`, `oracle`, `db2`). Absent: the rules choose by `dbType`.
+   */
+  readonly dialect?: string;
   /**
    * How likely the stream is this protocol, given the first bytes the client
    * sent and/or the first bytes the server sent (either may be empty: MySQL

@@ -62,6 +62,7 @@ function detectMysql(client: Uint8Array, server?: Uint8Array): Confidence {
 export const mysql: ProtocolDecoder = Object.freeze({
   name: 'mysql',
   defaultPorts: Object.freeze([3306]) as readonly number[],
+  dialect: 'mysql',
   detect: detectMysql,
   createSession(ctx: SessionContext): ProtocolSession {
     return new MysqlSession(ctx);

@@ -52,6 +52,7 @@ export const postgres: ProtocolDecoder = {
   name: 'postgres',
   // 5432 PostgreSQL and openGauss, 54321 KingbaseES, 26000 openGauss cluster installs.
   defaultPorts: [5432, 54321, 26000],
+  dialect: 'postgres',
   detect,
   createSession(ctx: SessionContext): ProtocolSession {
     return new PostgresSession(ctx);

@@ -1,0 +1,68 @@
+/**
+ * A map with a fixed capacity for per-connection state a peer can make grow
+ * (prepared statements, portals, cursors): inserting past the bound evicts
+ * the oldest insertion and counts it, so hostile or leaky clients cost a
+ * bounded amount of memory and the loss is visible.
+ */
+export class BoundedMap<K, V> {
+  private readonly map = new Map<K, V>();
+  private evicted = 0;
+
+  /** @param max most entries kept (at least 1). */
+  constructor(readonly max: number) {
+    if (!(max >= 1)) this.max = 1;
+  }
+
+  /** Entries evicted to stay within {@link BoundedMap.max}. */
+  get evictions(): number {
+    return this.evicted;
+  }
+
+  /** Entries held now. */
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** The value under `k`. */
+  get(k: K): V | undefined {
+    return this.map.get(k);
+  }
+
+  /** True when `k` is held. */
+  has(k: K): boolean {
+    return this.map.has(k);
+  }
+
+  /** Stores `v` under `k`; a new key past the bound evicts the oldest entry. Re-setting a key keeps its age. */
+  set(k: K, v: V): this {
+    if (!this.map.has(k) && this.map.size >= this.max) {
+      const oldest = this.map.keys().next();
+      if (oldest.done !== true) {
+        this.map.delete(oldest.value);
+        this.evicted++;
+      }
+    }
+    this.map.set(k, v);
+    return this;
+  }
+
+  /** Removes `k`; true when it was held. */
+  delete(k: K): boolean {
+    return this.map.delete(k);
+  }
+
+  /** Removes every entry (not counted as evictions). */
+  clear(): void {
+    this.map.clear();
+  }
+
+  /** Values, oldest first. */
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+
+  /** Keys, oldest first. */
+  keys(): IterableIterator<K> {
+    return this.map.keys();
+  }
+}

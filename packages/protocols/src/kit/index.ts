@@ -1,0 +1,7 @@
+// The protocol kit: what every protocol folder builds on (see docs/protocols.md).
+export * from './outcome.js';
+export * from './framer.js';
+export * from './pairing.js';
+export * from './bounded-map.js';
+export * from './record.js';
+export * from './session.js';

@@ -1,0 +1,202 @@
+// The base every protocol session stands on. It keeps the promises of the
+// plugin contract once: a session never throws (an unexpected exception is
+// counted as malformed and the direction resynchronised), counters of the
+// framers and pairings fold into the session's stats, bytes after the stream
+// turned encrypted or closed are counted as skipped, and a connection that
+// ends without an explicit logout gets one logout record.
+import type { AuditEvent, CloseReason, Direction, Timestamp } from '@dbtap/core';
+import { newSessionStats, type ProtocolSession, type SessionContext, type SessionStats } from '../plugin.js';
+import type { BoundedMap } from './bounded-map.js';
+import type { Framer } from './framer.js';
+import type { PairingCounters } from './pairing.js';
+import { RecordBuilder } from './record.js';
+
+/** Something whose counters a {@link KitSession} folds into its stats. */
+export type Tracked = Framer | { readonly counters: PairingCounters } | BoundedMap<unknown, unknown>;
+
+/** Base class of protocol sessions built on the kit; see the module comment. */
+export abstract class KitSession implements ProtocolSession {
+  /** Counters of this session (framers' and pairings' folded in after each call). */
+  readonly stats: SessionStats = newSessionStats();
+  /** Builds and emits this session's records. */
+  protected readonly records: RecordBuilder;
+  /** Timestamp of the call being handled. */
+  protected now: Timestamp = 0;
+  /** A login succeeded on this connection (or the capture started after one). */
+  protected loggedIn = false;
+  /** An explicit logout (or the close record) was emitted. */
+  protected loggedOut = false;
+  private decoding = true;
+  private readonly tracked: Tracked[] = [];
+  private readonly folded = { skipped: 0, malformed: 0, unmatchedReq: 0, unmatchedResp: 0 };
+
+  /**
+   * @param ctx the connection and where records go
+   * @param dbType the `dbType` of every record
+   */
+  constructor(
+    protected readonly ctx: SessionContext,
+    dbType: string,
+  ) {
+    this.records = new RecordBuilder(ctx, dbType, this.stats);
+  }
+
+  /** Framers, pairings and bounded maps whose counters fold into {@link KitSession.stats}. */
+  protected track(...parts: Tracked[]): void {
+    this.tracked.push(...parts);
+  }
+
+  /** False once the stream turned encrypted or the session closed. */
+  protected get active(): boolean {
+    return this.decoding;
+  }
+
+  // ---- ProtocolSession -------------------------------------------------------
+
+  /** In-order bytes in one direction; see {@link ProtocolSession.data}. */
+  data(dir: Direction, bytes: Uint8Array, ts: Timestamp): void {
+    if (!this.decoding) {
+      this.stats.skippedBytes += bytes.length;
+      return;
+    }
+    if (bytes.length === 0) return;
+    this.now = ts;
+    try {
+      this.onData(dir, bytes);
+    } catch {
+      this.bug(dir);
+    }
+    this.fold();
+  }
+
+  /** Missing bytes in one direction; see {@link ProtocolSession.gap}. */
+  gap(dir: Direction, nbytes: number, ts: Timestamp): void {
+    this.now = ts;
+    this.stats.gaps++;
+    if (!this.decoding) return;
+    try {
+      this.onGap(dir, nbytes);
+    } catch {
+      this.bug(dir);
+    }
+    this.fold();
+  }
+
+  /** The connection ended; see {@link ProtocolSession.close}. */
+  close(reason: CloseReason, ts: Timestamp): void {
+    this.now = ts;
+    try {
+      this.onClose(reason);
+    } catch {
+      this.stats.malformed++;
+    }
+    this.decoding = false;
+    this.fold();
+  }
+
+  /** Time passed with no traffic; protocols with timeouts act in {@link KitSession.onTick}. */
+  tick(ts: Timestamp): void {
+    if (!this.decoding) return;
+    this.now = ts;
+    try {
+      this.onTick();
+    } catch {
+      this.stats.malformed++;
+    }
+    this.fold();
+  }
+
+  /** Protocol-specific counters (framers' oversized messages and resyncs, evictions, and the protocol's own). */
+  counters(): Readonly<Record<string, number>> {
+    let oversized = 0;
+    let resyncs = 0;
+    let evictions = 0;
+    for (const t of this.tracked) {
+      if ('evictions' in t) evictions += t.evictions;
+      else if ('resyncs' in t.counters) {
+        oversized += t.counters.oversized;
+        resyncs += t.counters.resyncs;
+      } else evictions += t.counters.evicted;
+    }
+    return { oversized, resyncs, evictions, ...this.protocolCounters() };
+  }
+
+  // ---- hooks -----------------------------------------------------------------
+
+  /** Handles in-order bytes (`this.now` is their timestamp). May throw: the base counts and calls {@link KitSession.onBug}. */
+  protected abstract onData(dir: Direction, bytes: Uint8Array): void;
+  /** Handles missing bytes. */
+  protected abstract onGap(dir: Direction, nbytes: number): void;
+  /** Flushes what is pending as records. */
+  protected abstract onClose(reason: CloseReason): void;
+  /** Resynchronises `dir` after an unexpected exception. */
+  protected abstract onBug(dir: Direction): void;
+  /** Timeouts; nothing by default. */
+  protected onTick(): void {}
+  /** The protocol's own counters for {@link KitSession.counters}. */
+  protected protocolCounters(): Record<string, number> {
+    return {};
+  }
+
+  // ---- shared state changes --------------------------------------------------
+
+  /** The stream turned encrypted (or opaque): records say `tls`, decoding stops for good. */
+  protected encrypted(): void {
+    this.records.who.tls = true;
+    this.decoding = false;
+    for (const t of this.tracked) if ('off' in t) t.off();
+  }
+
+  /**
+   * At close by FIN or RST, after a login and with no logout seen: one logout
+   * record with `attributes.closeReason`, not yet emitted (the caller adds
+   * what its protocol knows and emits it). Undefined when none is due.
+   */
+  protected logoutOnClose(reason: CloseReason): AuditEvent | undefined {
+    if (this.loggedOut || !this.loggedIn || (reason !== 'fin' && reason !== 'rst')) return undefined;
+    this.loggedOut = true;
+    const ev = this.records.start('logout', this.now);
+    ev.status = 'ok';
+    ev.attributes = { closeReason: reason };
+    return ev;
+  }
+
+  private bug(dir: Direction): void {
+    // A decoder bug or an input nobody foresaw must not take the pipeline down.
+    this.stats.malformed++;
+    try {
+      this.onBug(dir);
+    } catch {
+      this.stats.malformed++;
+    }
+  }
+
+  private fold(): void {
+    let skipped = 0;
+    let malformed = 0;
+    let req = 0;
+    let resp = 0;
+    for (const t of this.tracked) {
+      if ('evictions' in t) continue;
+      const c = t.counters;
+      if ('resyncs' in c) {
+        skipped += c.skippedBytes;
+        malformed += c.malformed + c.oversized;
+      } else {
+        req += c.unmatchedRequests;
+        resp += c.unmatchedResponses;
+      }
+    }
+    const f = this.folded;
+    if (skipped !== f.skipped || malformed !== f.malformed || req !== f.unmatchedReq || resp !== f.unmatchedResp) {
+      this.stats.skippedBytes += skipped - f.skipped;
+      this.stats.malformed += malformed - f.malformed;
+      this.stats.unmatchedRequests += req - f.unmatchedReq;
+      this.stats.unmatchedResponses += resp - f.unmatchedResp;
+      f.skipped = skipped;
+      f.malformed = malformed;
+      f.unmatchedReq = req;
+      f.unmatchedResp = resp;
+    }
+  }
+}
