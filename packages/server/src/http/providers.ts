@@ -1,5 +1,4 @@
-import type { RiskLevel } from '@dbtap/core';
-import { RISK_LEVELS } from '../store/query.js';
+import { RISK_LEVELS, type RiskLevel } from '@dbtap/core';
 import { failWith, validateAuditObjects, type AuditObjectDef, type ValidationFailure } from '../objects.js';
 
 export type { AuditObjectDef } from '../objects.js';

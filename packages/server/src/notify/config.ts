@@ -1,6 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
-import { DbtapError, ErrorCodes, type RiskLevel } from '@dbtap/core';
-import { RISK_LEVELS } from '../store/query.js';
+import { RISK_LEVELS, DbtapError, ErrorCodes, type RiskLevel } from '@dbtap/core';
 
 /** How a syslog channel renders a notification. */
 export type SyslogFormat =

@@ -12,5 +12,5 @@ export { reportToCsv } from './csv.js';
 export { reportToHtml, escapeHtml, formatDuration } from './html.js';
 export { renderReport, REPORT_FORMATS, type ReportFormat, type RenderedReport } from './render.js';
 export { reportOptionsFromText, parseDuration, parseDays, parseHourRange, type ReportTextOptions } from './options.js';
-export { offsetSegments, zoneOffsetMs, normalizeWorkingHours, isWorkingTime, localTime, type OffsetSegment, type NormalizedWorkingHours } from './hours.js';
-export { REPORT_DIMENSIONS } from './sql.js';
+export { offsetSegments, zoneOffsetMs, normalizeWorkingHours, isWorkingTime, localTime, type OffsetSegment, type NormalizedWorkingHours } from '../store/hours.js';
+export { REPORT_DIMENSIONS } from '../store/report-sql.js';
