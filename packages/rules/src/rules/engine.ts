@@ -5,7 +5,7 @@
 import type { AuditEvent, RiskLevel } from '@dbtap/core';
 import { DbtapError, ErrorCodes, riskOfRank as riskOfRank_, riskRank as riskRank_ } from '@dbtap/core';
 import { analyzeTokens as analyzeTokens_, type SqlAnalysis } from '../sql/analyze.js';
-import { dialectForDbType as dialectForDbType_, dialectOptions as dialectOptions_ } from '../sql/dialect.js';
+import { dialectForDbType as dialectForDbType_, dialectOptions as dialectOptions_, type Dialect } from '../sql/dialect.js';
 import { TokenBuffer, scanSql as scanSql_ } from '../sql/lexer.js';
 import { ShapeCache } from '../sql/shape.js';
 import { EvalContext } from './context.js';
@@ -38,6 +38,12 @@ export interface RuleEngineOptions {
   readonly maxGroups?: number;
   /** SQL analyses kept for repeated statement shapes (texts that differ only in literal values); 0 disables. Default 4,096. */
   readonly analysisCacheSize?: number;
+  /**
+   * The SQL dialect of a record, e.g. the one its protocol decoder declares;
+   * when absent or returning undefined, {@link dialectForDbType} of the
+   * record's `dbType` decides.
+   */
+  readonly dialectFor?: (event: AuditEvent) => Dialect | undefined;
 }
 
 /** Outcome of evaluating one record. */
@@ -353,7 +359,7 @@ export class RuleEngine {
     const sql = event.sql;
     if (sql === undefined || sql.length === 0) return event;
     if (event.statementType !== undefined && event.verb !== undefined && event.objects !== undefined && event.fingerprint !== undefined) return event;
-    const dialect = dialectOptions(dialectForDbType(event.dbType));
+    const dialect = dialectOptions(this.options.dialectFor?.(event) ?? dialectForDbType(event.dbType));
     let a: SqlAnalysis | undefined;
     // Keyed by shape (literals dropped), so the many executions of one
     // application statement share one analysis. Statement offsets in a
