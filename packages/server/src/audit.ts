@@ -3,7 +3,7 @@ import { createDefaultRegistry } from '@dbtap/protocols';
 import type { RuleSet } from '@dbtap/rules';
 import { createAuditFlow, registryDialects, type RecordMask, type RecordProcessor } from './compose.js';
 import type { AuditPipeline, PipelineOptions, PipelineStats } from './pipeline.js';
-import { rulesProcessor } from './rules.js';
+import { loadRuleSelection, rulesProcessor } from './rules.js';
 
 /** Options of {@link auditFrames} and {@link auditCaptureFile}. */
 export interface AuditOptions extends Partial<Omit<PipelineOptions, 'onEvent' | 'ports'>> {
@@ -93,4 +93,29 @@ export async function auditCaptureFile(path: string, options: AuditOptions = {})
   const summary: AuditSummary = pipeline.finish();
   if (reader.error !== undefined) summary.captureError = `${reader.error.code}: ${reader.error.message}`;
   return { events, summary };
+}
+
+/** Options of {@link analyzeFrames} and {@link analyzeCaptureFile}: those of an audit, with rules by default. */
+export interface AnalyzeOptions extends AuditOptions {
+  /** Rules that judge the records; default the built-in policy library's default policies. */
+  rules?: RuleSet;
+}
+
+function withRules(options: AnalyzeOptions): AuditOptions {
+  if (options.rules !== undefined || options.judge !== undefined) return options;
+  return { ...options, rules: loadRuleSelection({ builtin: true, files: [] }) };
+}
+
+/**
+ * {@link auditFrames} with the rules applied: every statement record carries
+ * its statement type, verb, objects and fingerprint, its risk and matched
+ * rule ids, and alerts come out as records of kind `alert`.
+ */
+export function analyzeFrames(frames: Iterable<Frame>, options: AnalyzeOptions = {}): AuditResult {
+  return auditFrames(frames, withRules(options));
+}
+
+/** {@link auditCaptureFile} with the rules applied, as {@link analyzeFrames} does. */
+export function analyzeCaptureFile(path: string, options: AnalyzeOptions = {}): Promise<AuditResult> {
+  return auditCaptureFile(path, withRules(options));
 }
