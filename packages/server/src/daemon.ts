@@ -2,21 +2,15 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { DbtapError, ErrorCodes, type AuditEvent, type Frame } from '@dbtap/core';
-import { TransportServer, type AgentInfo } from '@dbtap/agent';
+import { TransportServer, type AgentInfo, type LogLevel } from '@dbtap/agent';
 import { createDefaultRegistry, type ProtocolRegistry } from '@dbtap/protocols';
-import { AuditPipeline, type PipelineStats } from './pipeline.js';
+import type { AuditPipeline, PipelineStats } from './pipeline.js';
+import { createAuditFlow, type RecordMask, type RecordProcessor } from './compose.js';
 import type { AuditCatalog } from './catalog.js';
 import type { Notifier } from './notify/notifier.js';
 import { SqliteStore, type AuditStore } from './store/index.js';
 import type { MetricSample } from './http/server.js';
 import type { IntegrityOptions } from './integrity/index.js';
-
-/**
- * Turns each record into the records to store: the record itself (with
- * verdict fields filled) plus any alerts it raised. The rules engine is one;
- * tests and embedders may pass their own.
- */
-export type RecordProcessor = (event: AuditEvent) => readonly AuditEvent[];
 
 /** Where the server listens and keeps its data. */
 export interface AuditServerOptions {
@@ -36,22 +30,22 @@ export interface AuditServerOptions {
   catalog?: AuditCatalog;
   /** Receives every record once it is stored (alerts to syslog, webhooks, files); closed by {@link AuditServer.stop}. */
   notifier?: Notifier;
-  /** Applied to every record before it is stored (rules, enrichment). */
+  /** Applied to every record before it is stored (rules, enrichment): the judge stage of {@link createAuditFlow}. */
   processRecord?: RecordProcessor;
   /**
    * Masks sensitive values (e.g. {@link RecordMasker.mask}): applied to each
    * record and alert after `processRecord`, so rules judge the statement as
    * sent, and before anything is stored or handed on.
    */
-  mask?: (record: AuditEvent) => AuditEvent;
+  mask?: RecordMask;
   /** Tamper evidence of the default store (the key that signs its chain); ignored with `store`. */
   integrity?: IntegrityOptions;
   /** Records are written in batches of at most this many. Default 1000. */
   maxBatch?: number;
   /** HTTP API server factory, given the store and the server; the server listens it. */
   api?: { host: string; port: number; create: (store: AuditStore, server: AuditServer) => Server };
-  /** Receives log lines (connects, disconnects, errors). */
-  log?: (line: string) => void;
+  /** Receives log lines (connects, disconnects, errors) with their level (`info` when absent). */
+  log?: (line: string, level?: LogLevel) => void;
 }
 
 /** Counters of a running {@link AuditServer}. */
@@ -85,13 +79,15 @@ export class AuditServer {
   private readonly counters = { batches: 0, frames: 0, records: 0, alerts: 0 };
   private http: Server | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
-  private readonly log: (line: string) => void;
+  private readonly log: (line: string, level?: LogLevel) => void;
   private readonly endedTotals = { flows: 0, malformed: 0, gaps: 0 };
   private lastAppendSeconds = 0;
+  private readonly registry: ProtocolRegistry;
 
   /** @param options Listeners, store and processing (all optional). */
   constructor(private readonly options: AuditServerOptions = {}) {
     this.log = options.log ?? (() => {});
+    this.registry = options.registry ?? createDefaultRegistry();
     if (options.store) this.store = options.store;
     else {
       const dir = options.dataDir ?? './data';
@@ -112,7 +108,7 @@ export class AuditServer {
       });
       this.transport.on('connect', (a) => this.log(`agent ${a.id} connected from ${a.remoteAddress}:${a.remotePort}`));
       this.transport.on('disconnect', (a, reason) => this.log(`agent ${a.id} disconnected: ${reason}`));
-      this.transport.on('clientError', (err, remote) => this.log(`refused ${remote}: ${err.code}: ${err.message}`));
+      this.transport.on('clientError', (err, remote) => this.log(`refused ${remote}: ${err.code}: ${err.message}`, 'warn'));
     }
     options.catalog?.onChange((change) => {
       if (change !== 'objects') return;
@@ -216,16 +212,14 @@ export class AuditServer {
     if (!slot) {
       const pending: AuditEvent[] = [];
       const ports = this.options.ports;
-      const pipeline = new AuditPipeline({
-        registry: this.options.registry ?? createDefaultRegistry(),
+      const pipeline = createAuditFlow({
+        registry: this.registry,
         ...(ports ? { ports: new Map(ports.map((p) => [p, undefined])) } : {}),
         ...(this.options.catalog ? { objects: this.options.catalog.table } : {}),
         ...(flowIdPrefix !== undefined ? { flowIdPrefix } : {}),
-        onEvent: (e) => {
-          const out = this.options.processRecord ? this.options.processRecord(e) : [e];
-          const mask = this.options.mask;
-          for (const r of out) pending.push(mask ? mask(r) : r);
-        },
+        judge: this.options.processRecord,
+        mask: this.options.mask,
+        sink: (r) => pending.push(r),
       });
       slot = { pipeline, pending };
       this.pipelines.set(source, slot);
@@ -266,7 +260,7 @@ export class AuditServer {
     const now = Date.now() * 1000;
     for (const slot of this.pipelines.values()) slot.pipeline.tick(now);
     for (const slot of this.pipelines.values()) {
-      if (slot.pending.length > 0) this.write(slot.pending).catch((err: unknown) => this.log(`store write failed: ${(err as Error).message}`));
+      if (slot.pending.length > 0) this.write(slot.pending).catch((err: unknown) => this.log(`store write failed: ${(err as Error).message}`, 'error'));
     }
   }
 }

@@ -1,25 +1,19 @@
-import type { RiskLevel } from '@dbtap/core';
-import { RISK_LEVELS } from '../store/query.js';
+import { RISK_LEVELS, type RiskLevel } from '@dbtap/core';
+import { ServerErrorCodes } from '../errors.js';
 import { failWith, validateAuditObjects, type AuditObjectDef, type ValidationFailure } from '../objects.js';
+import { checkKeys } from '../validate.js';
 
 export type { AuditObjectDef } from '../objects.js';
 
-/** Error codes of the HTTP API. */
+/** Error codes of the HTTP API; a view of {@link ServerErrorCodes}. */
 export const HttpErrorCodes = {
-  /** The request is malformed: unknown or invalid parameter, bad body. */
-  BAD_REQUEST: 'DBTAP_E_BAD_REQUEST',
-  /** The request body is not valid JSON. */
-  BAD_JSON: 'DBTAP_E_BAD_JSON',
-  /** The request body is larger than the server accepts. */
-  PAYLOAD_TOO_LARGE: 'DBTAP_E_PAYLOAD_TOO_LARGE',
-  /** No such path, or no such item (session, alert). */
-  NOT_FOUND: 'DBTAP_E_NOT_FOUND',
-  /** `/api/reports/{kind}` with a kind the server does not produce. */
-  UNKNOWN_REPORT: 'DBTAP_E_UNKNOWN_REPORT',
-  /** The path exists but not for this method. */
-  METHOD_NOT_ALLOWED: 'DBTAP_E_METHOD_NOT_ALLOWED',
-  /** Anything unexpected; details are logged, not returned. */
-  INTERNAL: 'DBTAP_E_INTERNAL',
+  BAD_REQUEST: ServerErrorCodes.BAD_REQUEST,
+  BAD_JSON: ServerErrorCodes.BAD_JSON,
+  PAYLOAD_TOO_LARGE: ServerErrorCodes.PAYLOAD_TOO_LARGE,
+  NOT_FOUND: ServerErrorCodes.NOT_FOUND,
+  UNKNOWN_REPORT: ServerErrorCodes.UNKNOWN_REPORT,
+  METHOD_NOT_ALLOWED: ServerErrorCodes.METHOD_NOT_ALLOWED,
+  INTERNAL: ServerErrorCodes.INTERNAL,
 } as const;
 
 /** A named set of rules that is switched on or off together. */
@@ -86,9 +80,6 @@ function str(o: Record<string, unknown>, key: string, path: string, required: bo
   return v;
 }
 
-function onlyKeys(o: Record<string, unknown>, keys: readonly string[], path: string): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${path}.${k}`, `unknown field (allowed: ${keys.join(', ')})`);
-}
 
 function list(value: unknown, key: string): Record<string, unknown>[] {
   const arr = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
@@ -119,7 +110,7 @@ export function parseAuditObjects(body: unknown): AuditObjectDef[] {
 export function parseRuleGroups(body: unknown): RuleGroupDef[] {
   const out = list(body, 'ruleGroups').map((o, i): RuleGroupDef => {
     const p = `ruleGroups[${i}]`;
-    onlyKeys(o, ['id', 'name', 'enabled', 'ruleIds', 'risk', 'description'], p);
+    checkKeys(o, ['id', 'name', 'enabled', 'ruleIds', 'risk', 'description'], p, fail, 'field');
     const id = str(o, 'id', p, true)!;
     if (!idRe.test(id)) fail(`${p}.id`, 'expected 1 to 128 characters of A-Z a-z 0-9 _ . : -');
     if (typeof o.enabled !== 'boolean') fail(`${p}.enabled`, 'required: true or false');

@@ -1,6 +1,6 @@
-import { DbtapError, ErrorCodes } from '@dbtap/core';
-import { readKeyFile, type ConfigFail } from '../masking/config.js';
+import { readKeyFile } from '../masking/config.js';
 import { MIN_KEY_BYTES } from './chain.js';
+import { checkKeys, configFail, type ConfigFail } from '../validate.js';
 
 /** The `integrity:` section of the server configuration, resolved. */
 export interface IntegrityConfig {
@@ -8,9 +8,7 @@ export interface IntegrityConfig {
   key?: Uint8Array;
 }
 
-function defaultFail(path: string, want: string): never {
-  throw new DbtapError(ErrorCodes.CONFIG, `${path} must be ${want}`, { path });
-}
+const defaultFail: ConfigFail = configFail();
 
 /**
  * Resolves the chain key: the environment variable `DBTAP_INTEGRITY_KEY`
@@ -25,7 +23,7 @@ export function parseIntegrityConfig(doc: unknown, path = 'integrity', env: Node
   if (doc !== undefined && doc !== null) {
     if (typeof doc !== 'object' || Array.isArray(doc)) fail(path, 'a mapping');
     const d = doc as Record<string, unknown>;
-    for (const k of Object.keys(d)) if (k !== 'keyFile') fail(`${path}.${k}`, 'keyFile (unknown key)');
+    checkKeys(d, ['keyFile'], path, fail);
     if (d.keyFile !== undefined) {
       if (typeof d.keyFile !== 'string' || d.keyFile === '') fail(`${path}.keyFile`, 'a file path');
       keyFile = d.keyFile;
