@@ -5,6 +5,7 @@
  */
 export { createApiServer, csvCell, csvHeader, toCsvRow, prometheusText, type ApiServerOptions, type MetricSample, type MetricsSource } from './server.js';
 export { openApiDocument } from './openapi.js';
+export { Histogram, LATENCY_BUCKETS, ProcessMetrics } from './metrics.js';
 export {
   HttpErrorCodes,
   MemoryListProvider,
