@@ -7,7 +7,7 @@ const linkTypes: Record<string, number> = { ETHERNET: 1, NULL: 0, RAW: 101, LINU
 
 /** A running capture; {@link LiveCapture.stop} returns every frame seen. */
 export interface LiveCapture {
-  /** Stops capturing (after a short drain) and returns the frames, in capture order. */
+  /** Stops capturing once no new frame arrived for a while, and returns the frames, in capture order. */
   stop(): Promise<Frame[]>;
 }
 
@@ -17,6 +17,8 @@ export interface LiveCapture {
 const keepAlive: unknown[] = [];
 // Loopback frames reach 65,549 bytes (MTU 65,536 plus link header): a smaller buffer cuts them.
 const SNAP = 262_144;
+/** How long the capture must bring no new frame before {@link LiveCapture.stop} closes it. */
+const QUIET_MS = 300;
 let captureAllowed: boolean | undefined;
 
 /** True when this process may capture on `lo` (root or CAP_NET_RAW). */
@@ -55,7 +57,22 @@ export function startLiveCapture(filter: string, device = 'lo'): LiveCapture {
   });
   return {
     async stop() {
-      await new Promise((r) => setTimeout(r, 300));
+      // Frames the kernel holds are read only in libuv's poll phase. A plain
+      // 300 ms timer could fire before any poll phase ran (when other tests in
+      // the process kept the event loop busy for longer), closing the capture
+      // with every frame still unread. Each wait below ends on setImmediate,
+      // which runs after a poll phase, and the capture closes only after
+      // QUIET_MS in which such polls brought no new frame.
+      let seen = -1;
+      let quietSince = Date.now();
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setImmediate(r));
+        if (frames.length !== seen) {
+          seen = frames.length;
+          quietSince = Date.now();
+        } else if (Date.now() - quietSince >= QUIET_MS) break;
+      }
       c.close();
       return frames;
     },

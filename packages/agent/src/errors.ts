@@ -27,6 +27,8 @@ export const AgentErrorCodes = {
   PERMISSION: 'DBTAP_E_PERMISSION',
   /** The capture device disappeared while capturing. */
   DEVICE_GONE: 'DBTAP_E_DEVICE_GONE',
+  /** Live capture was asked for but the optional libpcap binding (npm `cap`) is not installed or does not load. */
+  NO_CAPTURE_BINDING: 'DBTAP_E_NO_CAPTURE_BINDING',
   /** Any other capture failure (libpcap message in the text). */
   CAPTURE: 'DBTAP_E_CAPTURE',
   /** The transport is stopped or was never started. */

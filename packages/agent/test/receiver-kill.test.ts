@@ -1,6 +1,8 @@
 // The receiving process (`dbtap-agent receive`) killed with SIGKILL during a
 // burst and started again: every frame the agent sent is in one of the two
 // capture files, because a batch is acknowledged only after it is written.
+// Every wait is for a condition (bounded by the test runner's timeout, not by
+// a guess of how fast a loaded machine is).
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,7 +29,7 @@ test('receiver process killed with SIGKILL mid-burst and restarted: zero frames 
   const first = receiver(port, join(dir, 'a.pcap'));
   let second: ReturnType<typeof receiver> | undefined;
   try {
-    await waitFor(() => first.out().includes('listening on'), 'receiver', 20_000);
+    await waitFor(() => first.out().includes('listening on'), 'receiver', Infinity);
     const client = new TransportClient({ host: '127.0.0.1', port, reconnectMinMs: 50, reconnectMaxMs: 300, batchMaxPackets: 250, batchMaxDelayMs: 5 }).start();
     const total = 40_000;
     let acked = 0;
@@ -36,16 +38,16 @@ test('receiver process killed with SIGKILL mid-burst and restarted: zero frames 
       client.send(numberedFrame(i, 80));
       if (i % 1000 === 999) await new Promise((r) => setTimeout(r, 2));
       if (i === 15_000) {
-        await waitFor(() => acked > 2000, 'some acknowledgements');
+        await waitFor(() => acked > 2000, 'some acknowledgements', Infinity);
         first.child.kill('SIGKILL');
         await new Promise((r) => first.child.once('exit', r));
       }
       if (i === 25_000) {
         second = receiver(port, join(dir, 'b.pcap'));
-        await waitFor(() => second!.out().includes('listening on'), 'second receiver', 20_000);
+        await waitFor(() => second!.out().includes('listening on'), 'second receiver', Infinity);
       }
     }
-    t.true(await client.drain(30_000));
+    await waitFor(() => client.stats().ackedPackets >= total, 'every frame acknowledged', Infinity, 50);
     second!.child.kill('SIGTERM');
     await new Promise((r) => second!.child.once('exit', r));
     const ids = new Set<number>();
@@ -56,7 +58,11 @@ test('receiver process killed with SIGKILL mid-burst and restarted: zero frames 
         ids.add(frameId(fr));
         inFiles++;
       }
-      t.is(r.error, undefined, `${f} is a complete capture file`);
+      // SIGKILL may land inside the write of a batch (Linux ends a write to a
+      // file early when a fatal signal is pending): the first file may end in
+      // a cut record of that unacknowledged batch, which the agent re-sends.
+      if (f === 'a.pcap' && r.error !== undefined) t.is(r.error.code, 'DBTAP_E_TRUNCATED', r.error.message);
+      else t.is(r.error, undefined, `${f} is a complete capture file`);
     }
     t.is(ids.size, total, 'every frame is in one of the files');
     t.is(client.stats().droppedPackets, 0);

@@ -112,12 +112,15 @@ ptTest('agrees with pt-fingerprint on every statement of the capture corpus', tr
   agree(t, statements);
 });
 
-ptTest('every documented difference from pt-fingerprint is needed by some query and listed in docs/rules.md', false, (t) => {
-  // serial tests run in order: the agreement tests above filled the tally
+test('every documented difference from pt-fingerprint is listed in docs/rules.md', (t) => {
   const docs = readFileSync(join(repoRoot, 'docs/rules.md'), 'utf8');
-  for (const ex of FINGERPRINT_EXCEPTIONS) {
-    t.true((tally.used.get(ex.name) ?? 0) > 0, `exception '${ex.name}' is never needed: remove it or add the query that needs it`);
-    t.true(docs.includes(`\`${ex.name}\``), `exception '${ex.name}' is not listed in docs/rules.md`);
-  }
+  for (const ex of FINGERPRINT_EXCEPTIONS) t.true(docs.includes(`\`${ex.name}\``), `exception '${ex.name}' is not listed in docs/rules.md`);
+});
+
+// Some differences occur only in the corpus' statements: without the corpus
+// this check would call them unneeded.
+ptTest('every documented difference from pt-fingerprint is needed by some query', true, (t) => {
+  // serial tests run in order: the agreement tests above filled the tally
+  for (const ex of FINGERPRINT_EXCEPTIONS) t.true((tally.used.get(ex.name) ?? 0) > 0, `exception '${ex.name}' is never needed: remove it or add the query that needs it`);
   t.log(`compared ${tally.compared}, identical ${tally.exact}; exceptions used: ${[...tally.used].map(([k, v]) => `${k}=${v}`).join(' ')}`);
 });

@@ -10,6 +10,7 @@ import type { AuditCatalog } from './catalog.js';
 import type { Notifier } from './notify/notifier.js';
 import { SqliteStore, type AuditStore } from './store/index.js';
 import type { MetricSample } from './http/server.js';
+import { Histogram, ProcessMetrics } from './http/metrics.js';
 import type { IntegrityOptions } from './integrity/index.js';
 
 /** Where the server listens and keeps its data. */
@@ -83,6 +84,10 @@ export class AuditServer {
   private readonly endedTotals = { flows: 0, malformed: 0, gaps: 0 };
   private lastAppendSeconds = 0;
   private readonly registry: ProtocolRegistry;
+  // latency histograms and process figures of /metrics (http/metrics.ts)
+  private readonly batchSeconds = new Histogram('dbtap_agent_batch_seconds', 'Agent batch ingest latency (decode, rules, store commit) until the acknowledgement, seconds.');
+  private readonly commitSeconds = new Histogram('dbtap_store_commit_seconds', 'Store append (commit) latency per chunk of records, seconds.');
+  private readonly processMetrics = new ProcessMetrics();
 
   /** @param options Listeners, store and processing (all optional). */
   constructor(private readonly options: AuditServerOptions = {}) {
@@ -184,7 +189,10 @@ export class AuditServer {
       { name: 'dbtap_gaps_total', help: 'Gaps in reassembled streams', type: 'counter', value: sum((p) => p.gaps, ended.gaps) },
       { name: 'dbtap_store_queue_records', help: 'Records waiting to be stored', type: 'gauge', value: pending },
       { name: 'dbtap_store_append_seconds_last', help: 'Duration of the last store append', type: 'gauge', value: this.lastAppendSeconds },
+      ...this.batchSeconds.samples(),
+      ...this.commitSeconds.samples(),
       ...(this.options.notifier?.metrics() ?? []),
+      ...this.processMetrics.samples(),
     ];
   }
 
@@ -200,6 +208,7 @@ export class AuditServer {
   /** Stops listening, closes every flow, flushes records and closes the store. */
   async stop(): Promise<void> {
     if (this.tickTimer) clearInterval(this.tickTimer);
+    this.processMetrics.close();
     await this.transport?.close();
     if (this.http) await new Promise<void>((r) => this.http!.close(() => r()));
     for (const source of [...this.pipelines.keys()]) await this.endSource(source);
@@ -230,8 +239,10 @@ export class AuditServer {
   private async onBatch(agent: AgentInfo, frames: Frame[], seq: number): Promise<void> {
     this.counters.batches++;
     this.counters.frames += frames.length;
+    const acknowledged = this.batchSeconds.startTimer();
     // flow ids carry the agent and its instance: numbering restarts with every agent run, and agents may see the same addresses
     await this.ingest(`agent:${agent.id}/${agent.instance}`, frames, { source: `agent:${agent.instance}`, seq }, `${agent.id}.${agent.instance.slice(0, 8)}/`);
+    acknowledged();
   }
 
   /** Stores pending records; the position (if any) commits with the last chunk, or alone when there are none. */
@@ -246,6 +257,7 @@ export class AuditServer {
       const t0 = process.hrtime.bigint();
       await this.store.append(batch, pending.length === 0 && position !== undefined ? { position } : undefined);
       this.lastAppendSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      this.commitSeconds.observe(this.lastAppendSeconds);
       // notified after the commit: an alert that reaches a SIEM is already in the store
       const notifier = this.options.notifier;
       if (notifier !== undefined) for (const e of batch) notifier.notify(e);

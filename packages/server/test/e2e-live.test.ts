@@ -16,7 +16,7 @@ import { freePort } from '../../../test-support/net.js';
 import { startProcess, waitFor, type Proc } from '../../../test-support/process.js';
 import { canCapture } from '../../../test-support/live-capture.js';
 import { withDbLogLock } from '../../../test-support/db-lock.js';
-import { enableStatementLog, parseLog, pgAvailable, readLogFrom } from '../../protocols/test/helpers/postgres-log.js';
+import { enableStatementLog, parseLog, pgAvailable, pgLog, type StatementLog } from '../../protocols/test/helpers/postgres-log.js';
 
 const TOKEN = 'e2e-agent-token-7f3a';
 const API_TOKEN = 'e2e-auditor-token-0123456789';
@@ -31,10 +31,17 @@ async function mariaAvailable(): Promise<boolean> {
   }
 }
 
-const ready = canCapture() && (await mariaAvailable()) && (await pgAvailable());
+const notReady = !canCapture()
+  ? 'needs capture rights on lo'
+  : !(await mariaAvailable())
+    ? 'needs MariaDB on 127.0.0.1:3306'
+    : !(await pgAvailable())
+      ? 'needs PostgreSQL on 127.0.0.1:5432'
+      : ((w) => ('reason' in w ? w.reason : undefined))(await pgLog());
+const ready = notReady === undefined;
 if (!ready) {
-  if (process.env.CI) throw new Error('the end-to-end test needs capture rights on lo, MariaDB on 3306 and PostgreSQL on 5432');
-  console.log('skipping the server end-to-end test: needs capture rights on lo, MariaDB and PostgreSQL');
+  if (process.env.CI) throw new Error(`the end-to-end test cannot run: ${notReady}`);
+  console.log(`skipping the server end-to-end test: ${notReady}`);
 }
 const e2e = ready ? test.serial : test.skip;
 
@@ -102,9 +109,10 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
     // ---- MariaDB, with its general log on -------------------------------------------------
     const root = await mysql.createConnection({ host: '127.0.0.1', user: 'root', database: 'test' });
     const [[saved]] = (await root.query('SELECT @@global.general_log AS g, @@global.log_output AS o')) as unknown as [[{ g: number; o: string }]];
-    await root.query("SET GLOBAL log_output = 'TABLE', GLOBAL general_log = 1");
-    const pgLog = await enableStatementLog();
+    let statementLog: StatementLog | undefined;
     try {
+      await root.query("SET GLOBAL log_output = 'TABLE', GLOBAL general_log = 1");
+      statementLog = await enableStatementLog();
       const my = await mysql.createConnection({ host: '127.0.0.1', user: 'root', database: 'test', connectAttributes: { program_name: 'dbtap-e2e-app' } });
       const myPort = localPort(my);
       const myThread = my.threadId;
@@ -140,12 +148,15 @@ e2e('agent -> server -> API: the statements of the databases own logs, with user
       const failed = (await root.query(
         "SELECT COUNT(*) AS n FROM mysql.general_log WHERE command_type = 'Connect' AND CONVERT(argument USING utf8mb4) LIKE 'Access denied for user \\'dbtap_e2e_nobody\\'%' AND event_time >= NOW() - INTERVAL 5 MINUTE",
       )) as unknown as [Array<{ n: number }>];
-      const pgEntries = parseLog(readLogFrom(pgLog.offset)).filter((e) => e.port === pgPort && e.level === 'LOG');
+      const pgEntries = parseLog(statementLog.read()).filter((e) => e.port === pgPort && e.level === 'LOG');
       return { myPort, myThread, general: general[0], failedLogins: Number(failed[0][0]!.n), pgPort, pgEntries };
     } finally {
-      await root.query('SET GLOBAL general_log = ?, GLOBAL log_output = ?', [saved.g, saved.o]);
-      await root.end();
-      await pgLog.restore();
+      try {
+        await root.query('SET GLOBAL general_log = ?, GLOBAL log_output = ?', [saved.g, saved.o]);
+        await root.end();
+      } finally {
+        await statementLog?.restore();
+      }
     }
   }
 

@@ -11,6 +11,7 @@ import { TransportClient } from '@dbtap/agent';
 import { auditCaptureFile, loadRuleSelection, rulesProcessor } from '../src/index.js';
 import { repoRoot } from '../../../test-support/corpus.js';
 import { freePort } from '../../../test-support/net.js';
+import { waitFor } from '../../../test-support/process.js';
 
 const capture = 'examples/captures/mariadb-session.pcap';
 
@@ -168,7 +169,6 @@ liveTest('sql-guard --live: refused statements never reach MariaDB', async (t) =
 });
 
 test('siem-forward: agent frames in, one CEF line per alert out, stops on SIGINT', async (t) => {
-  t.timeout(30_000);
   const port = await freePort();
   const child = spawn(process.execPath, ['--import=tsx', 'examples/siem-forward.ts', '--listen', `127.0.0.1:${port}`, '--token', 'example-token'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -177,11 +177,12 @@ test('siem-forward: agent frames in, one CEF line per alert out, stops on SIGINT
   child.stdout.on('data', (c) => ((out += c), waiters.forEach((w) => w())));
   child.stderr.on('data', (c) => ((err += c), waiters.forEach((w) => w())));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  // Resolves once `pred` holds for the output so far; rejects when the process ends or 15 s pass.
+  // Resolves once `pred` holds for the output so far; rejects when the process
+  // ends first. No clock: a loaded machine is slow, not wrong (the test
+  // runner's timeout bounds a hang).
   const until = (pred: () => boolean, what: string) =>
     new Promise<void>((resolve, reject) => {
       const done = (e?: Error) => {
-        clearTimeout(timer);
         waiters.delete(check);
         if (e) reject(e);
         else resolve();
@@ -189,7 +190,6 @@ test('siem-forward: agent frames in, one CEF line per alert out, stops on SIGINT
       const check = () => {
         if (pred()) done();
       };
-      const timer = setTimeout(() => done(new Error(`no ${what} within 15 s; stderr: ${err}`)), 15_000);
       waiters.add(check);
       void exited.then(() => done(new Error(`exited before ${what}; stderr: ${err}`)));
       check();
@@ -204,8 +204,8 @@ test('siem-forward: agent frames in, one CEF line per alert out, stops on SIGINT
     const reader = openCapture(join(repoRoot, capture));
     for (let f = reader.next(); f !== undefined; f = reader.next()) client.send(f);
     reader.close();
-    const stats = await client.stop(10_000);
-    t.is(stats.ackedPackets, 62);
+    await waitFor(() => client.stats().ackedPackets >= 62, 'acknowledgement of all 62 frames', Infinity);
+    t.is((await client.stop()).ackedPackets, 62);
     await until(() => out.includes('|dangerous.drop-or-truncate|'), 'DROP alert');
     child.kill('SIGINT');
     t.is(await exited, 0, err);

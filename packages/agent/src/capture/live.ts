@@ -46,7 +46,14 @@ function loadCap(): typeof import('cap').default {
     try {
       capModule = requireCjs('cap') as typeof import('cap').default;
     } catch (err) {
-      throw new DbtapError(AgentErrorCodes.CAPTURE, `the libpcap binding (npm "cap") could not be loaded: ${(err as Error).message}`, undefined, { cause: err });
+      // `cap` is an optional dependency: it compiles against libpcap's headers,
+      // which a user of the transport or of pcap replay alone does not need.
+      throw new DbtapError(
+        AgentErrorCodes.NO_CAPTURE_BINDING,
+        `live capture needs the libpcap binding, the optional npm package "cap" (install libpcap's headers, e.g. libpcap-dev, then npm install cap), and it could not be loaded: ${(err as Error).message}`,
+        undefined,
+        { cause: err },
+      );
     }
   }
   return capModule;

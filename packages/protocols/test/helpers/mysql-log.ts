@@ -68,6 +68,18 @@ export interface GeneralLogSession {
   restore(userLike: string): Promise<void>;
 }
 
+/** Puts back the global settings {@link enableGeneralLog} changed, each one even when another fails. */
+async function restoreSettings(c: mysql.Connection, saved: Saved, setOutput: boolean, raisePacket: boolean): Promise<void> {
+  const statements = [
+    ...(saved.generalLog === 0 ? ['SET GLOBAL general_log = 0'] : []),
+    ...(setOutput ? [`SET GLOBAL log_output = '${saved.logOutput}'`] : []),
+    ...(raisePacket ? [`SET GLOBAL max_allowed_packet = ${saved.maxAllowedPacket}`] : []),
+  ];
+  const failures: unknown[] = [];
+  for (const sql of statements) await c.query(sql).catch((err: unknown) => failures.push(err));
+  if (failures.length > 0) throw failures[0];
+}
+
 /**
  * Turns on the general log to a table (keeping any file output) and, when
  * `maxAllowedPacket` is given, raises max_allowed_packet for new connections.
@@ -83,12 +95,19 @@ export async function enableGeneralLog(opts: { maxAllowedPacket?: number } = {})
     const outputs = new Set(saved.logOutput.split(',').filter((x) => x !== 'NONE'));
     const setOutput = !outputs.has('TABLE');
     outputs.add('TABLE');
-    if (setOutput) await c.query(`SET GLOBAL log_output = '${[...outputs].join(',')}'`);
     const raisePacket = opts.maxAllowedPacket !== undefined && opts.maxAllowedPacket > saved.maxAllowedPacket;
-    if (raisePacket) await c.query(`SET GLOBAL max_allowed_packet = ${opts.maxAllowedPacket}`);
-    const [[now]] = (await c.query("SELECT DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f') AS t")) as unknown as [{ t: string }[]];
-    if (saved.generalLog === 0) await c.query('SET GLOBAL general_log = 1');
-    const since = now!.t;
+    let since: string;
+    try {
+      if (setOutput) await c.query(`SET GLOBAL log_output = '${[...outputs].join(',')}'`);
+      if (raisePacket) await c.query(`SET GLOBAL max_allowed_packet = ${opts.maxAllowedPacket}`);
+      const [[now]] = (await c.query("SELECT DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f') AS t")) as unknown as [{ t: string }[]];
+      if (saved.generalLog === 0) await c.query('SET GLOBAL general_log = 1');
+      since = now!.t;
+    } catch (err) {
+      // a failure half-way leaves nothing changed
+      await restoreSettings(c, saved, setOutput, raisePacket).catch(() => undefined);
+      throw err;
+    }
     const read = async (userLike: string): Promise<GeneralLogEntry[]> =>
       admin(async (a) => {
         const [rows] = (await a.query(
@@ -102,9 +121,7 @@ export async function enableGeneralLog(opts: { maxAllowedPacket?: number } = {})
       });
     const restore = async (userLike: string): Promise<void> =>
       admin(async (a) => {
-        if (saved.generalLog === 0) await a.query('SET GLOBAL general_log = 0');
-        if (setOutput) await a.query(`SET GLOBAL log_output = '${saved.logOutput}'`);
-        if (raisePacket) await a.query(`SET GLOBAL max_allowed_packet = ${saved.maxAllowedPacket}`);
+        await restoreSettings(a, saved, setOutput, raisePacket);
         if (!saved.tableWasEmpty || saved.generalLog !== 0) return;
         // Only rows of our connections (test users and this process's administrator sessions) may be there.
         const [[foreign]] = (await a.query(

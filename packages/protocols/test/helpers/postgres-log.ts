@@ -1,11 +1,8 @@
 // PostgreSQL's own server log as ground truth for live tests: switches on
 // statement and connection logging (ALTER SYSTEM + reload, restored after),
 // and parses the stderr log lines written meanwhile.
-import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import pg from 'pg';
-
-/** Where the Debian cluster writes its stderr log. */
-export const pgLogFile = '/var/log/postgresql/postgresql-15-main.log';
+import { locatePgLog, readFrom, sizeOf } from '../../../../test-support/db-logs.js';
 
 /** Connection settings for the local server (trust auth, no TLS). */
 export const pgConn = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' } as const;
@@ -43,42 +40,56 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** Turns the logging on; returns the log offset to read from and a restore function. */
-export async function enableStatementLog(): Promise<{ offset: number; restore: () => Promise<void> }> {
-  await admin(async (c) => {
-    for (const [k, v] of SETTINGS) await c.query(`ALTER SYSTEM SET ${k} = '${v}'`);
-    await c.query('SELECT pg_reload_conf()');
-  });
-  // The postmaster applies the reload asynchronously: wait until new sessions see it.
-  for (let i = 0; i < 50; i++) {
-    const v = await admin(async (c) => (await c.query('SHOW log_line_prefix')).rows[0].log_line_prefix as string);
-    if (v === PREFIX) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const offset = statSync(pgLogFile).size;
-  return {
-    offset,
-    restore: async () => {
-      await admin(async (c) => {
-        for (const [k] of SETTINGS) await c.query(`ALTER SYSTEM RESET ${k}`);
-        await c.query('SELECT pg_reload_conf()');
-      });
-    },
-  };
+let located: Promise<{ file: string } | { reason: string }> | undefined;
+/** The server's log file, asked of the server once per process (see locatePgLog). */
+export function pgLog(): Promise<{ file: string } | { reason: string }> {
+  located ??= admin((c) => locatePgLog(c));
+  return located;
 }
 
-/** Reads the log from `offset` to its current end. */
-export function readLogFrom(offset: number): string {
-  const size = statSync(pgLogFile).size;
-  if (size <= offset) return '';
-  const fd = openSync(pgLogFile, 'r');
+/** The statement log switched on: what it wrote since, and how to switch it back. */
+export interface StatementLog {
+  /** The log text written since logging was switched on. */
+  read(): string;
+  /** Resets every setting to the server's configuration. */
+  restore(): Promise<void>;
+}
+
+/** Resets the settings; each one even when another fails, so none stays changed. */
+async function resetSettings(): Promise<void> {
+  await admin(async (c) => {
+    const failures: unknown[] = [];
+    for (const [k] of SETTINGS) await c.query(`ALTER SYSTEM RESET ${k}`).catch((err: unknown) => failures.push(err));
+    await c.query('SELECT pg_reload_conf()');
+    if (failures.length > 0) throw failures[0];
+  });
+}
+
+/**
+ * Turns the logging on. Fails (changing nothing) when the log file cannot be
+ * found; a failure half-way resets what was already set.
+ */
+export async function enableStatementLog(): Promise<StatementLog> {
+  const where = await pgLog();
+  if ('reason' in where) throw new Error(where.reason);
+  const { file } = where;
   try {
-    const buf = Buffer.alloc(size - offset);
-    readSync(fd, buf, 0, buf.length, offset);
-    return buf.toString('utf8');
-  } finally {
-    closeSync(fd);
+    await admin(async (c) => {
+      for (const [k, v] of SETTINGS) await c.query(`ALTER SYSTEM SET ${k} = '${v}'`);
+      await c.query('SELECT pg_reload_conf()');
+    });
+    // The postmaster applies the reload asynchronously: wait until new sessions see it.
+    for (;;) {
+      const v = await admin(async (c) => (await c.query('SHOW log_line_prefix')).rows[0].log_line_prefix as string);
+      if (v === PREFIX) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await resetSettings();
+    throw err;
   }
+  const offset = sizeOf(file);
+  return { read: () => readFrom(file, offset), restore: resetSettings };
 }
 
 /** One parsed log entry of a session process. */

@@ -5,6 +5,7 @@ import { DbtapError, ErrorCodes, formatTimestamp, isDbtapError, type AuditEvent 
 import { jsonReplacer, toNdjson } from '../format.js';
 import { StoreErrorCodes } from '../store/query.js';
 import type { AlertQuery, AuditStore, RecordQuery, SessionQuery, SummaryQuery } from '../store/types.js';
+import { Histogram } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { alertParams, parseParams, recordParams, reportParams, sessionParams, summaryParams } from './params.js';
 import { buildReport, REPORT_KINDS, renderReport, reportOptionsFromText, type ReportFormat, type ReportKind, type ReportOptions } from '../reports/index.js';
@@ -26,7 +27,9 @@ export interface MetricSample {
   /** `# HELP` text. */
   help?: string;
   /** `# TYPE`; `untyped` when absent. */
-  type?: 'counter' | 'gauge';
+  type?: 'counter' | 'gauge' | 'histogram';
+  /** The family a histogram's `_bucket`, `_sum` and `_count` samples belong to: the name of its `# HELP` and `# TYPE` lines. */
+  family?: string;
   /** The value. */
   value: number;
   /** Label names and values. */
@@ -162,7 +165,7 @@ function numberText(v: number): string {
 export function prometheusText(samples: readonly MetricSample[]): string {
   const byName = new Map<string, MetricSample[]>();
   for (const s of samples) {
-    const name = metricName(s.name);
+    const name = metricName(s.family ?? s.name);
     let l = byName.get(name);
     if (l === undefined) byName.set(name, (l = []));
     l.push(s);
@@ -172,7 +175,7 @@ export function prometheusText(samples: readonly MetricSample[]): string {
     const head = list[0]!;
     if (head.help !== undefined) out += `# HELP ${name} ${head.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n`;
     out += `# TYPE ${name} ${head.type ?? 'untyped'}\n`;
-    for (const s of list) out += `${name}${labelText(s.labels)} ${numberText(s.value)}\n`;
+    for (const s of list) out += `${metricName(s.name)}${labelText(s.labels)} ${numberText(s.value)}\n`;
   }
   return out;
 }
@@ -449,6 +452,7 @@ export function createApiServer(options: ApiServerOptions): Server {
             const [route, code] = key.split(' ');
             samples.push({ name: 'dbtap_http_requests_total', help: 'HTTP API requests by route and status code.', type: 'counter', value, labels: { route: route!, code: code! } });
           }
+          samples.push(...requestSeconds.samples());
           const text = prometheusText(samples);
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
           res.end(text);
@@ -462,7 +466,9 @@ export function createApiServer(options: ApiServerOptions): Server {
     requests.set(key, (requests.get(key) ?? 0) + 1);
   };
 
+  const requestSeconds = new Histogram('dbtap_http_request_seconds', 'HTTP API request latency by route, seconds (until the answer is written).');
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const answered = requestSeconds.startTimer();
     let template = 'unmatched';
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -511,6 +517,7 @@ export function createApiServer(options: ApiServerOptions): Server {
       }
     } finally {
       count(template, res.statusCode);
+      answered({ route: template });
     }
   };
 

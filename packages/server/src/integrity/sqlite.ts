@@ -1,7 +1,7 @@
 // The chain of a SqliteStore: its table, sealing inside the append
 // transaction, retention checkpoints, and verification over a read-only
 // snapshot.
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { DbtapError, ErrorCodes, type AuditEvent } from '@dbtap/core';
 import {
   ADOPT_CHUNK,
@@ -23,6 +23,7 @@ import {
   type LinkKind,
   type LinkRow,
 } from './chain.js';
+import { sqliteDriver } from '../store/native.js';
 import { verifyChain, type ChainSource, type StoredRecord } from './verify.js';
 import type { IntegrityOptions, IntegrityReport, VerifyOptions } from './types.js';
 
@@ -289,7 +290,7 @@ export async function verifySqliteDatabase(db: Database.Database, options: Verif
 export async function verifySqliteFile(path: string, options: VerifyOptions = {}): Promise<IntegrityReport> {
   let db: Database.Database;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    db = new (sqliteDriver())(path, { readonly: true, fileMustExist: true });
   } catch (err) {
     throw new DbtapError(ErrorCodes.IO, `cannot open store ${path}: ${(err as Error).message}`, { path }, { cause: err });
   }

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { RISK_LEVELS, riskRank, DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
 import { toNdjson } from '../format.js';
 import { exportFileName, writeNdjsonGz } from './export.js';
@@ -16,6 +16,7 @@ import {
   type ReportTarget,
 } from './report-sql.js';
 import type { OffsetSegment } from './hours.js';
+import { postgresDriver } from './native.js';
 import { PostgresChain, chainTransaction } from '../integrity/postgres.js';
 import { objectKeys, ruleKeys } from '../integrity/chain.js';
 import type { IntegrityOptions, IntegrityReport, VerifyOptions } from '../integrity/types.js';
@@ -195,7 +196,7 @@ export class PostgresStore implements AuditStore {
     const partition = options.partition ?? 'day';
     if (partition !== 'day' && partition !== 'month') throw new DbtapError(StoreErrorCodes.BAD_QUERY, 'PostgresStore: partition must be day or month');
     const own = options.pool === undefined;
-    const pool = options.pool ?? new pg.Pool(typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection);
+    const pool = options.pool ?? new (postgresDriver().Pool)(typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection);
     const store = new PostgresStore(pool, own, prefix, partition, options.integrity);
     // An idle pooled connection the server ends (restart, administrator) emits
     // 'error' on the pool: without a listener it would end the process. The

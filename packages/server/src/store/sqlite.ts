@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { RISK_LEVELS, riskRank, DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
 import { toNdjson } from '../format.js';
 import { exportFileName, writeNdjsonGz } from './export.js';
@@ -18,6 +18,7 @@ import {
   type ReportTarget,
 } from './report-sql.js';
 import type { OffsetSegment } from './hours.js';
+import { sqliteDriver } from './native.js';
 import { SqliteChain, verifySqliteDatabase, verifySqliteFile } from '../integrity/sqlite.js';
 import { objectKeys, ruleKeys } from '../integrity/chain.js';
 import type { IntegrityOptions, IntegrityReport, VerifyOptions } from '../integrity/types.js';
@@ -237,7 +238,7 @@ export class SqliteStore implements AuditStore {
     const sync = opts.synchronous ?? 'full';
     if (sync !== 'full' && sync !== 'normal') throw new DbtapError(StoreErrorCodes.BAD_QUERY, `SqliteStore: synchronous must be full or normal, got ${String(sync)}`);
     try {
-      this.db = new Database(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
+      this.db = new (sqliteDriver())(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
       // auto_vacuum only takes effect before the first table exists.
       this.db.pragma('auto_vacuum = INCREMENTAL');
       this.db.pragma('journal_mode = WAL');
