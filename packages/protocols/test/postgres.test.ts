@@ -708,3 +708,17 @@ test('client-chosen startup parameter names stay plain attributes', (t) => {
   t.true(Object.keys(a).includes('__proto__'));
   t.true(Object.keys(a).includes('constructor'));
 });
+
+test('regression: the audit object charset (gbk) survives a client_encoding ParameterStatus', (t) => {
+  // The audit object says GBK; the connection claims UTF8 at startup and again in a ParameterStatus
+  // after a SET (the MySQL SET NAMES bug: the negotiated charset must not win over the object's).
+  const h = new Harness({ options: { charset: 'gbk' } }).c(startup({ user: 'u', database: 'd', client_encoding: 'UTF8' })).s(authOk(), paramStatus('client_encoding', 'UTF8'), ready());
+  h.c(query("SET client_encoding = 'UTF8'")).s(complete('SET'), paramStatus('client_encoding', 'UTF8'), ready());
+  // "SELECT '中文'" in GBK.
+  const sql = Uint8Array.from([...new TextEncoder().encode("SELECT '"), 0xd6, 0xd0, 0xce, 0xc4, 0x27]);
+  h.c(msg('Q', sql, Uint8Array.of(0))).s(complete('SELECT 1'), ready());
+  h.c(parse('', 'SELECT $1'), bind('', '', [Uint8Array.of(0xd6, 0xd0)], [0]), execute(''), sync()).s(parseComplete(), bindComplete(), complete('SELECT 1'), ready());
+  const ex = h.of('statement');
+  t.is(ex[1]!.sql, "SELECT '中文'");
+  t.deepEqual(ex[2]!.params, ['中']);
+});

@@ -98,9 +98,17 @@ export function decodeStartup(r: ByteReader, truncated = false): Result<StartupP
   return { kind: 'startup', major, minor, params };
 }
 
+// Shared results for the common empty lists and bodiless messages: nothing is allocated for them.
+const NONE: readonly number[] = Object.freeze([]);
+const NO_VALUES: readonly RawValue[] = Object.freeze([]);
+const bodiless = new Map<number, FrontendMessage>(
+  [FrontendType.Sync, FrontendType.Flush, FrontendType.Terminate, FrontendType.CopyDone].map((type) => [type, Object.freeze({ type }) as FrontendMessage]),
+);
+
 /** Reads Int16 count + count Int16 format codes. */
-function int16List(r: ByteReader): number[] {
+function int16List(r: ByteReader): readonly number[] {
   const n = r.u16be();
+  if (n === 0) return NONE;
   if (n * 2 > r.remaining) {
     r.overrun = true;
     return [];
@@ -111,8 +119,9 @@ function int16List(r: ByteReader): number[] {
 }
 
 /** Reads Int16 count + count (Int32 length, bytes) values, -1 = NULL. */
-function valueList(r: ByteReader): RawValue[] {
+function valueList(r: ByteReader): readonly RawValue[] {
   const n = r.u16be();
+  if (n === 0) return NO_VALUES;
   if (n * 4 > r.remaining) {
     r.overrun = true;
     return [];
@@ -127,20 +136,19 @@ function valueList(r: ByteReader): RawValue[] {
 }
 
 /** Reads Int16 count + count Int32 type OIDs. */
-function oidList(r: ByteReader): number[] | undefined {
+function oidList(r: ByteReader): readonly number[] | undefined {
   const n = r.u16be();
+  if (n === 0) return r.ok ? NONE : undefined;
   if (n * 4 > r.remaining) return undefined;
   const out = new Array<number>(n);
   for (let i = 0; i < n; i++) out[i] = r.u32be();
   return out;
 }
 
-const NO_FORMATS: readonly number[] = Object.freeze([]);
-
 /** Expands the 0 / 1 / n format-code convention of Bind and FunctionCall to one code per value. */
 function expandFormats(codes: readonly number[], n: number): readonly number[] {
   if (codes.length === n) return codes;
-  if (codes.length === 0 && n === 0) return NO_FORMATS;
+  if (codes.length === 0 && n === 0) return NONE;
   const fill = codes.length === 1 ? codes[0]! : 0;
   return new Array<number>(n).fill(fill);
 }
@@ -191,7 +199,7 @@ export function decodeFrontend(type: number, r: ByteReader, truncated = false): 
     case FrontendType.Flush:
     case FrontendType.Terminate:
     case FrontendType.CopyDone:
-      m = { type };
+      m = bodiless.get(type)!;
       break;
     case FrontendType.FunctionCall: {
       const oid = r.u32be();

@@ -11,14 +11,15 @@
 // nothing per result row: DataRows are counted without decoding unless rows
 // are kept, and a RowDescription, a Parse or a command tag equal to the
 // previous one reuses what that one decoded (a client repeats them).
-import { ByteReader, decodeText, Direction, type AuditEvent, type CloseReason, type ParamValue, type Timestamp } from '@dbtap/core';
-import { BoundedMap, FifoPairing, FrameFlag, KitSession, type Framer, type Pending } from '../kit/index.js';
+import { ByteReader, decodeText, Direction, type CloseReason, type ParamValue } from '@dbtap/core';
+import { BoundedMap, FrameFlag, KitSession, type Framer } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
 import { decodeBackend, decodeFields, decodeFrontend, decodeStartup, STARTUP_HEADER, TYPED_HEADER } from './decoder.js';
 import { answerFormat, pgFramer, startupFormat, typedFormat } from './framer.js';
 import { isFatal, Phase, PgLogin, recordError, StartupNext } from './login.js';
 import { Answer, BackendType, FrontendType, type ErrorFields, type FieldDescription } from './messages.js';
-import { columnText, paramValue } from './values.js';
+import { Op, OpKind, OpQueue, Req, sameBytes, sameNumbers, Tag, type Portal, type Statement } from './requests.js';
+import { paramValue, rowText } from './values.js';
 
 /** Most prepared statements / portals remembered per session (oldest dropped beyond). */
 const MAX_NAMED = 4096;
@@ -27,111 +28,13 @@ const MAX_QUEUE = 65536;
 
 const EMPTY = new Uint8Array(0);
 
-/** Kinds of queued operations. */
-const enum OpKind {
-  Query,
-  Execute,
-  Function,
-  Parse,
-  Bind,
-  Describe,
-  Close,
-  Sync,
-}
-
-/** A statement record under way: the record and what the response adds to it. */
-class Req {
-  affected = 0;
-  hasAffected = false;
-  returned = 0;
-  hasReturned = false;
-  /** DataRows since the last RowDescription / CommandComplete. */
-  segRows = 0;
-  /** A RowDescription was seen for the current result. */
-  hasResult = false;
-  fields: readonly FieldDescription[] | undefined = undefined;
-  resultFormats: readonly number[] | undefined = undefined;
-  rows: (string | null)[][] | undefined = undefined;
-  bytesOut = 0;
-  completed = false;
-  copy: string | undefined = undefined;
-  copyBytes = 0;
-  copyMessages = 0;
-  tags: string | undefined = undefined;
-  endTs: Timestamp | undefined = undefined;
-
-  constructor(
-    readonly ev: AuditEvent,
-    public bytesIn: number,
-  ) {}
-}
-
-interface Statement {
-  /** The SQL text, cut to maxSqlLength. */
-  readonly sql: string;
-  /** The SQL was cut (size limit or a gap). */
-  readonly cut: boolean;
-  /** A copy of the Parse's query bytes and types, to reuse this entry when the same text is parsed again. */
-  readonly bytes: Uint8Array;
-  readonly parseTypes: readonly number[];
-  types: readonly number[];
-  fields: readonly FieldDescription[] | undefined;
-}
-
-interface Portal {
-  readonly statement: string;
-  readonly stmt: Statement | undefined;
-  readonly params: ParamValue[];
-  readonly resultFormats: readonly number[];
-  fields: readonly FieldDescription[] | undefined;
-}
-
-/** One queued frontend request; `req` is set for those that become a record. */
-class Op implements Pending {
-  truncated = false;
-  gapBefore = false;
-  /** Parse: the statement's SQL. */
-  sql: string | undefined = undefined;
-  /** Bind: the statement name. */
-  statement = '';
-  /** Describe / Close: 'S' statement or 'P' portal. */
-  target = '';
-  /** Wire bytes of a Parse / Bind / Describe / Close. */
-  bytes = 0;
-  /** Execute: the portal it runs. */
-  portal: Portal | undefined = undefined;
-  /** In flight when bytes of the server stream were lost: its response may be gone. */
-  answerLost = false;
-
-  constructor(
-    readonly kind: OpKind,
-    public ts: Timestamp,
-    /** Parse: statement name; Bind: portal name; Describe / Close: the target's name. */
-    readonly name: string,
-    readonly req: Req | undefined,
-  ) {}
-}
-
-/** Whether `buf[start, end)` holds the bytes of `ref` (no view is made: this runs per message). */
-function sameBytes(buf: Uint8Array, start: number, end: number, ref: Uint8Array): boolean {
-  if (end - start !== ref.length) return false;
-  for (let i = 0; i < ref.length; i++) if (buf[start + i] !== ref[i]) return false;
-  return true;
-}
-
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** A PostgreSQL (or wire-compatible) session. */
 export class PostgresSession extends KitSession {
   private readonly client: Framer;
   private readonly server: Framer;
   private readonly login: PgLogin;
   private readonly reader = new ByteReader();
-  private readonly queue: FifoPairing<Op>;
+  private readonly queue: OpQueue;
   private readonly statements = new BoundedMap<string, Statement>(MAX_NAMED);
   private readonly portals = new BoundedMap<string, Portal>(MAX_NAMED);
   private readonly maxRows: number;
@@ -149,7 +52,8 @@ export class PostgresSession extends KitSession {
   private lastFields: readonly FieldDescription[] = [];
   private lastColumns: readonly string[] = [];
   private lastTagBytes: Uint8Array = EMPTY;
-  private lastTag = '';
+  private readonly lastTag = new Tag();
+  private readonly cutTag = new Tag();
 
   /** Transaction status from the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed transaction. */
   txStatus = 'I';
@@ -161,10 +65,14 @@ export class PostgresSession extends KitSession {
     this.client = pgFramer(true, (m, w, f) => this.onClient(m, w, f), max, ctx.midStream);
     this.server = pgFramer(false, (m, w, f) => this.onServer(m, w, f), max, ctx.midStream);
     this.login = new PgLogin(this.records, ctx.options.charset, ctx.midStream);
-    this.queue = new FifoPairing<Op>(MAX_QUEUE, (op) => {
-      if (op.req !== undefined) this.emitReq(op);
-    });
     this.maxRows = ctx.options.maxRows;
+    this.queue = new OpQueue(
+      MAX_QUEUE,
+      (op) => {
+        if (op.req !== undefined) op.req.finish(this.records, op);
+      },
+      this.maxRows > 0,
+    );
     this.track(this.client, this.server, this.queue, this.statements, this.portals);
   }
 
@@ -200,10 +108,7 @@ export class PostgresSession extends KitSession {
     this.gapPending = true;
     // Requests in flight may have lost their responses (or responses their requests).
     this.queue.markTruncated();
-    if (dir === Direction.ToClient) {
-      const queue = this.queue;
-      for (let i = 0; i < queue.length; i++) queue.at(i)!.answerLost = true;
-    }
+    if (dir === Direction.ToClient) this.queue.answersLost();
   }
 
   protected onClose(reason: CloseReason): void {
@@ -252,6 +157,8 @@ export class PostgresSession extends KitSession {
     const truncated = (flags & FrameFlag.Truncated) !== 0;
     if (this.client.format === startupFormat) return this.onStartup(message, wireLen, truncated);
     const type = message[0]!;
+    // COPY FROM STDIN data: only counted.
+    if (type === FrontendType.CopyData) return this.onCopyIn(message.length - TYPED_HEADER, wireLen, undefined);
     const m = decodeFrontend(type, this.body(message, TYPED_HEADER), truncated);
     if (typeof m === 'number') {
       if (truncated && type === FrontendType.Query) {
@@ -344,24 +251,10 @@ export class PostgresSession extends KitSession {
         this.pushReq(OpKind.Function, q, truncated);
         return;
       }
-      case FrontendType.CopyData:
       case FrontendType.CopyDone:
-      case FrontendType.CopyFail: {
-        const op = this.headReq();
-        if (op === undefined) {
-          this.stats.unmatchedRequests++;
-          return;
-        }
-        const q = op.req!;
-        q.bytesIn += wireLen;
-        if (m.type === FrontendType.CopyData) {
-          q.copyMessages++;
-          q.copyBytes += m.size;
-        } else if (m.type === FrontendType.CopyFail) {
-          (q.ev.attributes ??= {}).copyFail = m.message;
-        }
-        return;
-      }
+        return this.onCopyIn(-1, wireLen, undefined);
+      case FrontendType.CopyFail:
+        return this.onCopyIn(-1, wireLen, m.message);
       case FrontendType.Password:
         if (!this.login.password(m.body, wireLen)) this.inAcc += wireLen;
         return;
@@ -384,6 +277,22 @@ export class PostgresSession extends KitSession {
     const tail = queue.at(queue.length - 1)!;
     if (tail.kind !== OpKind.Sync && tail.kind !== OpKind.Query && tail.kind !== OpKind.Function) return;
     while (queue.length > 0 && queue.head()!.answerLost) this.dropOp(queue.shift()!);
+  }
+
+  /** CopyData (`size` bytes of data; -1 for CopyDone / CopyFail) from the client, on the COPY it feeds. */
+  private onCopyIn(size: number, wireLen: number, failure: string | undefined): void {
+    const op = this.queue.headReq();
+    if (op === undefined) {
+      this.stats.unmatchedRequests++;
+      return;
+    }
+    const q = op.req!;
+    q.bytesIn += wireLen;
+    if (size >= 0) {
+      q.copyMessages++;
+      q.copyBytes += size;
+    }
+    if (failure !== undefined) (q.ev.attributes ??= {}).copyFail = failure;
   }
 
   private onStartup(message: Uint8Array, wireLen: number, truncated: boolean): void {
@@ -465,6 +374,7 @@ export class PostgresSession extends KitSession {
     if (type === BackendType.DataRow && flags === 0) return this.onDataRow(message, wireLen);
     const truncated = (flags & FrameFlag.Truncated) !== 0;
     if (type === BackendType.RowDescription && !truncated) return this.onRowDescription(message, wireLen);
+    if (type === BackendType.CopyData) return this.onCopyOut(message, wireLen);
     if (type === BackendType.CommandComplete && !truncated) {
       const nul = message.indexOf(0, TYPED_HEADER);
       if (nul >= 0) return this.onComplete(this.tagOf(message, nul), wireLen);
@@ -474,7 +384,7 @@ export class PostgresSession extends KitSession {
       if (!truncated) this.stats.malformed++;
       // A cut DataRow still counts as a row.
       if (type === BackendType.DataRow) {
-        const op = this.resultTarget();
+        const op = this.queue.resultTarget();
         if (op !== undefined) {
           const q = op.req!;
           q.segRows++;
@@ -504,7 +414,7 @@ export class PostgresSession extends KitSession {
       case BackendType.ErrorResponse:
         return this.onError(m.fields, wireLen);
       case BackendType.NoticeResponse: {
-        const op = this.headReq();
+        const op = this.queue.headReq();
         if (op !== undefined) {
           op.req!.bytesOut += wireLen;
           if (m.fields.message !== undefined) (op.req!.ev.attributes ??= {}).notice ??= m.fields.message;
@@ -525,7 +435,7 @@ export class PostgresSession extends KitSession {
         return this.take(OpKind.Close);
       case BackendType.ParameterDescription: {
         this.outAcc += wireLen;
-        const op = this.find(OpKind.Describe);
+        const op = this.queue.find(OpKind.Describe);
         if (op !== undefined && op.target === 'S') {
           const st = this.statements.get(op.name);
           if (st !== undefined) st.types = m.types;
@@ -540,7 +450,7 @@ export class PostgresSession extends KitSession {
         return this.onFields(m.fields, undefined, wireLen);
       case BackendType.DataRow: {
         // Truncated DataRows that still decoded; whole ones took the fast path above.
-        const op = this.resultTarget();
+        const op = this.queue.resultTarget();
         if (op === undefined) return this.queue.noRequest();
         op.req!.bytesOut += wireLen;
         op.req!.segRows++;
@@ -548,9 +458,10 @@ export class PostgresSession extends KitSession {
         return;
       }
       case BackendType.CommandComplete:
-        return this.onComplete(m.tag, wireLen);
+        this.cutTag.parse(m.tag);
+        return this.onComplete(this.cutTag, wireLen);
       case BackendType.EmptyQueryResponse: {
-        const op = this.resultTarget();
+        const op = this.queue.resultTarget();
         if (op === undefined) return this.queue.noRequest();
         op.req!.bytesOut += wireLen;
         (op.req!.ev.attributes ??= {}).emptyQuery = 'true';
@@ -558,7 +469,7 @@ export class PostgresSession extends KitSession {
         return;
       }
       case BackendType.PortalSuspended: {
-        const op = this.resultTarget();
+        const op = this.queue.resultTarget();
         if (op === undefined || op.kind !== OpKind.Execute) return this.queue.noRequest();
         const q = op.req!;
         q.bytesOut += wireLen;
@@ -571,36 +482,19 @@ export class PostgresSession extends KitSession {
       case BackendType.CopyInResponse:
       case BackendType.CopyOutResponse:
       case BackendType.CopyBothResponse: {
-        const op = this.resultTarget();
+        const op = this.queue.resultTarget();
         if (op === undefined) return this.queue.noRequest();
         op.req!.bytesOut += wireLen;
         op.req!.copy = m.type === BackendType.CopyInResponse ? 'in' : m.type === BackendType.CopyOutResponse ? 'out' : 'both';
         return;
       }
-      case BackendType.CopyData: {
-        const op = this.resultTarget();
-        if (op === undefined) return;
-        const q = op.req!;
-        q.bytesOut += wireLen;
-        q.copyMessages++;
-        q.copyBytes += m.size;
-        if (this.maxRows > 0 && q.copy === 'out') {
-          const rows = (q.rows ??= []);
-          if (rows.length < this.maxRows) {
-            let line = decodeText(m.data, this.login.charset);
-            if (line.endsWith('\n')) line = line.slice(0, -1);
-            rows.push([line]);
-          }
-        }
-        return;
-      }
       case BackendType.CopyDone: {
-        const op = this.resultTarget();
+        const op = this.queue.resultTarget();
         if (op !== undefined) op.req!.bytesOut += wireLen;
         return;
       }
       case BackendType.FunctionCallResponse: {
-        const op = this.resultTarget();
+        const op = this.queue.resultTarget();
         if (op === undefined) return this.queue.noRequest();
         const q = op.req!;
         q.bytesOut += wireLen;
@@ -624,24 +518,42 @@ export class PostgresSession extends KitSession {
     if (this.login.answer(b, wireLen, this.now)) this.encrypt(b === Answer.Ssl ? 'ssl' : 'gss');
   }
 
+  /** CopyData from the server: counted, and decoded only for the first rows of a COPY TO. */
+  private onCopyOut(message: Uint8Array, wireLen: number): void {
+    const op = this.queue.resultTarget();
+    if (op === undefined) return;
+    const q = op.req!;
+    q.bytesOut += wireLen;
+    q.copyMessages++;
+    q.copyBytes += message.length - TYPED_HEADER;
+    if (this.maxRows > 0 && q.copy === 'out') {
+      const rows = (q.rows ??= []);
+      if (rows.length < this.maxRows) {
+        let line = decodeText(message.subarray(TYPED_HEADER), this.login.charset);
+        if (line.endsWith('\n')) line = line.slice(0, -1);
+        rows.push([line]);
+      }
+    }
+  }
+
   private onDataRow(message: Uint8Array, wireLen: number): void {
-    const op = this.resultTarget();
+    const op = this.queue.resultTarget();
     if (op === undefined) return this.queue.noRequest();
     const q = op.req!;
     q.bytesOut += wireLen;
     q.segRows++;
     if (q.rows !== undefined && q.rows.length < this.maxRows && q.hasResult && !q.hasReturned) {
       const m = decodeBackend(BackendType.DataRow, this.body(message, TYPED_HEADER));
-      if (typeof m !== 'number' && m.type === BackendType.DataRow) q.rows.push(this.rowText(m.values, q));
+      if (typeof m !== 'number' && m.type === BackendType.DataRow) q.rows.push(rowText(m.values, q.fields, q.resultFormats, this.login.charset));
       else this.stats.malformed++;
     }
   }
 
-  /** The tag of a CommandComplete (`message[5, nul)`); the previous string when the bytes repeat. */
-  private tagOf(message: Uint8Array, nul: number): string {
+  /** The tag of a CommandComplete (`message[5, nul)`); the previous one when the bytes repeat. */
+  private tagOf(message: Uint8Array, nul: number): Tag {
     if (!sameBytes(message, TYPED_HEADER, nul, this.lastTagBytes)) {
       const bytes = message.subarray(TYPED_HEADER, nul);
-      this.lastTag = decodeText(bytes, 'utf-8');
+      this.lastTag.parse(decodeText(bytes, 'utf-8'));
       this.lastTagBytes = bytes.slice();
     }
     return this.lastTag;
@@ -677,94 +589,20 @@ export class PostgresSession extends KitSession {
       }
       return;
     }
-    const op = this.resultTarget();
+    const op = this.queue.resultTarget();
     if (op === undefined) return this.queue.noRequest();
     op.req!.bytesOut += wireLen;
-    this.startResult(op.req!, fields, columns);
+    op.req!.startResult(fields, columns, this.maxRows > 0);
   }
 
-  private startResult(q: Req, fields: readonly FieldDescription[] | undefined, columns: readonly string[] | undefined): void {
-    this.closeSegment(q);
-    q.hasResult = true;
-    if (q.ev.columns === undefined && fields !== undefined) {
-      q.fields = fields;
-      q.ev.columns = columns !== undefined ? columns.slice() : fields.map((f) => f.name);
-      if (this.maxRows > 0) q.rows = [];
-    }
-  }
-
-  /** Rows of a result that ended without a CommandComplete count (error, suspension). */
-  private closeSegment(q: Req): void {
-    if (q.segRows > 0) {
-      q.returned += q.segRows;
-      q.hasReturned = true;
-      q.segRows = 0;
-    }
-  }
-
-  private rowText(values: readonly (Uint8Array | null)[], q: Req): (string | null)[] {
-    const fields = q.fields;
-    const fmts = q.resultFormats;
-    const out = new Array<string | null>(values.length);
-    for (let i = 0; i < values.length; i++) {
-      const f = fields?.[i];
-      // Describe-statement fields carry format 0; the Bind result formats decide.
-      const fmt = fmts !== undefined && fmts.length > 0 ? (fmts.length === 1 ? fmts[0]! : (fmts[i] ?? 0)) : (f?.format ?? 0);
-      out[i] = columnText(values[i]!, fmt, f?.typeOid ?? 0, this.login.charset);
-    }
-    return out;
-  }
-
-  /** The head query/execute/function op receiving result messages. */
-  private resultTarget(): Op | undefined {
-    const queue = this.queue;
-    for (let i = 0; i < queue.length; i++) {
-      const op = queue.at(i)!;
-      if (op.req !== undefined) {
-        if (op.kind === OpKind.Execute && op.req.ev.columns === undefined && op.portal !== undefined) {
-          const fields = op.portal.fields ?? op.portal.stmt?.fields;
-          if (fields !== undefined) this.startResult(op.req, fields, undefined);
-        }
-        return op;
-      }
-      if (op.kind === OpKind.Sync) return undefined;
-    }
-    return undefined;
-  }
-
-  /** The first op that becomes a record. */
-  private headReq(): Op | undefined {
-    const queue = this.queue;
-    for (let i = 0; i < queue.length; i++) {
-      const op = queue.at(i)!;
-      if (op.req !== undefined) return op;
-    }
-    return undefined;
-  }
-
-  /** The first op of `kind` before the next Sync. */
-  private find(kind: OpKind): Op | undefined {
-    const queue = this.queue;
-    for (let i = 0; i < queue.length; i++) {
-      const op = queue.at(i)!;
-      if (op.kind === kind) return op;
-      if (op.kind === OpKind.Sync) return undefined;
-    }
-    return undefined;
-  }
 
   /**
    * Removes the op a ParseComplete/BindComplete/CloseComplete/NoData answers.
    * Ops before it were not answered (lost to a gap): their records go out.
    */
   private take(kind: OpKind): void {
-    const queue = this.queue;
-    let i = 0;
-    for (; i < queue.length; i++) {
-      const k = queue.at(i)!.kind;
-      if (k === kind || k === OpKind.Sync) break;
-    }
-    if (i === queue.length || queue.at(i)!.kind !== kind) return queue.noRequest();
+    const i = this.queue.indexOfKind(kind, OpKind.Sync, OpKind.Sync);
+    if (i < 0 || this.queue.at(i)!.kind !== kind) return this.queue.noRequest();
     this.shiftThrough(i);
   }
 
@@ -774,15 +612,15 @@ export class PostgresSession extends KitSession {
     return this.queue.shift()!;
   }
 
-  private onComplete(tag: string, wireLen: number): void {
-    const op = this.resultTarget();
+  private onComplete(tag: Tag, wireLen: number): void {
+    const op = this.queue.resultTarget();
     if (op === undefined) return this.queue.noRequest();
     const q = op.req!;
     q.bytesOut += wireLen;
-    q.tags = q.tags === undefined ? tag : `${q.tags};${tag}`;
+    q.tags = q.tags === undefined ? tag.text : `${q.tags};${tag.text}`;
     q.completed = true;
     q.endTs = this.now;
-    applyTag(q, tag);
+    q.applyTag(tag);
     q.segRows = 0;
     q.hasResult = false;
     if (op.kind === OpKind.Execute) this.finishExecute(op);
@@ -796,8 +634,8 @@ export class PostgresSession extends KitSession {
     this.outAcc = 0;
     q.endTs = this.now;
     if (q.ev.status !== 'error') q.ev.status = 'ok';
-    this.closeSegment(q);
-    this.emitReq(op);
+    q.closeSegment();
+    op.req!.finish(this.records, op);
   }
 
   private onReady(status: string, wireLen: number): void {
@@ -808,14 +646,9 @@ export class PostgresSession extends KitSession {
     this.login.phase = Phase.Ready;
     this.txStatus = status;
     // Pop through the operation this ReadyForQuery answers (Sync, Query or FunctionCall).
-    const queue = this.queue;
-    let i = 0;
-    for (; i < queue.length; i++) {
-      const k = queue.at(i)!.kind;
-      if (k === OpKind.Sync || k === OpKind.Query || k === OpKind.Function) break;
-    }
-    if (i === queue.length) {
-      queue.noRequest();
+    const i = this.queue.indexOfKind(OpKind.Sync, OpKind.Query, OpKind.Function);
+    if (i < 0) {
+      this.queue.noRequest();
       this.outAcc = 0;
       return;
     }
@@ -829,8 +662,8 @@ export class PostgresSession extends KitSession {
     this.outAcc = 0;
     q.endTs = this.now;
     if (q.ev.status !== 'error') q.ev.status = op.truncated && !q.completed ? 'unknown' : 'ok';
-    this.closeSegment(q);
-    this.emitReq(op);
+    q.closeSegment();
+    op.req!.finish(this.records, op);
   }
 
   /**
@@ -842,14 +675,14 @@ export class PostgresSession extends KitSession {
     if (op.req !== undefined) {
       this.stats.unmatchedRequests++;
       op.truncated = true;
-      this.emitReq(op);
+      op.req!.finish(this.records, op);
     } else if (op.kind === OpKind.Parse && op.sql !== undefined) {
       this.stats.unmatchedRequests++;
       const q = this.startAt(op, 'Parse');
       q.ev.sql = op.sql;
       if (op.name !== '') q.ev.statementId = op.name;
       op.truncated = true;
-      this.emitReq(op, q);
+      q.finish(this.records, op);
     }
   }
 
@@ -879,11 +712,11 @@ export class PostgresSession extends KitSession {
       hq.bytesOut += wireLen;
       recordError(this.records, hq.ev, fields);
       hq.endTs = this.now;
-      this.closeSegment(hq);
+      hq.closeSegment();
       if (head.kind === OpKind.Execute) {
         queue.shift();
-        this.emitReq(head);
-        this.discardUntilSync();
+        hq.finish(this.records, head);
+        this.queue.discardUntilSync();
       }
       // Query / FunctionCall records go out at ReadyForQuery.
       return;
@@ -911,8 +744,8 @@ export class PostgresSession extends KitSession {
     this.outAcc = 0;
     recordError(this.records, q.ev, fields);
     q.endTs = this.now;
-    this.emitReq(target, q);
-    this.discardUntilSync();
+    q.finish(this.records, target);
+    this.queue.discardUntilSync();
   }
 
   /** The record of a Parse / Bind / Describe / Close that failed with no Execute after it. */
@@ -938,12 +771,6 @@ export class PostgresSession extends KitSession {
     return q;
   }
 
-  /** After an error the server ignores everything up to Sync (protocol docs, "Extended Query"). */
-  private discardUntilSync(): void {
-    const queue = this.queue;
-    while (queue.length > 0 && queue.head()!.kind !== OpKind.Sync) queue.shift();
-  }
-
   private flushQueue(): void {
     const queue = this.queue;
     for (let op = queue.shift(); op !== undefined; op = queue.shift()) {
@@ -956,76 +783,8 @@ export class PostgresSession extends KitSession {
           op.truncated = true;
         }
       }
-      this.closeSegment(q);
-      this.emitReq(op);
+      q.closeSegment();
+      op.req!.finish(this.records, op);
     }
-  }
-
-  // ---- records -----------------------------------------------------------
-
-  /** Completes and emits the record of `op` (or `q`, a record made for it). */
-  private emitReq(op: Op, q: Req = op.req!): void {
-    const ev = q.ev;
-    if (q.endTs !== undefined) this.records.end(ev, q.endTs);
-    if (q.hasAffected) ev.affectedRows = q.affected;
-    if (q.hasReturned || ev.columns !== undefined) ev.rowsReturned = q.returned;
-    if (q.rows !== undefined && q.rows.length > 0) ev.rows = q.rows;
-    if (q.bytesIn > 0) ev.bytesIn = q.bytesIn;
-    if (q.bytesOut > 0) ev.bytesOut = q.bytesOut;
-    if (q.copy !== undefined) {
-      const a = (ev.attributes ??= {});
-      a.copy = q.copy;
-      a.copyMessages = String(q.copyMessages);
-      a.copyBytes = String(q.copyBytes);
-    }
-    if (q.tags !== undefined) (ev.attributes ??= {}).commandTag = q.tags;
-    if (op.truncated) ev.truncated = true;
-    if (op.gapBefore) ev.gapBefore = true;
-    this.records.emit(ev);
-  }
-}
-
-/**
- * Applies a CommandComplete tag to the counters (protocol docs, CommandComplete):
- * `INSERT oid rows`, `UPDATE rows`, `DELETE rows`, `MERGE rows`, `SELECT rows`,
- * `MOVE rows`, `FETCH rows`, `COPY rows`; other tags carry no count.
- */
-function applyTag(q: Req, tag: string): void {
-  const sp = tag.lastIndexOf(' ');
-  if (sp < 0) {
-    q.segRows = 0;
-    return;
-  }
-  const n = Number(tag.slice(sp + 1));
-  if (!Number.isFinite(n)) return;
-  const verb = tag.slice(0, tag.indexOf(' '));
-  switch (verb) {
-    case 'INSERT':
-    case 'UPDATE':
-    case 'DELETE':
-    case 'MERGE':
-      q.affected += n;
-      q.hasAffected = true;
-      return;
-    case 'SELECT':
-    case 'FETCH':
-      if (q.hasResult || q.segRows > 0) {
-        q.returned += n;
-        q.hasReturned = true;
-      } else {
-        // CREATE TABLE AS / SELECT INTO: rows written, none returned.
-        q.affected += n;
-        q.hasAffected = true;
-      }
-      return;
-    case 'COPY':
-      if (q.copy === 'out') {
-        q.returned += n;
-        q.hasReturned = true;
-      } else {
-        q.affected += n;
-        q.hasAffected = true;
-      }
-      return;
   }
 }
