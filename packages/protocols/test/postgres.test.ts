@@ -722,3 +722,19 @@ test('regression: the audit object charset (gbk) survives a client_encoding Para
   t.is(ex[1]!.sql, "SELECT '中文'");
   t.deepEqual(ex[2]!.params, ['中']);
 });
+
+test('a server that answers the StartupMessage with an ErrorResponse: an error login record', (t) => {
+  // The server's first byte is where an SSL answer could be: here it starts a typed message.
+  const h = new Harness().c(startup({ user: 'u', database: 'd' })).s(errorMsg('53300', 'sorry, too many clients already', 'FATAL')).close();
+  t.is(h.events.length, 1);
+  t.like(h.events[0]!, { kind: 'login', status: 'error', sqlState: '53300', user: 'u' });
+  t.is(h.session.stats.malformed, 0);
+});
+
+test('an SSLRequest the capture lost: the N answer is still recognised and the login decoded', (t) => {
+  const h = new Harness().s(Uint8Array.of(0x4e)).login({ user: 'u', database: 'd' });
+  h.c(query('SELECT 1')).s(complete('SELECT 1'), ready());
+  t.like(h.events[0]!, { kind: 'login', status: 'ok', user: 'u' });
+  t.like(h.events[1]!, { kind: 'statement', status: 'ok', sql: 'SELECT 1' });
+  t.is(h.session.stats.malformed, 0);
+});

@@ -104,6 +104,12 @@ const NO_VALUES: readonly RawValue[] = Object.freeze([]);
 const bodiless = new Map<number, FrontendMessage>(
   [FrontendType.Sync, FrontendType.Flush, FrontendType.Terminate, FrontendType.CopyDone].map((type) => [type, Object.freeze({ type }) as FrontendMessage]),
 );
+const bodilessBackend = new Map<number, BackendMessage>(
+  [BackendType.EmptyQueryResponse, BackendType.ParseComplete, BackendType.BindComplete, BackendType.CloseComplete, BackendType.NoData, BackendType.PortalSuspended, BackendType.CopyDone].map((type) => [
+    type,
+    Object.freeze({ type }) as BackendMessage,
+  ]),
+);
 
 /** Reads Int16 count + count Int16 format codes. */
 function int16List(r: ByteReader): readonly number[] {
@@ -306,7 +312,7 @@ export function decodeBackend(type: number, r: ByteReader, truncated = false): R
     case BackendType.NoData:
     case BackendType.PortalSuspended:
     case BackendType.CopyDone:
-      m = { type };
+      m = bodilessBackend.get(type)!;
       break;
     case BackendType.ParameterDescription: {
       const types = oidList(r);

@@ -170,7 +170,7 @@ export class PostgresSession extends KitSession {
       this.inAcc += wireLen;
       return;
     }
-    if (m.type !== FrontendType.Password) this.afterLostAnswers(m.type);
+    if (m.type !== FrontendType.Password && m.type !== FrontendType.Terminate) this.afterLostAnswers(m.type);
     switch (m.type) {
       case FrontendType.Query:
         return this.onQuery(m.sql, wireLen, truncated);
@@ -375,6 +375,7 @@ export class PostgresSession extends KitSession {
     const truncated = (flags & FrameFlag.Truncated) !== 0;
     if (type === BackendType.RowDescription && !truncated) return this.onRowDescription(message, wireLen);
     if (type === BackendType.CopyData) return this.onCopyOut(message, wireLen);
+    if (type === BackendType.ReadyForQuery && !truncated && message.length === TYPED_HEADER + 1) return this.onReady(message[TYPED_HEADER]!, wireLen);
     if (type === BackendType.CommandComplete && !truncated) {
       const nul = message.indexOf(0, TYPED_HEADER);
       if (nul >= 0) return this.onComplete(this.tagOf(message, nul), wireLen);
@@ -410,7 +411,7 @@ export class PostgresSession extends KitSession {
         this.outAcc += wireLen;
         return this.login.negotiated(m.minor);
       case BackendType.ReadyForQuery:
-        return this.onReady(m.status, wireLen);
+        return this.onReady(m.status.charCodeAt(0), wireLen);
       case BackendType.ErrorResponse:
         return this.onError(m.fields, wireLen);
       case BackendType.NoticeResponse: {
@@ -638,13 +639,14 @@ export class PostgresSession extends KitSession {
     op.req!.finish(this.records, op);
   }
 
-  private onReady(status: string, wireLen: number): void {
+  /** ReadyForQuery with its transaction status byte ('I', 'T' or 'E'). */
+  private onReady(status: number, wireLen: number): void {
     if (this.login.ready(wireLen + this.outAcc, this.now)) {
       this.outAcc = 0;
       return;
     }
     this.login.phase = Phase.Ready;
-    this.txStatus = status;
+    this.txStatus = String.fromCharCode(status);
     // Pop through the operation this ReadyForQuery answers (Sync, Query or FunctionCall).
     const i = this.queue.indexOfKind(OpKind.Sync, OpKind.Query, OpKind.Function);
     if (i < 0) {
