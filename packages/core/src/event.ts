@@ -38,7 +38,42 @@ export type AuditEventKind =
   /** The end of a database session. */
   | 'logout'
   /** An alert raised by a rule or a stateful detector (see {@link AlertInfo}). */
-  | 'alert';
+  | 'alert'
+  /**
+   * A TCP connection to an audited server whose content was not decoded
+   * (unknown protocol, TLS or native encryption, undecodable): endpoints,
+   * timing, bytes and packets each way, how it ended, and what was visible
+   * in clear (see {@link TlsFacts}).
+   */
+  | 'connection';
+
+/** What a TLS handshake shows in clear (TLS 1.3 encrypts the certificate). */
+export interface TlsFacts {
+  /** Highest version the client offered, e.g. `TLS 1.3` (from supported_versions when present). */
+  offeredVersion?: string;
+  /** Version the server chose. */
+  version?: string;
+  /** Server name the client asked for (SNI). */
+  sni?: string;
+  /** Protocols the client offered (ALPN). */
+  alpn?: string[];
+  /** Protocol the server chose (ALPN). */
+  alpnChosen?: string;
+  /** Cipher suite the server chose, as its IANA name where known, else `0x....`. */
+  cipherSuite?: string;
+  /** Cipher suites the client offered. */
+  offeredCiphers?: number;
+  /** Server certificate subject (TLS 1.2 and older send it in clear), e.g. `CN=db1.example.com, O=Example`. */
+  certSubject?: string;
+  /** Server certificate issuer. */
+  certIssuer?: string;
+  /** Certificate validity start, ISO 8601. */
+  certNotBefore?: string;
+  /** Certificate validity end, ISO 8601. */
+  certNotAfter?: string;
+  /** A TLS alert seen in clear (e.g. `handshake_failure`). */
+  alert?: string;
+}
 
 /** What an `alert` record carries besides the usual fields. */
 export interface AlertInfo {
@@ -202,4 +237,14 @@ export interface AuditEvent {
   auditObjectId?: string;
   /** For `alert` records: which rule fired and why. */
   alert?: AlertInfo;
+
+  // ---- connection records ---------------------------------------------------
+  /** Packets from the client (`connection` records). */
+  packetsIn?: number;
+  /** Packets from the server (`connection` records). */
+  packetsOut?: number;
+  /** How the connection ended (`connection` records). */
+  closeReason?: CloseReason;
+  /** What the TLS handshake showed in clear. */
+  tlsFacts?: TlsFacts;
 }

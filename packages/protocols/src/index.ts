@@ -6,6 +6,7 @@
  */
 export * from './plugin.js';
 export * from './kit/index.js';
+export * from './tls/index.js';
 export * from './registry.js';
 export * from './detect.js';
 export * from './builtin.js';

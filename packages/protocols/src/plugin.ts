@@ -115,6 +115,11 @@ export interface ProtocolDecoder {
    */
   readonly dialect?: string;
   /**
+   * Other names of the database family, accepted wherever a protocol is
+   * named (an audit object of type `kingbase` gets the `postgres` decoder).
+   */
+  readonly aliases?: readonly string[];
+  /**
    * How likely the stream is this protocol, given the first bytes the client
    * sent and/or the first bytes the server sent (either may be empty: MySQL
    * servers speak first, PostgreSQL clients do).

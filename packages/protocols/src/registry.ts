@@ -11,6 +11,7 @@ import { Confidence, type ProtocolDecoder } from './plugin.js';
  */
 export class ProtocolRegistry {
   private readonly byName = new Map<string, ProtocolDecoder>();
+  private readonly byAlias = new Map<string, ProtocolDecoder>();
   private readonly byPort = new Map<number, ProtocolDecoder>();
 
   /** Adds a decoder. A second decoder with the same name is an error. */
@@ -19,15 +20,16 @@ export class ProtocolRegistry {
       throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `protocol '${decoder.name}' is already registered`);
     }
     this.byName.set(decoder.name, decoder);
+    for (const a of decoder.aliases ?? []) if (!this.byAlias.has(a)) this.byAlias.set(a, decoder);
     for (const port of decoder.defaultPorts) {
       if (!this.byPort.has(port)) this.byPort.set(port, decoder);
     }
     return this;
   }
 
-  /** The decoder registered under `name`. */
+  /** The decoder registered under `name`, or whose aliases include it. */
   get(name: string): ProtocolDecoder | undefined {
-    return this.byName.get(name);
+    return this.byName.get(name) ?? this.byAlias.get(name);
   }
 
   /** The decoder whose default ports include `port` (first registered wins). */

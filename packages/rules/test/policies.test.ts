@@ -19,7 +19,7 @@ function hits(policy: string | RuleEngine, events: AuditEvent[]): string[] {
 
 test('the library lists its policies; each loads by name, compiles alone and defines a group of its name', (t) => {
   const names = builtinPolicies().map((p) => p.name);
-  t.deepEqual(names, ['dangerous-operations', 'privilege-changes', 'dump-tools', 'sql-injection', 'brute-force', 'account-sharing', 'off-hours', 'bulk-export', 'slow-sql', 'sensitive-tables', 'unknown-clients']);
+  t.deepEqual(names, ['dangerous-operations', 'privilege-changes', 'dump-tools', 'sql-injection', 'brute-force', 'account-sharing', 'off-hours', 'bulk-export', 'slow-sql', 'sensitive-tables', 'unknown-clients', 'connections']);
   for (const p of builtinPolicies()) {
     t.true(p.description.length > 0);
     t.true(p.ruleIds.length > 0, p.name);
@@ -141,4 +141,18 @@ test('unknown-clients: a login from a program nobody listed', (t) => {
   // the list is extended by a user file
   const r = compileRules([...builtinRuleFiles(['unknown-clients']), parseRuleText('lists:\n  known_client_programs: { append: true, items: [billing-service] }\n', 'mine.yaml')]);
   t.deepEqual(hits(new RuleEngine(r), [login({ clientProgram: 'billing-service' })]), []);
+});
+
+test('connections: an unknown protocol and outdated TLS are flagged; the network rule waits for its list', (t) => {
+  const conn = (over: Partial<AuditEvent>): AuditEvent => ({ ...login(), kind: 'connection', dbType: 'unknown', ...over });
+  t.deepEqual(hits('connections', [conn({ attributes: { undecoded: 'unknown-protocol' } })]), ['connections.unknown-protocol']);
+  t.deepEqual(hits('connections', [conn({ attributes: { undecoded: 'tls' }, tls: true, tlsFacts: { version: 'TLS 1.0' } })]), ['connections.outdated-tls']);
+  t.deepEqual(hits('connections', [conn({ attributes: { undecoded: 'tls' }, tls: true, tlsFacts: { version: 'TLS 1.3' } }), login({ client: { ip: '203.0.113.9', port: 1 } })]), []);
+  // enabled with the user's own networks, connections and logins from elsewhere alert
+  const r = compileRules([
+    ...builtinRuleFiles(['connections']),
+    parseRuleText('lists:\n  allowed_client_networks: { append: true, items: [10.0.0.0/8] }\nrules:\n  - { id: connections.outside-allowed-networks, override: true, enabled: true }\n', 'mine.yaml'),
+  ]);
+  t.deepEqual(hits(new RuleEngine(r), [login({ client: { ip: '203.0.113.9', port: 1 } })]), ['connections.outside-allowed-networks']);
+  t.deepEqual(hits(new RuleEngine(r), [login({ client: { ip: '10.9.8.7', port: 1 } }), conn({ client: { ip: '127.0.0.1', port: 1 } })]), []);
 });

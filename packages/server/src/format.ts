@@ -19,6 +19,13 @@ export function tableHeader(): string {
   return tableColumns.join('\t');
 }
 
+/** `undecoded tls: TLS 1.2 TLS_ECDHE_..., sni db1, 12 kB in / 40 kB out, fin` */
+function connectionDetail(e: AuditEvent): string {
+  const t = e.tlsFacts;
+  const tls = t === undefined ? '' : [t.version ?? t.offeredVersion, t.cipherSuite, t.sni !== undefined ? `sni ${t.sni}` : undefined, t.alert].filter((x) => x !== undefined).join(' ');
+  return `undecoded ${e.attributes?.undecoded ?? ''}${tls ? `: ${tls}` : ''}, ${e.bytesIn ?? 0} B in / ${e.bytesOut ?? 0} B out, ${e.closeReason ?? ''}`;
+}
+
 /** One record as a tab-separated table row for people reading a terminal. */
 export function toTableRow(e: AuditEvent, sqlWidth = 120): string {
   const who = `${e.user ?? '?'}@${e.database ?? ''}`;
@@ -27,6 +34,7 @@ export function toTableRow(e: AuditEvent, sqlWidth = 120): string {
   const rows = e.rowsReturned ?? e.affectedRows ?? '';
   let detail = e.sql ?? e.command ?? '';
   if (e.kind === 'login') detail = `login ${e.clientProgram ?? ''} ${e.message ?? ''}`.trim();
+  else if (e.kind === 'connection') detail = connectionDetail(e);
   detail = detail.replace(/\s+/g, ' ');
   if (detail.length > sqlWidth) detail = `${detail.slice(0, sqlWidth - 1)}…`;
   return [formatTimestamp(e.ts), e.kind, `${e.client.ip}:${e.client.port}`, who, status, ms, String(rows), e.risk ?? '', detail].join('\t');

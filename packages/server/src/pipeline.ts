@@ -12,6 +12,7 @@ import {
 } from '@dbtap/core';
 import {
   FlowDetector,
+  createOpaqueSession,
   defaultDetectionLimits,
   defaultSessionOptions,
   newSessionStats,
@@ -19,6 +20,7 @@ import {
   type ProtocolDecoder,
   type ProtocolRegistry,
   type ProtocolSession,
+  type SessionContext,
   type SessionOptions,
   type SessionStats,
 } from '@dbtap/protocols';
@@ -96,6 +98,8 @@ interface FlowState {
   ignored: boolean;
   objectId: string | undefined;
   charset: string | undefined;
+  /** The audit object's database type, for the records of a flow no decoder reads. */
+  dbType: string | undefined;
 }
 
 const sessionStatKeys = Object.keys(newSessionStats()) as (keyof SessionStats)[];
@@ -235,7 +239,7 @@ export class AuditPipeline {
   private open(flow: Flow<FlowState>): void {
     this.stats.flows++;
     const route = this.objects?.resolve(flow.server.ip, flow.server.port);
-    const state: FlowState = { detector: undefined, session: undefined, ignored: false, objectId: route?.object.id, charset: route?.object.charset };
+    const state: FlowState = { detector: undefined, session: undefined, ignored: false, objectId: route?.object.id, charset: route?.object.charset, dbType: route?.object.dbType };
     flow.user = state;
     this.live.add(state);
     if (route !== undefined && !route.enabled) {
@@ -292,13 +296,10 @@ export class AuditPipeline {
     if (outcome.state === 'pending') return;
     const detector = st.detector!;
     st.detector = undefined;
-    if (outcome.state === 'undetected') {
-      st.ignored = true;
-      this.stats.undetectedFlows++;
-      detector.drain();
-      return;
-    }
-    const session = this.startSession(flow, st, outcome.decoder);
+    const session =
+      outcome.state === 'undetected'
+        ? this.startOpaque(flow, st)
+        : this.startSession(flow, st, outcome.decoder);
     for (const chunk of detector.drain()) {
       if (chunk.kind === 'data') session.data(chunk.dir, chunk.bytes, chunk.ts);
       else session.gap(chunk.dir, chunk.nbytes, chunk.ts);
@@ -308,23 +309,37 @@ export class AuditPipeline {
   private startSession(flow: Flow<FlowState>, st: FlowState, decoder: ProtocolDecoder): ProtocolSession {
     this.stats.decodedFlows++;
     this.stats.flowsByProtocol[decoder.name] = (this.stats.flowsByProtocol[decoder.name] ?? 0) + 1;
+    const session = decoder.createSession(this.sessionContext(flow, st));
+    st.session = session;
+    return session;
+  }
+
+  /** No decoder reads this flow: it still gets its connection record (endpoints, timing, bytes, TLS facts). */
+  private startOpaque(flow: Flow<FlowState>, st: FlowState): ProtocolSession {
+    this.stats.undetectedFlows++;
+    const session = createOpaqueSession(this.sessionContext(flow, st), st.dbType ?? 'unknown');
+    st.session = session;
+    return session;
+  }
+
+  private sessionContext(flow: Flow<FlowState>, st: FlowState): SessionContext {
     const objectId = st.objectId;
-    const session = decoder.createSession({
+    return {
       flowId: this.options.flowIdPrefix === undefined ? flow.id : this.options.flowIdPrefix + flow.id,
       client: flow.client,
       server: flow.server,
       midStream: flow.midStream,
       options: st.charset !== undefined ? { ...this.sessionOptions, charset: st.charset } : this.sessionOptions,
-      emit:
-        objectId === undefined
-          ? (event) => this.emit(event)
-          : (event) => {
-              event.auditObjectId = objectId;
-              this.emit(event);
-            },
-    });
-    st.session = session;
-    return session;
+      emit: (event) => {
+        if (objectId !== undefined) event.auditObjectId = objectId;
+        if (event.kind === 'connection') {
+          // Packets are the flow table's to count: sessions see only bytes.
+          event.packetsIn = flow.packets[0];
+          event.packetsOut = flow.packets[1];
+        }
+        this.emit(event);
+      },
+    };
   }
 
   private emit(event: AuditEvent): void {

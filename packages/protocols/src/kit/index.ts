@@ -5,3 +5,4 @@ export * from './pairing.js';
 export * from './bounded-map.js';
 export * from './record.js';
 export * from './session.js';
+export * from './opaque.js';

@@ -5,6 +5,7 @@
 // turned encrypted or closed are counted as skipped, and a connection that
 // ends without an explicit logout gets one logout record.
 import type { AuditEvent, CloseReason, Direction, Timestamp } from '@dbtap/core';
+import { TlsObserver } from '../tls/observer.js';
 import { newSessionStats, type ProtocolSession, type SessionContext, type SessionStats } from '../plugin.js';
 import type { BoundedMap } from './bounded-map.js';
 import type { Framer } from './framer.js';
@@ -27,6 +28,12 @@ export abstract class KitSession implements ProtocolSession {
   /** An explicit logout (or the close record) was emitted. */
   protected loggedOut = false;
   private decoding = true;
+  private closed = false;
+  /** Set once the stream turned opaque: why, and what TLS showed in clear. */
+  private opaqueAs: string | undefined;
+  private tlsWatch: TlsObserver | undefined;
+  private firstTs: Timestamp | undefined;
+  private readonly bytes: [number, number] = [0, 0];
   private readonly tracked: Tracked[] = [];
   private readonly folded = { skipped: 0, malformed: 0, unmatchedReq: 0, unmatchedResp: 0 };
 
@@ -55,8 +62,11 @@ export abstract class KitSession implements ProtocolSession {
 
   /** In-order bytes in one direction; see {@link ProtocolSession.data}. */
   data(dir: Direction, bytes: Uint8Array, ts: Timestamp): void {
+    this.firstTs ??= ts;
+    this.bytes[dir] += bytes.length;
     if (!this.decoding) {
       this.stats.skippedBytes += bytes.length;
+      if (!this.closed) this.watchTls(dir, bytes);
       return;
     }
     if (bytes.length === 0) return;
@@ -73,7 +83,11 @@ export abstract class KitSession implements ProtocolSession {
   gap(dir: Direction, nbytes: number, ts: Timestamp): void {
     this.now = ts;
     this.stats.gaps++;
-    if (!this.decoding) return;
+    this.firstTs ??= ts;
+    if (!this.decoding) {
+      this.tlsWatch?.gap(dir);
+      return;
+    }
     try {
       this.onGap(dir, nbytes);
     } catch {
@@ -84,6 +98,7 @@ export abstract class KitSession implements ProtocolSession {
 
   /** The connection ended; see {@link ProtocolSession.close}. */
   close(reason: CloseReason, ts: Timestamp): void {
+    if (this.closed) return;
     this.now = ts;
     try {
       this.onClose(reason);
@@ -91,6 +106,8 @@ export abstract class KitSession implements ProtocolSession {
       this.stats.malformed++;
     }
     this.decoding = false;
+    this.closed = true;
+    if (this.opaqueAs !== undefined) this.connectionRecord(reason);
     this.fold();
   }
 
@@ -140,11 +157,58 @@ export abstract class KitSession implements ProtocolSession {
 
   // ---- shared state changes --------------------------------------------------
 
-  /** The stream turned encrypted (or opaque): records say `tls`, decoding stops for good. */
-  protected encrypted(): void {
+  /**
+   * The stream turned TLS-encrypted (STARTTLS-style upgrade or TLS from the
+   * first byte): records say `tls`, and the rest is only watched for what the
+   * TLS handshake shows in clear; see {@link KitSession.opaque}.
+   */
+  protected encrypted(how = 'tls'): void {
     this.records.who.tls = true;
+    this.opaque(how);
+  }
+
+  /**
+   * Decoding stops for good (encryption, an unknown protocol): the hooks are
+   * no longer called, the rest of the stream is watched for a TLS handshake,
+   * and at close one `connection` record says how the connection went
+   * (`attributes.undecoded` = `how`, bytes each way, the TLS facts).
+   */
+  protected opaque(how: string): void {
+    if (this.opaqueAs !== undefined) return;
+    this.opaqueAs = how;
     this.decoding = false;
+    this.tlsWatch = new TlsObserver();
     for (const t of this.tracked) if ('off' in t) t.off();
+  }
+
+  /** Offers bytes of an opaque stream to the TLS watcher (the base does this for every later chunk). */
+  protected watchTls(dir: Direction, bytes: Uint8Array): void {
+    const w = this.tlsWatch;
+    if (w === undefined) return;
+    try {
+      w.data(dir, bytes);
+    } catch {
+      this.stats.malformed++;
+      this.tlsWatch = undefined;
+      return;
+    }
+    if (w.finished && !w.seen) this.tlsWatch = undefined; // not TLS: nothing more to learn
+  }
+
+  private connectionRecord(reason: CloseReason): void {
+    const ev = this.records.start('connection', this.firstTs ?? this.now);
+    this.records.end(ev, this.now);
+    ev.status = 'ok';
+    ev.bytesIn = this.bytes[0];
+    ev.bytesOut = this.bytes[1];
+    ev.closeReason = reason;
+    ev.attributes = { undecoded: this.opaqueAs! };
+    const w = this.tlsWatch;
+    if (w !== undefined && w.seen) {
+      ev.tls = true;
+      ev.tlsFacts = { ...w.facts };
+    }
+    this.records.emit(ev);
   }
 
   /**

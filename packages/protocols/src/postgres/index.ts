@@ -54,6 +54,7 @@ export const postgres: ProtocolDecoder = {
   // 5432 PostgreSQL and openGauss, 54321 KingbaseES, 26000 openGauss cluster installs.
   defaultPorts: [5432, 54321, 26000],
   dialect: 'postgres',
+  aliases: ['postgresql', 'kingbase', 'opengauss', 'gaussdb'],
   detect,
   createSession(ctx: SessionContext): ProtocolSession {
     return new PostgresSession(ctx);

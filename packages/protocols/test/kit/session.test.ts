@@ -92,13 +92,22 @@ test('records: identity copied, SQL cut to maxSqlLength and marked truncated, ti
   t.is(b.emitted, 1);
 });
 
-test('after encrypted() bytes are counted as skipped and records say tls; no logout without a login', (t) => {
+test('after encrypted() bytes are skipped and one connection record sums the stream', (t) => {
   const events: AuditEvent[] = [];
   const s = new ToySession(context(events));
-  s.data(Direction.ToServer, Uint8Array.from([0x16, 3, 1]), 1);
-  s.data(Direction.ToServer, frame('select 1'), 2);
-  t.is(s.stats.skippedBytes, 9);
-  s.close('fin', 3);
-  t.deepEqual(events, []);
+  s.data(Direction.ToServer, frame('abc'), 1);
+  s.data(Direction.ToServer, Uint8Array.from([0x16, 3, 1]), 2);
+  s.data(Direction.ToServer, frame('select 1'), 3);
+  s.data(Direction.ToClient, Uint8Array.from([1, 2, 3, 4, 5]), 4);
+  t.is(s.stats.skippedBytes, 9 + 5);
+  s.close('rst', 5);
+  t.deepEqual(
+    events.map((e) => [e.kind, e.status, e.ts, e.endTs, e.bytesIn, e.bytesOut, e.closeReason, e.attributes, e.tls]),
+    [
+      ['statement', 'unknown', 1, undefined, undefined, undefined, undefined, undefined, true],
+      ['logout', 'ok', 5, undefined, undefined, undefined, undefined, { closeReason: 'rst' }, true],
+      ['connection', 'ok', 1, 5, 4 + 3 + 9, 5, 'rst', { undecoded: 'tls' }, true],
+    ],
+  );
   t.deepEqual(s.counters(), { oversized: 0, resyncs: 0, evictions: 0 });
 });

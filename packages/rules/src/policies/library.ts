@@ -295,6 +295,39 @@ groups:
   unknown-clients: [clients.*]
 `;
 
+const CONNECTIONS = `# Connections to audited servers that dbtap could not decode: an unknown
+# protocol on a database port, outdated TLS, clients outside the allowed
+# networks. Fill the network list in your own rule file:
+#   lists:
+#     allowed_client_networks: { append: true, items: [10.0.0.0/8] }
+lists:
+  outdated_tls_versions: [SSL 3.0, TLS 1.0, TLS 1.1]
+  allowed_client_networks: [127.0.0.0/8, "::1/128"]
+rules:
+  - id: connections.unknown-protocol
+    name: Unknown protocol on a database port
+    description: A connection to an audited server spoke nothing dbtap decodes (and was not TLS).
+    risk: medium
+    tags: [connections]
+    condition: kind = connection and undecoded = unknown-protocol
+  - id: connections.outdated-tls
+    name: Outdated TLS version
+    description: The server accepted SSL 3.0, TLS 1.0 or TLS 1.1.
+    risk: medium
+    tags: [connections, tls]
+    condition: kind = connection and tls.version in (outdated_tls_versions)
+  - id: connections.outside-allowed-networks
+    name: Connection from outside the allowed networks
+    description: A client address outside allowed_client_networks. Off until you list your networks and enable it.
+    risk: high
+    action: alert
+    enabled: false
+    tags: [connections]
+    condition: kind in (connection, login) and not client.ip in_cidr (allowed_client_networks)
+groups:
+  connections: [connections.*]
+`;
+
 /** Every shipped policy, in load order. */
 export const BUILTIN_POLICIES: readonly BuiltinPolicy[] = [
   { name: 'dangerous-operations', description: 'DROP / TRUNCATE / ALTER, UPDATE or DELETE without WHERE', defaultEnabled: true, text: DANGEROUS },
@@ -308,4 +341,5 @@ export const BUILTIN_POLICIES: readonly BuiltinPolicy[] = [
   { name: 'slow-sql', description: 'slow statements and repeatedly slow fingerprints', defaultEnabled: true, text: SLOW },
   { name: 'sensitive-tables', description: 'reads and changes of tables you list', defaultEnabled: true, text: SENSITIVE },
   { name: 'unknown-clients', description: 'logins from client programs not on the known list', defaultEnabled: true, text: UNKNOWN_CLIENTS },
+  { name: 'connections', description: 'undecoded connections: unknown protocols, outdated TLS, clients outside the allowed networks', defaultEnabled: true, text: CONNECTIONS },
 ];

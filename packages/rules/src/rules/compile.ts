@@ -349,7 +349,7 @@ export function describeExpanded(n: Expanded): string {
 
 const STATEMENT_TYPES = ['select', 'insert', 'update', 'delete', 'merge', 'ddl', 'dcl', 'tcl', 'other', 'none'];
 /** Every index key: record kinds, and statements split by class. */
-export const INDEX_KEYS: readonly string[] = ['login', 'logout', ...STATEMENT_TYPES.map((t) => `statement:${t}`)];
+export const INDEX_KEYS: readonly string[] = ['login', 'logout', 'connection', ...STATEMENT_TYPES.map((t) => `statement:${t}`)];
 
 // The keys as constants, so looking a record's candidates up allocates no string.
 const STATEMENT_KEY: Readonly<Record<string, string>> = Object.fromEntries(STATEMENT_TYPES.map((t) => [t, `statement:${t}`]));

@@ -28,7 +28,7 @@ function ev<K extends keyof AuditEvent>(k: K, kind: FieldKind, description: stri
 
 const FIELDS: Record<string, FieldDef> = {
   id: ev('id', 'string', 'record id'),
-  kind: ev('kind', 'string', 'login | statement | logout'),
+  kind: ev('kind', 'string', 'login | statement | logout | connection'),
   flowId: ev('flowId', 'string', 'TCP connection id'),
   ts: ev('ts', 'number', 'request time, µs since the epoch'),
   endTs: ev('endTs', 'number', 'response time, µs since the epoch'),
@@ -78,6 +78,17 @@ const FIELDS: Record<string, FieldDef> = {
   risk: ev('risk', 'string', 'risk level assigned so far'),
   ruleIds: ev('ruleIds', 'strings', 'rules matched so far'),
   auditObjectId: ev('auditObjectId', 'string', 'audit object id'),
+  packetsIn: ev('packetsIn', 'number', 'packets from the client (connection records)'),
+  packetsOut: ev('packetsOut', 'number', 'packets from the server (connection records)'),
+  closeReason: ev('closeReason', 'string', 'fin | rst | timeout | evicted | end-of-capture | abandoned (connection records)'),
+  undecoded: { kind: 'string', description: 'why a connection was not decoded: tls, unknown-protocol, ... (connection records)', get: (c) => c.event.attributes?.undecoded },
+  'tls.version': { kind: 'string', description: 'TLS version the server chose, e.g. TLS 1.2', get: (c) => c.event.tlsFacts?.version },
+  'tls.offeredVersion': { kind: 'string', description: 'highest TLS version the client offered', get: (c) => c.event.tlsFacts?.offeredVersion },
+  'tls.sni': { kind: 'string', description: 'server name the client asked for', get: (c) => c.event.tlsFacts?.sni },
+  'tls.cipherSuite': { kind: 'string', description: 'cipher suite the server chose', get: (c) => c.event.tlsFacts?.cipherSuite },
+  'tls.certSubject': { kind: 'string', description: 'server certificate subject (TLS 1.2 and older)', get: (c) => c.event.tlsFacts?.certSubject },
+  'tls.certIssuer': { kind: 'string', description: 'server certificate issuer', get: (c) => c.event.tlsFacts?.certIssuer },
+  'tls.certNotAfter': { kind: 'string', description: 'server certificate expiry, ISO 8601', get: (c) => c.event.tlsFacts?.certNotAfter },
   // ---- derived from the SQL text ----
   'sql.hasWhere': { kind: 'boolean', description: 'the primary statement has a top-level WHERE', get: (c) => c.getAnalysis()?.hasWhere },
   'sql.unfilteredWrite': {
