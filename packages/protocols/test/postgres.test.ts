@@ -46,6 +46,7 @@ import {
   sync,
   terminate,
 } from './helpers/postgres.js';
+import { makeCertificate, recordTls } from '../../../test-support/tls-recorder.js';
 
 // ---- detection ---------------------------------------------------------------
 
@@ -128,9 +129,11 @@ test('accepted SSLRequest: login record marked tls, decoding stops cleanly', (t)
   const h = new Harness().c(sslRequest()).s(Uint8Array.of(0x53));
   // TLS records follow; they must not be decoded as anything.
   h.c(Uint8Array.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])).s(Uint8Array.from([0x16, 0x03, 0x03, 0x00, 0x7a])).close();
-  t.is(h.events.length, 1);
+  // The login attempt, then at close the kit's connection record of the encrypted rest.
+  t.deepEqual(h.events.map((e) => e.kind), ['login', 'connection']);
   t.like(h.events[0]!, { kind: 'login', tls: true, status: 'unknown' });
   t.is(h.events[0]!.attributes?.sslResponse, 'S');
+  t.like(h.events[1]!, { tls: true, user: undefined, attributes: { undecoded: 'ssl' } });
   t.is(h.session.stats.malformed, 0);
 });
 
@@ -737,4 +740,20 @@ test('an SSLRequest the capture lost: the N answer is still recognised and the l
   t.like(h.events[0]!, { kind: 'login', status: 'ok', user: 'u' });
   t.like(h.events[1]!, { kind: 'statement', status: 'ok', sql: 'SELECT 1' });
   t.is(h.session.stats.malformed, 0);
+});
+
+test('SSLRequest accepted, then a real TLS handshake: the connection record carries what TLS shows in clear', async (t) => {
+  const cert = makeCertificate('/CN=pg.example.test', 30);
+  if (cert === undefined) return t.pass('openssl is missing: skipped');
+  const tls = await recordTls(cert, { servername: 'pg.example.test' });
+  for (const how of ['ssl', 'direct-tls'] as const) {
+    const h = new Harness();
+    if (how === 'ssl') h.c(sslRequest()).s(Uint8Array.of(0x53));
+    for (const [dir, b] of tls) dir === Direction.ToServer ? h.c(b) : h.s(b);
+    h.close();
+    t.deepEqual(h.events.map((e) => e.kind), ['login', 'connection'], how);
+    t.like(h.events[0]!, { tls: true, attributes: { encryption: how } });
+    t.like(h.events[1]!, { tls: true, attributes: { undecoded: how }, tlsFacts: { sni: 'pg.example.test' } });
+    t.is(h.session.stats.malformed, 0);
+  }
 });

@@ -84,6 +84,8 @@ export class PostgresSession extends KitSession {
       // A TLS ClientHello instead of a startup packet: direct TLS (PostgreSQL 17 sslnegotiation=direct).
       if (this.login.phase === Phase.Startup && c.format === startupFormat && c.synced && c.idle && bytes[0] === 0x16 && bytes.length > 1 && bytes[1] === 0x03) {
         this.encrypt('direct-tls');
+        // This chunk is the ClientHello: the TLS watcher sees it too.
+        this.watchTls(dir, bytes);
         return;
       }
       c.push(bytes);
@@ -135,8 +137,9 @@ export class PostgresSession extends KitSession {
     return { statementEvictions: this.statements.evictions, portalEvictions: this.portals.evictions };
   }
 
+  /** The stream turned encrypted (`how`: ssl, gss, direct-tls): the login attempt is recorded; the kit watches the rest. */
   private encrypt(how: string): void {
-    this.encrypted();
+    this.encrypted(how);
     this.login.encrypted(how, this.now);
   }
 
