@@ -120,9 +120,9 @@ export interface Statement {
   readonly sql: string;
   /** The SQL was cut (size limit or a gap). */
   readonly cut: boolean;
-  /** A copy of the Parse's query bytes and types, to reuse this entry when the same text is parsed again. */
+  /** A copy of the Parse's query bytes, to reuse the text when the same bytes are parsed again. */
   readonly bytes: Uint8Array;
-  readonly parseTypes: readonly number[];
+  /** Parameter type OIDs: the Parse's, then the server's ParameterDescription. */
   types: readonly number[];
   fields: readonly FieldDescription[] | undefined;
 }
@@ -165,12 +165,6 @@ export class Op implements Pending {
 export function sameBytes(buf: Uint8Array, start: number, end: number, ref: Uint8Array): boolean {
   if (end - start !== ref.length) return false;
   for (let i = 0; i < ref.length; i++) if (buf[start + i] !== ref[i]) return false;
-  return true;
-}
-
-export function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 

@@ -18,7 +18,7 @@ import { decodeBackend, decodeFields, decodeFrontend, decodeStartup, STARTUP_HEA
 import { answerFormat, pgFramer, startupFormat, typedFormat } from './framer.js';
 import { isFatal, Phase, PgLogin, recordError, StartupNext } from './login.js';
 import { Answer, BackendType, FrontendType, type ErrorFields, type FieldDescription } from './messages.js';
-import { Op, OpKind, OpQueue, Req, sameBytes, sameNumbers, Tag, type Portal, type Statement } from './requests.js';
+import { Op, OpKind, OpQueue, Req, sameBytes, Tag, type Portal, type Statement } from './requests.js';
 import { paramValue, rowText } from './values.js';
 
 /** Most prepared statements / portals remembered per session (oldest dropped beyond). */
@@ -318,12 +318,20 @@ export class PostgresSession extends KitSession {
     }
   }
 
-  /** The statement a Parse defines; the previous entry is reused when the same text and types are parsed again. */
+  /**
+   * The statement a Parse defines. Clients parse the same text again and
+   * again (the unnamed statement of every extended query): when the bytes
+   * repeat, the text decoded last time is reused.
+   */
   private parsed(name: string, sqlBytes: Uint8Array, paramTypes: readonly number[], truncated: boolean): Statement {
     const prev = this.statements.get(name);
-    if (prev !== undefined && !truncated && !prev.cut && sameBytes(sqlBytes, 0, sqlBytes.length, prev.bytes) && sameNumbers(prev.parseTypes, paramTypes)) return prev;
-    const [sql, cut] = this.sqlText(sqlBytes);
-    const st: Statement = { sql, cut: cut || truncated, bytes: sqlBytes.slice(), parseTypes: paramTypes, types: paramTypes, fields: undefined };
+    let st: Statement;
+    if (prev !== undefined && !truncated && !prev.cut && sameBytes(sqlBytes, 0, sqlBytes.length, prev.bytes)) {
+      st = { sql: prev.sql, cut: false, bytes: prev.bytes, types: paramTypes, fields: undefined };
+    } else {
+      const [sql, cut] = this.sqlText(sqlBytes);
+      st = { sql, cut: cut || truncated, bytes: sqlBytes.slice(), types: paramTypes, fields: undefined };
+    }
     this.remember(this.statements, name, st);
     return st;
   }
