@@ -4,7 +4,7 @@
 // into messages without decoding them or building records.
 import { Direction } from '@dbtap/core';
 import { defaultSessionOptions, postgres } from '@dbtap/protocols';
-import { FramerMode, PgFramer } from '../src/postgres/framer.js';
+import { pgFramer, typedFormat } from '../src/postgres/framer.js';
 import {
   bind,
   bindComplete,
@@ -85,10 +85,13 @@ function runFramer(w: Workload, chunk: number): number {
   const sink = (): void => {
     n++;
   };
-  const fc = new PgFramer(true, 64 << 20, FramerMode.Typed);
-  const fs = new PgFramer(false, 64 << 20, FramerMode.Typed);
-  for (let o = 0; o < w.client.length; o += chunk) fc.push(w.client.subarray(o, o + chunk), sink);
-  for (let o = 0; o < w.server.length; o += chunk) fs.push(w.server.subarray(o, o + chunk), sink);
+  // Both directions typed from the first byte, as the sessions below (picked up mid-stream at a boundary).
+  const fc = pgFramer(true, sink, 64 << 20, false);
+  fc.format = typedFormat;
+  const fs = pgFramer(false, sink, 64 << 20, false);
+  fs.format = typedFormat;
+  for (let o = 0; o < w.client.length; o += chunk) fc.push(w.client.subarray(o, o + chunk));
+  for (let o = 0; o < w.server.length; o += chunk) fs.push(w.server.subarray(o, o + chunk));
   return n;
 }
 

@@ -158,8 +158,10 @@ corpusTest('corpus: COPY in/out, cancel, 5000-row result, login failures, TLS up
   t.like((await auditPgCapture(pgFile('zeek_psql-login-no-role.pcap'))).events[0], { kind: 'login', status: 'error', sqlState: '28000' });
 
   const tls = (await auditPgCapture(pgFile('zeek_psql-aws-ssl-require.pcap'))).events;
-  t.is(tls.length, 1);
+  // The login attempt, then the kit's connection record of the encrypted rest.
+  t.deepEqual(tls.map((e) => e.kind), ['login', 'connection']);
   t.like(tls[0], { kind: 'login', tls: true });
+  t.like(tls[1], { tls: true, attributes: { undecoded: 'ssl' } });
 
   const gss = (await auditPgCapture(pgFile('ndpi_pgsql.pcap'))).events.filter((e) => e.attributes?.encryption === 'gss');
   t.is(gss.length, 2);

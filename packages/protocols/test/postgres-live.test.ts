@@ -10,7 +10,7 @@ import type { AuditEvent } from '@dbtap/core';
 import pg from 'pg';
 import { startLiveCapture, type LiveCapture } from '../../../test-support/live-capture.js';
 import { withDbLogLock } from '../../../test-support/db-lock.js';
-import { enableStatementLog, parseLog, parseLogParams, pgAvailable, pgConn, pgLog, type PgLogEntry } from './helpers/postgres-log.js';
+import { enableStatementLog, extendedQueries, parseLog, parseLogParams, pgAvailable, pgConn, pgLog, type PgLogEntry } from './helpers/postgres-log.js';
 import { auditPgFrames } from './helpers/postgres-pcap.js';
 
 const benchDb = `dbtap_live_${process.pid}`;
@@ -50,12 +50,7 @@ async function workload(): Promise<void> {
   const c = new pg.Client({ ...pgConn, application_name: 'dbtap-live-pg' });
   await c.connect();
   await c.query('SELECT now()');
-  await c.query('SELECT $1::int + $2::int AS s, $3::text AS t', [1, 2, "it's"]);
-  await c.query({ name: 'by_id', text: 'SELECT relname FROM pg_class WHERE oid = $1', values: [1259] });
-  await c.query({ name: 'by_id', text: 'SELECT relname FROM pg_class WHERE oid = $1', values: [1247] });
-  await c.query('SELECT $1::text IS NULL AS n', [null]);
-  await c.query('SELECT 1/$1::int', [0]).catch(() => undefined);
-  await c.query('SELEC broken').catch(() => undefined);
+  await extendedQueries(c);
   await Promise.all([1, 2, 3, 4].map((i) => c.query('SELECT $1::int * 10 AS v', [i])));
   await c.end();
 

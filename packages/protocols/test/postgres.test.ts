@@ -46,6 +46,7 @@ import {
   sync,
   terminate,
 } from './helpers/postgres.js';
+import { makeCertificate, recordTls } from '../../../test-support/tls-recorder.js';
 
 // ---- detection ---------------------------------------------------------------
 
@@ -128,9 +129,11 @@ test('accepted SSLRequest: login record marked tls, decoding stops cleanly', (t)
   const h = new Harness().c(sslRequest()).s(Uint8Array.of(0x53));
   // TLS records follow; they must not be decoded as anything.
   h.c(Uint8Array.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])).s(Uint8Array.from([0x16, 0x03, 0x03, 0x00, 0x7a])).close();
-  t.is(h.events.length, 1);
+  // The login attempt, then at close the kit's connection record of the encrypted rest.
+  t.deepEqual(h.events.map((e) => e.kind), ['login', 'connection']);
   t.like(h.events[0]!, { kind: 'login', tls: true, status: 'unknown' });
   t.is(h.events[0]!.attributes?.sslResponse, 'S');
+  t.like(h.events[1]!, { tls: true, user: undefined, attributes: { undecoded: 'ssl' } });
   t.is(h.session.stats.malformed, 0);
 });
 
@@ -707,4 +710,50 @@ test('client-chosen startup parameter names stay plain attributes', (t) => {
   t.is(Object.getPrototypeOf(a), Object.prototype);
   t.true(Object.keys(a).includes('__proto__'));
   t.true(Object.keys(a).includes('constructor'));
+});
+
+test('regression: the audit object charset (gbk) survives a client_encoding ParameterStatus', (t) => {
+  // The audit object says GBK; the connection claims UTF8 at startup and again in a ParameterStatus
+  // after a SET (the MySQL SET NAMES bug: the negotiated charset must not win over the object's).
+  const h = new Harness({ options: { charset: 'gbk' } }).c(startup({ user: 'u', database: 'd', client_encoding: 'UTF8' })).s(authOk(), paramStatus('client_encoding', 'UTF8'), ready());
+  h.c(query("SET client_encoding = 'UTF8'")).s(complete('SET'), paramStatus('client_encoding', 'UTF8'), ready());
+  // "SELECT '中文'" in GBK.
+  const sql = Uint8Array.from([...new TextEncoder().encode("SELECT '"), 0xd6, 0xd0, 0xce, 0xc4, 0x27]);
+  h.c(msg('Q', sql, Uint8Array.of(0))).s(complete('SELECT 1'), ready());
+  h.c(parse('', 'SELECT $1'), bind('', '', [Uint8Array.of(0xd6, 0xd0)], [0]), execute(''), sync()).s(parseComplete(), bindComplete(), complete('SELECT 1'), ready());
+  const ex = h.of('statement');
+  t.is(ex[1]!.sql, "SELECT '中文'");
+  t.deepEqual(ex[2]!.params, ['中']);
+});
+
+test('a server that answers the StartupMessage with an ErrorResponse: an error login record', (t) => {
+  // The server's first byte is where an SSL answer could be: here it starts a typed message.
+  const h = new Harness().c(startup({ user: 'u', database: 'd' })).s(errorMsg('53300', 'sorry, too many clients already', 'FATAL')).close();
+  t.is(h.events.length, 1);
+  t.like(h.events[0]!, { kind: 'login', status: 'error', sqlState: '53300', user: 'u' });
+  t.is(h.session.stats.malformed, 0);
+});
+
+test('an SSLRequest the capture lost: the N answer is still recognised and the login decoded', (t) => {
+  const h = new Harness().s(Uint8Array.of(0x4e)).login({ user: 'u', database: 'd' });
+  h.c(query('SELECT 1')).s(complete('SELECT 1'), ready());
+  t.like(h.events[0]!, { kind: 'login', status: 'ok', user: 'u' });
+  t.like(h.events[1]!, { kind: 'statement', status: 'ok', sql: 'SELECT 1' });
+  t.is(h.session.stats.malformed, 0);
+});
+
+test('SSLRequest accepted, then a real TLS handshake: the connection record carries what TLS shows in clear', async (t) => {
+  const cert = makeCertificate('/CN=pg.example.test', 30);
+  if (cert === undefined) return t.pass('openssl is missing: skipped');
+  const tls = await recordTls(cert, { servername: 'pg.example.test' });
+  for (const how of ['ssl', 'direct-tls'] as const) {
+    const h = new Harness();
+    if (how === 'ssl') h.c(sslRequest()).s(Uint8Array.of(0x53));
+    for (const [dir, b] of tls) dir === Direction.ToServer ? h.c(b) : h.s(b);
+    h.close();
+    t.deepEqual(h.events.map((e) => e.kind), ['login', 'connection'], how);
+    t.like(h.events[0]!, { tls: true, attributes: { encryption: how } });
+    t.like(h.events[1]!, { tls: true, attributes: { undecoded: how }, tlsFacts: { sni: 'pg.example.test' } });
+    t.is(h.session.stats.malformed, 0);
+  }
 });

@@ -1,6 +1,7 @@
-// The PostgreSQL decoder plugin: detection and session factory.
+// The PostgreSQL decoder plugin: detection and the session factory.
 import { Confidence, type ProtocolDecoder, type ProtocolSession, type SessionContext } from '../plugin.js';
-import { checkAt, checkStartupAt, Plausible } from './decoder.js';
+import { Outcome } from '../kit/index.js';
+import { checkStartup, checkTyped } from './decoder.js';
 import { AuthCode } from './messages.js';
 import { PostgresSession } from './session.js';
 
@@ -9,8 +10,8 @@ function detect(firstClientBytes: Uint8Array, firstServerBytes?: Uint8Array): Co
   const c = firstClientBytes;
   if (c.length >= 8) {
     // StartupMessage 3.x / SSLRequest / GSSENCRequest / CancelRequest: a length and a magic code.
-    const s = checkStartupAt(c, 0, c.length);
-    if (s > 0 || (s === Plausible.More && c.length >= 8 && c[4] === 0 && c[5] === 3)) return Confidence.High;
+    const s = checkStartup(c, 0, c.length);
+    if (s > 0 || (s === Outcome.More && c[4] === 0 && c[5] === 3)) return Confidence.High;
   }
   if (firstServerBytes !== undefined && firstServerBytes.length >= 9) {
     const b = firstServerBytes;
@@ -23,11 +24,11 @@ function detect(firstClientBytes: Uint8Array, firstServerBytes?: Uint8Array): Co
   }
   if (c.length >= 5) {
     // A mid-stream pickup: a plausible frontend message (Query, Parse, Bind, ...).
-    const t = checkAt(c, 0, c.length, true);
-    if (t > 0 || (t === Plausible.More && (c[0] === 0x51 || c[0] === 0x50 || c[0] === 0x42))) best = Confidence.Medium;
+    const t = checkTyped(c, 0, c.length, true);
+    if (t > 0 || (t === Outcome.More && (c[0] === 0x51 || c[0] === 0x50 || c[0] === 0x42))) best = Confidence.Medium;
   }
   if (best === Confidence.None && firstServerBytes !== undefined && firstServerBytes.length >= 5) {
-    if (checkAt(firstServerBytes, 0, firstServerBytes.length, false) > 0) best = Confidence.Medium;
+    if (checkTyped(firstServerBytes, 0, firstServerBytes.length, false) > 0) best = Confidence.Medium;
   }
   return best;
 }

@@ -51,6 +51,16 @@ export const enum BackendType {
   RowDescription = 0x54, // 'T'
 }
 
+/** The one byte a server answers an SSLRequest or GSSENCRequest with. */
+export const enum Answer {
+  /** SSL accepted: a TLS handshake follows. */
+  Ssl = 0x53, // 'S'
+  /** GSSAPI encryption accepted. */
+  Gss = 0x47, // 'G'
+  /** Refused: the client continues in plaintext (or gives up). */
+  Refused = 0x4e, // 'N'
+}
+
 /** Codes in the second word of an untyped startup-phase packet. */
 export const StartupCode = {
   /** Protocol 3.0: `3 << 16`. */

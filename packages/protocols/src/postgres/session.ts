@@ -1,582 +1,407 @@
-// The PostgreSQL session state machine: startup and authentication, simple
-// and extended query, COPY, function calls; pairs each request with its
-// response and emits audit records.
+// The PostgreSQL session: simple and extended query, COPY, function calls;
+// pairs each request with its response and emits the statement records
+// (the start of the connection is login.ts).
 //
 // Pairing (protocol docs, "Extended Query" and "Pipelining"): the server
 // answers frontend messages strictly in order, so requests wait in a FIFO of
 // operations. An ErrorResponse fails the operation at the head; the server
 // then skips everything up to the next Sync, and so does the queue.
-import { ByteReader, Direction, normalizeCharset, decodeText, type AuditEvent, type CloseReason, type EventStatus, type ParamValue, type Timestamp } from '@dbtap/core';
-import { newSessionStats, type ProtocolSession, type SessionContext, type SessionStats } from '../plugin.js';
-import { decodeBackend, decodeFrontend, decodeStartup } from './decoder.js';
-import { ANSWER, FrameFlag, FramerMode, PgFramer, STARTUP } from './framer.js';
-import { AuthCode, BackendType, FrontendType, type ErrorFields, type FieldDescription } from './messages.js';
-import { columnText, paramValue } from './values.js';
+//
+// The hot path allocates the record and one operation per request, and
+// nothing per result row: DataRows are counted without decoding unless rows
+// are kept, and a RowDescription, a Parse or a command tag equal to the
+// previous one reuses what that one decoded (a client repeats them).
+import { ByteReader, decodeText, Direction, type CloseReason, type ParamValue } from '@dbtap/core';
+import { BoundedMap, FrameFlag, KitSession, type Framer } from '../kit/index.js';
+import type { SessionContext } from '../plugin.js';
+import { decodeBackend, decodeFields, decodeFrontend, decodeStartup, STARTUP_HEADER, TYPED_HEADER } from './decoder.js';
+import { answerFormat, pgFramer, startupFormat, typedFormat } from './framer.js';
+import { isFatal, Phase, PgLogin, recordError, StartupNext } from './login.js';
+import { Answer, BackendType, FrontendType, type ErrorFields, type FieldDescription } from './messages.js';
+import { Op, OpKind, OpQueue, Req, sameBytes, Tag, type Portal, type Statement } from './requests.js';
+import { paramValue, rowText } from './values.js';
 
 /** Most prepared statements / portals remembered per session (oldest dropped beyond). */
 const MAX_NAMED = 4096;
 /** Most operations waiting for a response (oldest dropped beyond, counted unmatched). */
 const MAX_QUEUE = 65536;
 
-/** A record under construction. */
-interface Draft {
-  kind: 'login' | 'statement' | 'logout';
-  ts: Timestamp;
-  endTs: Timestamp | undefined;
-  command: string | undefined;
-  sql: string | undefined;
-  params: ParamValue[] | undefined;
-  statementId: string | undefined;
-  status: EventStatus;
-  error: ErrorFields | undefined;
-  affected: number;
-  hasAffected: boolean;
-  returned: number;
-  hasReturned: boolean;
-  /** DataRows since the last RowDescription/CommandComplete. */
-  segRows: number;
-  /** A RowDescription was seen for the current result. */
-  hasResult: boolean;
-  fields: readonly FieldDescription[] | undefined;
-  resultFormats: readonly number[] | undefined;
-  columns: string[] | undefined;
-  rows: (string | null)[][] | undefined;
-  bytesIn: number;
-  bytesOut: number;
-  truncated: boolean;
-  gapBefore: boolean;
-  completed: boolean;
-  copy: 'in' | 'out' | 'both' | undefined;
-  copyBytes: number;
-  copyMessages: number;
-  tags: string[];
-  attributes: Record<string, string> | undefined;
-  /** application_name when the request was sent (a SET may change it before the record goes out). */
-  program: string | undefined;
-}
-
-function newDraft(kind: Draft['kind'], ts: Timestamp, command: string | undefined): Draft {
-  return {
-    kind,
-    ts,
-    endTs: undefined,
-    command,
-    sql: undefined,
-    params: undefined,
-    statementId: undefined,
-    status: 'unknown',
-    error: undefined,
-    affected: 0,
-    hasAffected: false,
-    returned: 0,
-    hasReturned: false,
-    segRows: 0,
-    hasResult: false,
-    fields: undefined,
-    resultFormats: undefined,
-    columns: undefined,
-    rows: undefined,
-    bytesIn: 0,
-    bytesOut: 0,
-    truncated: false,
-    gapBefore: false,
-    completed: false,
-    copy: undefined,
-    copyBytes: 0,
-    copyMessages: 0,
-    tags: [],
-    attributes: undefined,
-    program: undefined,
-  };
-}
-
-interface Statement {
-  sql: string | undefined;
-  /** The SQL was cut to maxSqlLength (or by a gap). */
-  cut: boolean;
-  types: readonly number[];
-  fields: readonly FieldDescription[] | undefined;
-}
-
-interface Portal {
-  statement: string;
-  stmt: Statement | undefined;
-  params: ParamValue[] | undefined;
-  fields: readonly FieldDescription[] | undefined;
-  resultFormats: readonly number[];
-}
-
-type Op =
-  | { k: 'query' | 'execute' | 'function'; d: Draft; portal: Portal | undefined }
-  | { k: 'parse'; name: string; sql: string | undefined; ts: Timestamp; bytes: number }
-  | { k: 'bind'; portal: string; statement: string; ts: Timestamp; bytes: number }
-  | { k: 'describe'; target: 'S' | 'P'; name: string; ts: Timestamp; bytes: number }
-  | { k: 'close'; target: 'S' | 'P'; name: string; ts: Timestamp; bytes: number }
-  | { k: 'sync' };
-
-type DraftOp = Extract<Op, { d: Draft }>;
-
-/** Login phases. */
-const enum Phase {
-  /** Before the StartupMessage (SSL/GSS negotiation possible). */
-  Startup = 0,
-  /** StartupMessage sent, authentication under way. */
-  Auth = 1,
-  /** Authenticated (or picked up mid-session). */
-  Ready = 2,
-  /** The stream is encrypted or ended; nothing more to decode. */
-  Done = 3,
-}
-
-const authNames: Record<number, string> = {
-  [AuthCode.Ok]: 'trust',
-  [AuthCode.KerberosV5]: 'kerberos-v5',
-  [AuthCode.CleartextPassword]: 'cleartext',
-  [AuthCode.Md5Password]: 'md5',
-  [AuthCode.ScmCredential]: 'scm-credential',
-  [AuthCode.Gss]: 'gss',
-  [AuthCode.Sspi]: 'sspi',
-  [AuthCode.GaussSm3]: 'sm3',
-  [AuthCode.GaussIam]: 'iam',
-};
+const EMPTY = new Uint8Array(0);
 
 /** A PostgreSQL (or wire-compatible) session. */
-export class PostgresSession implements ProtocolSession {
-  readonly stats: SessionStats = newSessionStats();
-  private readonly ctx: SessionContext;
-  private readonly client: PgFramer;
-  private readonly server: PgFramer;
+export class PostgresSession extends KitSession {
+  private readonly client: Framer;
+  private readonly server: Framer;
+  private readonly login: PgLogin;
   private readonly reader = new ByteReader();
-  private readonly clientSink = (type: number, body: Uint8Array, wireLen: number, flags: number): void => this.onClient(type, body, wireLen, flags);
-  private readonly serverSink = (type: number, body: Uint8Array, wireLen: number, flags: number): void => this.onServer(type, body, wireLen, flags);
-
-  private seq = 0;
-  private phase: Phase;
-  private ts: Timestamp = 0;
-  private midSession: boolean;
+  private readonly queue: OpQueue;
+  private readonly statements = new BoundedMap<string, Statement>(MAX_NAMED);
+  private readonly portals = new BoundedMap<string, Portal>(MAX_NAMED);
+  private readonly maxRows: number;
+  /** A gap or lost sync since the last record started: the next one is marked gapBefore. */
   private gapPending = false;
-
-  // Session facts carried on every record.
-  private user: string | undefined;
-  private database: string | undefined;
-  private clientProgram: string | undefined;
-  private serverVersion: string | undefined;
-  private product: string | undefined;
-  private sessionId: string | undefined;
-  private tls: boolean | undefined;
-  private charset = 'utf-8';
-
-  private login: Draft | undefined;
-  private authOk = false;
-  private sasl = false;
-  private loggedOut = false;
-  private fatal: ErrorFields | undefined;
-
-  private readonly queue: Op[] = [];
-  private readonly statements = new Map<string, Statement>();
-  private readonly portals = new Map<string, Portal>();
   /** Client bytes not yet attributed to a record (Parse/Bind/Describe before their Execute). */
   private inAcc = 0;
   /** Server bytes not yet attributed to a record. */
   private outAcc = 0;
+  /** The byte a server sent where an SSL answer was expected, re-framed as the start of a typed message. */
+  private readonly replay = new Uint8Array(1);
+  private replayPending = false;
+  // The previous RowDescription and command tag, reused when repeated.
+  private lastRowDesc: Uint8Array = EMPTY;
+  private lastFields: readonly FieldDescription[] = [];
+  private lastColumns: readonly string[] = [];
+  private lastTagBytes: Uint8Array = EMPTY;
+  private readonly lastTag = new Tag();
+  private readonly cutTag = new Tag();
 
+  /** Transaction status from the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed transaction. */
+  txStatus = 'I';
+
+  /** @param ctx the connection and where its records go */
   constructor(ctx: SessionContext) {
-    this.ctx = ctx;
-    if (ctx.options.charset !== undefined) this.charset = ctx.options.charset;
-    this.midSession = ctx.midStream;
+    super(ctx, 'postgres');
     const max = ctx.options.maxMessageBytes;
-    this.client = new PgFramer(true, max, ctx.midStream ? FramerMode.Scan : FramerMode.Startup);
-    this.server = new PgFramer(false, max, ctx.midStream ? FramerMode.Scan : FramerMode.Typed);
-    this.phase = ctx.midStream ? Phase.Ready : Phase.Startup;
-  }
-
-  data(dir: Direction, bytes: Uint8Array, ts: Timestamp): void {
-    if (bytes.length === 0) return;
-    this.ts = ts;
-    try {
-      if (dir === Direction.ToServer) {
-        // A TLS ClientHello instead of a startup packet: direct TLS (PostgreSQL 17 sslnegotiation=direct).
-        if (this.phase === Phase.Startup && this.client.mode === FramerMode.Startup && bytes[0] === 0x16 && bytes.length > 1 && bytes[1] === 0x03) {
-          this.encrypted('direct-tls');
-          return;
-        }
-        this.client.push(bytes, this.clientSink);
-        this.noteSync(this.client);
-      } else {
-        this.server.push(bytes, this.serverSink);
-        this.noteSync(this.server);
-      }
-    } catch {
-      this.recover(dir);
-    }
-    this.foldCounters();
-  }
-
-  gap(dir: Direction, nbytes: number, ts: Timestamp): void {
-    this.ts = ts;
-    this.stats.gaps++;
-    try {
-      const f = dir === Direction.ToServer ? this.client : this.server;
-      f.gap(nbytes, dir === Direction.ToServer ? this.clientSink : this.serverSink);
-      this.gapPending = true;
-      // Requests in flight may have lost their responses (or responses their requests).
-      for (const op of this.queue) if ('d' in op) op.d.truncated = true;
-      this.noteSync(f);
-    } catch {
-      this.recover(dir);
-    }
-    this.foldCounters();
-  }
-
-  close(reason: CloseReason, ts: Timestamp): void {
-    this.ts = ts;
-    try {
-      if (this.client.pending || this.server.pending) for (const op of this.queue) if ('d' in op) op.d.truncated = true;
-      this.flushQueue();
-      if (this.login !== undefined) {
-        // Capture ended during authentication.
-        this.login.truncated = true;
-        this.emit(this.login);
-        this.login = undefined;
-      }
-      if (this.phase === Phase.Ready && !this.loggedOut && (reason === 'fin' || reason === 'rst')) {
-        const d = newDraft('logout', ts, undefined);
-        d.attributes = { closeReason: reason };
-        if (this.fatal !== undefined) this.applyError(d, this.fatal);
-        this.emit(d);
-        this.loggedOut = true;
-      }
-      this.phase = Phase.Done;
-      this.client.off();
-      this.server.off();
-    } catch {
-      this.stats.malformed++;
-    }
-    this.foldCounters();
+    this.client = pgFramer(true, (m, w, f) => this.onClient(m, w, f), max, ctx.midStream);
+    this.server = pgFramer(false, (m, w, f) => this.onServer(m, w, f), max, ctx.midStream);
+    this.login = new PgLogin(this.records, ctx.options.charset, ctx.midStream);
+    this.maxRows = ctx.options.maxRows;
+    this.queue = new OpQueue(
+      MAX_QUEUE,
+      (op) => {
+        if (op.req !== undefined) op.req.finish(this.records, op);
+      },
+      this.maxRows > 0,
+    );
+    this.track(this.client, this.server, this.queue, this.statements, this.portals);
   }
 
   // ---- plumbing ----------------------------------------------------------
 
-  private framerSkipped = 0;
-  private framerMalformed = 0;
-
-  private foldCounters(): void {
-    const skipped = this.client.counters.skippedBytes + this.server.counters.skippedBytes;
-    const malformed = this.client.counters.malformed + this.server.counters.malformed + this.client.counters.oversized + this.server.counters.oversized;
-    this.stats.skippedBytes += skipped - this.framerSkipped;
-    this.stats.malformed += malformed - this.framerMalformed;
-    this.framerSkipped = skipped;
-    this.framerMalformed = malformed;
-  }
-
-  private noteSync(f: PgFramer): void {
-    if (f.lostSync) {
-      f.lostSync = false;
-      this.gapPending = true;
+  protected onData(dir: Direction, bytes: Uint8Array): void {
+    if (dir === Direction.ToServer) {
+      const c = this.client;
+      // A TLS ClientHello instead of a startup packet: direct TLS (PostgreSQL 17 sslnegotiation=direct).
+      if (this.login.phase === Phase.Startup && c.format === startupFormat && c.synced && c.idle && bytes[0] === 0x16 && bytes.length > 1 && bytes[1] === 0x03) {
+        this.encrypt('direct-tls');
+        // This chunk is the ClientHello: the TLS watcher sees it too.
+        this.watchTls(dir, bytes);
+        return;
+      }
+      c.push(bytes);
+      if (c.takeLostSync()) this.gapPending = true;
+      return;
     }
+    const s = this.server;
+    const used = s.push(bytes);
+    if (this.replayPending) {
+      // The sink stopped at a byte that was no SSL answer: it starts a typed message.
+      this.replayPending = false;
+      s.push(this.replay);
+      s.push(bytes.subarray(used));
+    }
+    if (s.takeLostSync()) this.gapPending = true;
   }
 
-  private recover(dir: Direction): void {
-    // Defensive: a bug or an input we did not foresee must not escape the session.
-    this.stats.malformed++;
-    (dir === Direction.ToServer ? this.client : this.server).loseSync();
+  protected onGap(dir: Direction, nbytes: number): void {
+    const f = dir === Direction.ToServer ? this.client : this.server;
+    f.gap(nbytes);
+    f.takeLostSync();
     this.gapPending = true;
+    // Requests in flight may have lost their responses (or responses their requests).
+    this.queue.markTruncated();
+    if (dir === Direction.ToClient) this.queue.answersLost();
   }
 
-  private encrypted(how: string): void {
-    const d = this.login ?? newDraft('login', this.ts, undefined);
-    this.login = undefined;
-    this.tls = true;
-    d.attributes = { ...d.attributes, encryption: how };
-    this.emit(d);
-    this.phase = Phase.Done;
+  protected onClose(reason: CloseReason): void {
+    if (!this.client.idle || !this.server.idle) this.queue.markTruncated();
+    this.flushQueue();
+    this.login.close();
+    // Logged in: authenticated, or picked up mid-session (a failed login or a CancelRequest has no logout).
+    this.loggedIn = this.login.phase === Phase.Ready;
+    const ev = this.logoutOnClose(reason);
+    if (ev !== undefined) {
+      if (this.login.fatal !== undefined) recordError(this.records, ev, this.login.fatal);
+      this.records.emit(ev);
+    }
     this.client.off();
     this.server.off();
   }
 
-  private decodeSql(bytes: Uint8Array, d: Draft): string {
-    const max = this.ctx.options.maxSqlLength;
-    let s = decodeText(bytes, this.charset);
-    if (s.length > max) {
-      s = s.slice(0, max);
-      d.truncated = true;
-    }
-    return s;
+  protected onBug(dir: Direction): void {
+    (dir === Direction.ToServer ? this.client : this.server).loseSync();
+    this.gapPending = true;
   }
 
-  private setCharset(name: string): void {
-    const label = normalizeCharset(name);
-    this.charset = this.ctx.options.charset ?? label ?? 'utf-8';
+  protected override protocolCounters(): Record<string, number> {
+    return { statementEvictions: this.statements.evictions, portalEvictions: this.portals.evictions };
   }
 
-  private noteProduct(value: string): void {
-    if (this.product !== undefined) return;
-    if (/kingbase/i.test(value)) this.product = 'kingbase';
-    else if (/opengauss/i.test(value)) this.product = 'opengauss';
-    else if (/gaussdb/i.test(value)) this.product = 'gaussdb';
+  /** The stream turned encrypted (`how`: ssl, gss, direct-tls): the login attempt is recorded; the kit watches the rest. */
+  private encrypt(how: string): void {
+    this.encrypted(how);
+    this.login.encrypted(how, this.now);
+  }
+
+  /** A reader on the body of a message (after its header). */
+  private body(message: Uint8Array, header: number): ByteReader {
+    return this.reader.reset(message, Math.min(header, message.length), message.length);
+  }
+
+  /** SQL text in the session charset, cut to maxSqlLength. */
+  private sqlText(bytes: Uint8Array): [sql: string, cut: boolean] {
+    return this.records.cutSql(decodeText(bytes, this.login.charset));
   }
 
   // ---- client side -------------------------------------------------------
 
-  private onClient(type: number, body: Uint8Array, wireLen: number, flags: number): void {
+  private onClient(message: Uint8Array, wireLen: number, flags: number): void {
     this.stats.messages++;
     const truncated = (flags & FrameFlag.Truncated) !== 0;
-    const r = this.reader.reset(body);
-    if (type === STARTUP) return this.onStartup(r, wireLen, truncated);
-    const m = decodeFrontend(type, r);
-    if (m === undefined) {
+    if (this.client.format === startupFormat) return this.onStartup(message, wireLen, truncated);
+    const type = message[0]!;
+    // COPY FROM STDIN data: only counted.
+    if (type === FrontendType.CopyData) return this.onCopyIn(message.length - TYPED_HEADER, wireLen, undefined);
+    const m = decodeFrontend(type, this.body(message, TYPED_HEADER), truncated);
+    if (typeof m === 'number') {
       if (truncated && type === FrontendType.Query) {
         // The text up to the hole (zero-filled) or the size limit.
-        const nul = body.indexOf(0);
-        return this.onQuery(nul < 0 ? body : body.subarray(0, nul), wireLen, true);
+        const nul = message.indexOf(0, TYPED_HEADER);
+        return this.onQuery(message.subarray(TYPED_HEADER, nul < 0 ? message.length : nul), wireLen, true);
       }
       this.stats.malformed++;
       this.inAcc += wireLen;
       return;
     }
+    if (m.type !== FrontendType.Password && m.type !== FrontendType.Terminate) this.afterLostAnswers(m.type);
     switch (m.type) {
       case FrontendType.Query:
         return this.onQuery(m.sql, wireLen, truncated);
       case FrontendType.Parse: {
-        const text = decodeText(m.sql, this.charset);
-        const max = this.ctx.options.maxSqlLength;
-        const cut = truncated || text.length > max;
-        const sql = text.length > max ? text.slice(0, max) : text;
-        this.remember(this.statements, m.name, { sql, cut, types: m.paramTypes, fields: undefined });
+        const st = this.parsed(m.name, m.sql, m.paramTypes, truncated);
         this.inAcc += wireLen;
-        return this.push({ k: 'parse', name: m.name, sql, ts: this.ts, bytes: wireLen });
+        const op = new Op(OpKind.Parse, this.now, m.name, undefined);
+        op.sql = st.sql;
+        op.bytes = wireLen;
+        return this.queue.push(op);
       }
       case FrontendType.Bind: {
         const stmt = this.statements.get(m.statement);
-        const types = stmt?.types ?? [];
-        const params = new Array<ParamValue>(m.values.length);
-        for (let i = 0; i < m.values.length; i++) params[i] = paramValue(m.values[i]!, m.paramFormats[i]!, types[i] ?? 0, this.charset);
+        const types = stmt?.types;
+        const n = m.values.length;
+        const params = new Array<ParamValue>(n);
+        const charset = this.login.charset;
+        for (let i = 0; i < n; i++) params[i] = paramValue(m.values[i]!, m.paramFormats[i]!, types?.[i] ?? 0, charset);
         this.remember(this.portals, m.portal, { statement: m.statement, stmt, params, fields: undefined, resultFormats: m.resultFormats });
         this.inAcc += wireLen;
-        return this.push({ k: 'bind', portal: m.portal, statement: m.statement, ts: this.ts, bytes: wireLen });
+        const op = new Op(OpKind.Bind, this.now, m.portal, undefined);
+        op.statement = m.statement;
+        op.bytes = wireLen;
+        return this.queue.push(op);
       }
       case FrontendType.Describe:
+      case FrontendType.Close: {
+        if (m.type === FrontendType.Close) {
+          if (m.target === 'S') this.statements.delete(m.name);
+          else this.portals.delete(m.name);
+        }
         this.inAcc += wireLen;
-        return this.push({ k: 'describe', target: m.target, name: m.name, ts: this.ts, bytes: wireLen });
-      case FrontendType.Close:
-        if (m.target === 'S') this.statements.delete(m.name);
-        else this.portals.delete(m.name);
-        this.inAcc += wireLen;
-        return this.push({ k: 'close', target: m.target, name: m.name, ts: this.ts, bytes: wireLen });
+        const op = new Op(m.type === FrontendType.Close ? OpKind.Close : OpKind.Describe, this.now, m.name, undefined);
+        op.target = m.target;
+        op.bytes = wireLen;
+        return this.queue.push(op);
+      }
       case FrontendType.Execute: {
-        const d = this.draft('Execute', wireLen, truncated);
+        const q = this.start('Execute', wireLen);
+        const ev = q.ev;
         const portal = this.portals.get(m.portal);
         if (portal !== undefined) {
-          d.sql = portal.stmt?.sql;
-          if (portal.stmt?.cut === true) d.truncated = true;
-          d.params = portal.params;
-          d.resultFormats = portal.resultFormats;
-          if (portal.statement !== '') d.statementId = portal.statement;
+          if (portal.stmt !== undefined) {
+            ev.sql = portal.stmt.sql;
+            if (portal.stmt.cut) ev.truncated = true;
+          }
+          if (portal.params.length > 0) ev.params = portal.params;
+          q.resultFormats = portal.resultFormats;
+          if (portal.statement !== '') ev.statementId = portal.statement;
         }
-        if (m.portal !== '') (d.attributes ??= {}).portal = m.portal;
-        if (m.maxRows !== 0) (d.attributes ??= {}).maxRows = String(m.maxRows);
-        return this.push({ k: 'execute', d, portal });
+        if (m.portal !== '') (ev.attributes ??= {}).portal = m.portal;
+        if (m.maxRows !== 0) (ev.attributes ??= {}).maxRows = String(m.maxRows);
+        const op = this.pushReq(OpKind.Execute, q, truncated);
+        op.portal = portal;
+        return;
       }
-      case FrontendType.Sync: {
+      case FrontendType.Sync:
         this.attachIn(wireLen);
-        return this.push({ k: 'sync' });
-      }
+        return this.queue.push(new Op(OpKind.Sync, this.now, '', undefined));
       case FrontendType.Flush:
         return this.attachIn(wireLen);
       case FrontendType.Terminate: {
         this.flushQueue();
-        const d = newDraft('logout', this.ts, 'Terminate');
-        d.status = 'ok';
-        d.endTs = this.ts;
-        d.bytesIn = wireLen;
-        this.emit(d);
+        const ev = this.records.start('logout', this.now);
+        ev.command = 'Terminate';
+        ev.status = 'ok';
+        this.records.end(ev, this.now);
+        ev.bytesIn = wireLen;
+        this.records.emit(ev);
         this.loggedOut = true;
         return;
       }
       case FrontendType.FunctionCall: {
-        const d = this.draft('FunctionCall', wireLen, truncated);
-        d.statementId = String(m.oid);
-        d.params = m.args.map((a, i) => paramValue(a, m.argFormats[i]!, 0, this.charset));
-        return this.push({ k: 'function', d, portal: undefined });
-      }
-      case FrontendType.CopyData:
-      case FrontendType.CopyDone:
-      case FrontendType.CopyFail: {
-        const op = this.headDraft();
-        if (op === undefined) {
-          this.stats.unmatchedRequests++;
-          return;
-        }
-        op.d.bytesIn += wireLen;
-        if (m.type === FrontendType.CopyData) {
-          op.d.copyMessages++;
-          op.d.copyBytes += m.size;
-        } else if (m.type === FrontendType.CopyFail) {
-          (op.d.attributes ??= {}).copyFail = m.message;
-        }
+        const q = this.start('FunctionCall', wireLen);
+        q.ev.statementId = String(m.oid);
+        const charset = this.login.charset;
+        if (m.args.length > 0) q.ev.params = m.args.map((a, i) => paramValue(a, m.argFormats[i]!, 0, charset));
+        this.pushReq(OpKind.Function, q, truncated);
         return;
       }
+      case FrontendType.CopyDone:
+        return this.onCopyIn(-1, wireLen, undefined);
+      case FrontendType.CopyFail:
+        return this.onCopyIn(-1, wireLen, m.message);
       case FrontendType.Password:
-        return this.onPassword(m.body, wireLen);
+        if (!this.login.password(m.body, wireLen)) this.inAcc += wireLen;
+        return;
     }
+  }
+
+  /**
+   * A client request after a server-side gap. A client sends requests only
+   * once the login is over, and (unless it pipelines) a new Query, FunctionCall
+   * or extended-protocol batch only after the ReadyForQuery of the previous
+   * one: when those were lost, the requests they answered are closed here
+   * (status unknown), so that the responses that follow pair with the
+   * requests they answer.
+   */
+  private afterLostAnswers(type: number): void {
+    this.login.lost();
+    const queue = this.queue;
+    const head = queue.head();
+    if (head === undefined || !head.answerLost || type === FrontendType.Sync || type === FrontendType.Flush) return;
+    const tail = queue.at(queue.length - 1)!;
+    if (tail.kind !== OpKind.Sync && tail.kind !== OpKind.Query && tail.kind !== OpKind.Function) return;
+    while (queue.length > 0 && queue.head()!.answerLost) this.dropOp(queue.shift()!);
+  }
+
+  /** CopyData (`size` bytes of data; -1 for CopyDone / CopyFail) from the client, on the COPY it feeds. */
+  private onCopyIn(size: number, wireLen: number, failure: string | undefined): void {
+    const op = this.queue.headReq();
+    if (op === undefined) {
+      this.stats.unmatchedRequests++;
+      return;
+    }
+    const q = op.req!;
+    q.bytesIn += wireLen;
+    if (size >= 0) {
+      q.copyMessages++;
+      q.copyBytes += size;
+    }
+    if (failure !== undefined) (q.ev.attributes ??= {}).copyFail = failure;
+  }
+
+  private onStartup(message: Uint8Array, wireLen: number, truncated: boolean): void {
+    const p = decodeStartup(this.body(message, STARTUP_HEADER), truncated);
+    if (typeof p === 'number') {
+      this.stats.malformed++;
+      // Not a startup packet after all: assume the typed protocol is already running.
+      if (!truncated) this.client.format = typedFormat;
+      return;
+    }
+    switch (this.login.startup(p, wireLen, this.now)) {
+      case StartupNext.AwaitAnswer:
+        this.server.format = answerFormat;
+        return;
+      case StartupNext.Typed:
+        this.client.format = typedFormat;
+        return;
+      case StartupNext.Done:
+        return;
+    }
+  }
+
+  /**
+   * The statement a Parse defines. Clients parse the same text again and
+   * again (the unnamed statement of every extended query): when the bytes
+   * repeat, the text decoded last time is reused.
+   */
+  private parsed(name: string, sqlBytes: Uint8Array, paramTypes: readonly number[], truncated: boolean): Statement {
+    const prev = this.statements.get(name);
+    let st: Statement;
+    if (prev !== undefined && !truncated && !prev.cut && sameBytes(sqlBytes, 0, sqlBytes.length, prev.bytes)) {
+      st = { sql: prev.sql, cut: false, bytes: prev.bytes, types: paramTypes, fields: undefined };
+    } else {
+      const [sql, cut] = this.sqlText(sqlBytes);
+      st = { sql, cut: cut || truncated, bytes: sqlBytes.slice(), types: paramTypes, fields: undefined };
+    }
+    this.remember(this.statements, name, st);
+    return st;
   }
 
   private onQuery(sqlBytes: Uint8Array, wireLen: number, truncated: boolean): void {
-    const d = this.draft('Query', wireLen, truncated);
-    d.sql = this.decodeSql(sqlBytes, d);
-    this.push({ k: 'query', d, portal: undefined });
+    const q = this.start('Query', wireLen);
+    this.records.sql(q.ev, decodeText(sqlBytes, this.login.charset));
+    this.pushReq(OpKind.Query, q, truncated);
   }
 
-  /** A new statement draft that takes the client bytes not yet attributed. */
-  private draft(command: string, wireLen: number, truncated: boolean): Draft {
-    const d = newDraft('statement', this.ts, command);
-    d.program = this.clientProgram;
-    d.bytesIn = this.inAcc + wireLen;
+  /** A new statement record that takes the client bytes not yet attributed. */
+  private start(command: string, wireLen: number): Req {
+    const ev = this.records.start('statement', this.now);
+    ev.command = command;
+    const q = new Req(ev, this.inAcc + wireLen);
     this.inAcc = 0;
-    d.truncated = truncated;
+    return q;
+  }
+
+  private pushReq(kind: OpKind, q: Req, truncated: boolean): Op {
+    const op = new Op(kind, q.ev.ts, '', q);
+    op.truncated = truncated;
     if (this.gapPending) {
-      d.gapBefore = true;
+      op.gapBefore = true;
       this.gapPending = false;
     }
-    return d;
+    this.queue.push(op);
+    return op;
   }
 
   /** Adds Sync/Flush bytes to the last statement of the batch, if it is still open. */
   private attachIn(wireLen: number): void {
-    const last = this.queue[this.queue.length - 1];
-    if (last !== undefined && 'd' in last) last.d.bytesIn += wireLen;
+    const last = this.queue.at(this.queue.length - 1);
+    if (last !== undefined && last.req !== undefined) last.req.bytesIn += wireLen;
     else this.inAcc += wireLen;
   }
 
-  private remember<V>(map: Map<string, V>, name: string, v: V): void {
+  /** Stores a named statement or portal; a name defined again counts as new (oldest evicted first). */
+  private remember<V>(map: BoundedMap<string, V>, name: string, v: V): void {
     map.delete(name);
-    if (map.size >= MAX_NAMED) {
-      const oldest = map.keys().next();
-      if (oldest.done !== true) map.delete(oldest.value);
-    }
     map.set(name, v);
-  }
-
-  private push(op: Op): void {
-    if (this.queue.length >= MAX_QUEUE) {
-      const dropped = this.queue.shift()!;
-      this.stats.unmatchedRequests++;
-      if ('d' in dropped) this.emit(dropped.d);
-    }
-    this.queue.push(op);
-  }
-
-  private onStartup(r: ByteReader, wireLen: number, truncated: boolean): void {
-    const p = decodeStartup(r);
-    if (p === undefined) {
-      this.stats.malformed++;
-      // Not a startup packet after all: assume the typed protocol is already running.
-      if (!truncated) this.client.mode = FramerMode.Typed;
-      return;
-    }
-    const login = (this.login ??= newDraft('login', this.ts, undefined));
-    login.bytesIn += wireLen;
-    switch (p.kind) {
-      case 'ssl':
-      case 'gssenc':
-        (login.attributes ??= {})[p.kind === 'ssl' ? 'sslRequest' : 'gssEncRequest'] = 'sent';
-        this.server.mode = FramerMode.Answer;
-        return;
-      case 'cancel':
-      case 'gauss-stop': {
-        this.login = undefined;
-        const d = newDraft('statement', this.ts, p.kind === 'cancel' ? 'CancelRequest' : 'StopRequest');
-        d.status = 'ok';
-        d.endTs = this.ts;
-        d.bytesIn = wireLen;
-        d.statementId = String(p.pid);
-        d.attributes = { targetPid: String(p.pid) };
-        if (p.kind === 'gauss-stop') {
-          d.attributes.queryId = p.queryId;
-          this.product ??= 'opengauss';
-        }
-        this.midSession = false;
-        this.emit(d);
-        this.phase = Phase.Done;
-        return;
-      }
-      case 'startup': {
-        this.midSession = false;
-        this.phase = Phase.Auth;
-        this.client.mode = FramerMode.Typed;
-        login.command = 'StartupMessage';
-        const attrs = (login.attributes ??= {});
-        attrs.protocol = `${p.major}.${p.minor}`;
-        // openGauss clients announce protocol 3.50/3.51 (PG_PROTOCOL_GAUSS_BASE = 50).
-        if (p.minor >= 50) this.product ??= 'opengauss';
-        for (const [k, v] of p.params) {
-          if (k === 'user') this.user = v;
-          else if (k === 'database') this.database = v;
-          else if (k === 'application_name') this.clientProgram = v;
-          else {
-            if (k === 'client_encoding') this.setCharset(v);
-            // The client picks these names: define them as own properties (a name like
-            // "__proto__" must not reach the object's prototype).
-            Object.defineProperty(attrs, k, { value: v, enumerable: true, writable: true, configurable: true });
-          }
-        }
-        // The database defaults to the user name (protocol docs, StartupMessage).
-        if (this.database === undefined && this.user !== undefined) this.database = this.user;
-        this.tls ??= false;
-        return;
-      }
-    }
-  }
-
-  private onPassword(body: Uint8Array, wireLen: number): void {
-    const login = this.login;
-    if (login === undefined) {
-      this.inAcc += wireLen;
-      return;
-    }
-    login.bytesIn += wireLen;
-    if (this.sasl && (login.attributes?.saslMechanism === undefined)) {
-      // SASLInitialResponse: cstring mechanism | Int32 len | data. Only the mechanism is kept.
-      const r = this.reader.reset(body);
-      const mech = r.cstringUtf8();
-      if (r.ok) (login.attributes ??= {}).saslMechanism = mech;
-    }
   }
 
   // ---- server side -------------------------------------------------------
 
-  private onServer(type: number, body: Uint8Array, wireLen: number, flags: number): void {
+  private onServer(message: Uint8Array, wireLen: number, flags: number): void {
+    if (this.server.format === answerFormat) return this.onAnswer(message[0]!, wireLen);
     this.stats.messages++;
-    if (type === ANSWER) return this.onAnswer(body[0]!, wireLen);
-    // DataRow is most of a result: count it without decoding unless rows are kept
-    // (simple-select bench: 57 -> 186 MB/s).
-    if (type === BackendType.DataRow && flags === 0) {
-      const op = this.resultTarget();
-      if (op === undefined) {
-        this.stats.unmatchedResponses++;
-        return;
-      }
-      const d = op.d;
-      d.bytesOut += wireLen;
-      d.segRows++;
-      if (d.rows !== undefined && d.rows.length < this.ctx.options.maxRows && d.hasResult && !d.hasReturned) {
-        const m = decodeBackend(type, this.reader.reset(body));
-        if (m !== undefined && m.type === BackendType.DataRow) d.rows.push(this.rowText(m.values, d));
-        else this.stats.malformed++;
-      }
-      return;
-    }
-    const m = decodeBackend(type, this.reader.reset(body));
+    const type = message[0]!;
+    // DataRow is most of a result: count it without decoding unless rows are kept.
+    if (type === BackendType.DataRow && flags === 0) return this.onDataRow(message, wireLen);
     const truncated = (flags & FrameFlag.Truncated) !== 0;
-    if (m === undefined) {
+    if (type === BackendType.RowDescription && !truncated) return this.onRowDescription(message, wireLen);
+    if (type === BackendType.CopyData) return this.onCopyOut(message, wireLen);
+    if (type === BackendType.ReadyForQuery && !truncated && message.length === TYPED_HEADER + 1) return this.onReady(message[TYPED_HEADER]!, wireLen);
+    if (type === BackendType.CommandComplete && !truncated) {
+      const nul = message.indexOf(0, TYPED_HEADER);
+      if (nul >= 0) return this.onComplete(this.tagOf(message, nul), wireLen);
+    }
+    const m = decodeBackend(type, this.body(message, TYPED_HEADER), truncated);
+    if (typeof m === 'number') {
       if (!truncated) this.stats.malformed++;
       // A cut DataRow still counts as a row.
       if (type === BackendType.DataRow) {
-        const op = this.resultTarget();
+        const op = this.queue.resultTarget();
         if (op !== undefined) {
-          op.d.segRows++;
-          op.d.truncated = true;
-          op.d.bytesOut += wireLen;
+          const q = op.req!;
+          q.segRows++;
+          op.truncated = true;
+          q.bytesOut += wireLen;
           return;
         }
       }
@@ -585,34 +410,26 @@ export class PostgresSession implements ProtocolSession {
     }
     switch (m.type) {
       case BackendType.Authentication:
-        return this.onAuth(m.code, m.data, wireLen);
-      case BackendType.ParameterStatus: {
-        this.outAcc += wireLen;
-        const { name, value } = m;
-        if (name === 'server_version') this.serverVersion = value;
-        else if (name === 'application_name') this.clientProgram = value;
-        else if (name === 'client_encoding') this.setCharset(value);
-        this.noteProduct(value);
-        if (this.login !== undefined) (this.login.attributes ??= {})[`server.${name}`] = value;
+        if (!this.login.auth(m.code, m.data, wireLen, this.now)) this.outAcc += wireLen;
         return;
-      }
+      case BackendType.ParameterStatus:
+        this.outAcc += wireLen;
+        return this.login.parameterStatus(m.name, m.value);
       case BackendType.BackendKeyData:
         this.outAcc += wireLen;
-        this.sessionId = String(m.pid);
-        return;
+        return this.login.backendKey(m.pid);
       case BackendType.NegotiateProtocolVersion:
         this.outAcc += wireLen;
-        if (this.login !== undefined) (this.login.attributes ??= {}).negotiatedMinor = String(m.minor);
-        return;
+        return this.login.negotiated(m.minor);
       case BackendType.ReadyForQuery:
-        return this.onReady(m.status, wireLen);
+        return this.onReady(m.status.charCodeAt(0), wireLen);
       case BackendType.ErrorResponse:
         return this.onError(m.fields, wireLen);
       case BackendType.NoticeResponse: {
-        const op = this.headDraft();
+        const op = this.queue.headReq();
         if (op !== undefined) {
-          op.d.bytesOut += wireLen;
-          if (m.fields.message !== undefined) (op.d.attributes ??= {}).notice ??= m.fields.message;
+          op.req!.bytesOut += wireLen;
+          if (m.fields.message !== undefined) (op.req!.ev.attributes ??= {}).notice ??= m.fields.message;
         } else this.outAcc += wireLen;
         return;
       }
@@ -621,19 +438,16 @@ export class PostgresSession implements ProtocolSession {
         return;
       case BackendType.ParseComplete:
         this.outAcc += wireLen;
-        this.take('parse');
-        return;
+        return this.take(OpKind.Parse);
       case BackendType.BindComplete:
         this.outAcc += wireLen;
-        this.take('bind');
-        return;
+        return this.take(OpKind.Bind);
       case BackendType.CloseComplete:
         this.outAcc += wireLen;
-        this.take('close');
-        return;
+        return this.take(OpKind.Close);
       case BackendType.ParameterDescription: {
         this.outAcc += wireLen;
-        const op = this.find('describe');
+        const op = this.queue.find(OpKind.Describe);
         if (op !== undefined && op.target === 'S') {
           const st = this.statements.get(op.name);
           if (st !== undefined) st.types = m.types;
@@ -642,218 +456,140 @@ export class PostgresSession implements ProtocolSession {
       }
       case BackendType.NoData:
         this.outAcc += wireLen;
-        this.take('describe');
-        return;
+        return this.take(OpKind.Describe);
       case BackendType.RowDescription:
-        return this.onRowDescription(m.fields, wireLen);
+        // Cut by a gap, yet whole enough to decode.
+        return this.onFields(m.fields, undefined, wireLen);
       case BackendType.DataRow: {
         // Truncated DataRows that still decoded; whole ones took the fast path above.
-        const op = this.resultTarget();
-        if (op === undefined) return void this.stats.unmatchedResponses++;
-        op.d.bytesOut += wireLen;
-        op.d.segRows++;
-        op.d.truncated = true;
+        const op = this.queue.resultTarget();
+        if (op === undefined) return this.queue.noRequest();
+        op.req!.bytesOut += wireLen;
+        op.req!.segRows++;
+        op.truncated = true;
         return;
       }
       case BackendType.CommandComplete:
-        return this.onComplete(m.tag, wireLen);
+        this.cutTag.parse(m.tag);
+        return this.onComplete(this.cutTag, wireLen);
       case BackendType.EmptyQueryResponse: {
-        const op = this.resultTarget();
-        if (op === undefined) return void this.stats.unmatchedResponses++;
-        op.d.bytesOut += wireLen;
-        (op.d.attributes ??= {}).emptyQuery = 'true';
-        if (op.k === 'execute') this.finishExecute(op);
+        const op = this.queue.resultTarget();
+        if (op === undefined) return this.queue.noRequest();
+        op.req!.bytesOut += wireLen;
+        (op.req!.ev.attributes ??= {}).emptyQuery = 'true';
+        if (op.kind === OpKind.Execute) this.finishExecute(op);
         return;
       }
       case BackendType.PortalSuspended: {
-        const op = this.resultTarget();
-        if (op === undefined || op.k !== 'execute') return void this.stats.unmatchedResponses++;
-        op.d.bytesOut += wireLen;
-        (op.d.attributes ??= {}).portalSuspended = 'true';
-        op.d.returned += op.d.segRows;
-        op.d.hasReturned = true;
-        op.d.segRows = 0;
-        this.finishExecute(op);
-        return;
+        const op = this.queue.resultTarget();
+        if (op === undefined || op.kind !== OpKind.Execute) return this.queue.noRequest();
+        const q = op.req!;
+        q.bytesOut += wireLen;
+        (q.ev.attributes ??= {}).portalSuspended = 'true';
+        q.returned += q.segRows;
+        q.hasReturned = true;
+        q.segRows = 0;
+        return this.finishExecute(op);
       }
       case BackendType.CopyInResponse:
       case BackendType.CopyOutResponse:
       case BackendType.CopyBothResponse: {
-        const op = this.resultTarget();
-        if (op === undefined) return void this.stats.unmatchedResponses++;
-        op.d.bytesOut += wireLen;
-        op.d.copy = m.type === BackendType.CopyInResponse ? 'in' : m.type === BackendType.CopyOutResponse ? 'out' : 'both';
-        return;
-      }
-      case BackendType.CopyData: {
-        const op = this.resultTarget();
-        if (op === undefined) return;
-        const d = op.d;
-        d.bytesOut += wireLen;
-        d.copyMessages++;
-        d.copyBytes += m.size;
-        const max = this.ctx.options.maxRows;
-        if (max > 0 && d.copy === 'out') {
-          d.rows ??= [];
-          if (d.rows.length < max) {
-            let line = decodeText(m.data, this.charset);
-            if (line.endsWith('\n')) line = line.slice(0, -1);
-            d.rows.push([line]);
-          }
-        }
+        const op = this.queue.resultTarget();
+        if (op === undefined) return this.queue.noRequest();
+        op.req!.bytesOut += wireLen;
+        op.req!.copy = m.type === BackendType.CopyInResponse ? 'in' : m.type === BackendType.CopyOutResponse ? 'out' : 'both';
         return;
       }
       case BackendType.CopyDone: {
-        const op = this.resultTarget();
-        if (op !== undefined) op.d.bytesOut += wireLen;
+        const op = this.queue.resultTarget();
+        if (op !== undefined) op.req!.bytesOut += wireLen;
         return;
       }
       case BackendType.FunctionCallResponse: {
-        const op = this.resultTarget();
-        if (op === undefined) return void this.stats.unmatchedResponses++;
-        op.d.bytesOut += wireLen;
-        op.d.completed = true;
-        op.d.endTs = this.ts;
+        const op = this.queue.resultTarget();
+        if (op === undefined) return this.queue.noRequest();
+        const q = op.req!;
+        q.bytesOut += wireLen;
+        q.completed = true;
+        q.endTs = this.now;
         return;
       }
     }
   }
 
   private onAnswer(b: number, wireLen: number): void {
-    const login = (this.login ??= newDraft('login', this.ts, undefined));
-    login.bytesOut += wireLen;
-    const attrs = (login.attributes ??= {});
-    if (b === 0x53 /* 'S' */) {
-      attrs.sslResponse = 'S';
-      return this.encrypted('ssl');
-    }
-    if (b === 0x47 /* 'G' */) {
-      attrs.gssEncResponse = 'G';
-      return this.encrypted('gss');
-    }
-    // 'N': refused; the client continues in plaintext (or gives up).
-    if (attrs.gssEncRequest !== undefined && attrs.gssEncResponse === undefined && attrs.sslRequest === undefined) attrs.gssEncResponse = 'N';
-    else attrs.sslResponse = 'N';
-  }
-
-  private onAuth(code: number, data: Uint8Array, wireLen: number): void {
-    const login = this.login ?? (this.midSession ? undefined : (this.login = newDraft('login', this.ts, undefined)));
-    if (login === undefined) {
-      this.outAcc += wireLen;
+    this.server.format = typedFormat;
+    if (b !== Answer.Ssl && b !== Answer.Gss && b !== Answer.Refused) {
+      // Not an answer (e.g. an ErrorResponse from a server that does not know the request): re-frame it as typed.
+      this.replay[0] = b;
+      this.replayPending = true;
+      this.server.stop();
       return;
     }
-    login.bytesOut += wireLen;
-    const attrs = (login.attributes ??= {});
-    if (this.phase === Phase.Startup) this.phase = Phase.Auth;
-    switch (code) {
-      case AuthCode.Ok:
-        this.authOk = true;
-        attrs.authMethod ??= 'trust';
-        return;
-      case AuthCode.Sasl: {
-        // PostgreSQL: list of mechanism names, each NUL-terminated, then a final NUL.
-        // openGauss reuses code 10 for its sha256 method, whose body is binary.
-        const r = this.reader.reset(data);
-        const mechs: string[] = [];
-        while (r.remaining > 1) {
-          const s = r.cstring();
-          if (!r.ok || s.length === 0 || s.some((c) => c < 0x20 || c > 0x7e)) break;
-          mechs.push(String.fromCharCode(...s));
-        }
-        if (mechs.length > 0 && r.ok && r.remaining === 1 && r.u8() === 0) {
-          this.sasl = true;
-          attrs.authMethod = 'sasl';
-          attrs.saslMechanisms = mechs.join(',');
-        } else {
-          attrs.authMethod = 'sha256';
-          this.product ??= 'opengauss';
-        }
-        return;
-      }
-      case AuthCode.SaslContinue:
-        if (!this.sasl) {
-          attrs.authMethod = 'md5-sha256';
-          this.product ??= 'opengauss';
-        }
-        return;
-      case AuthCode.SaslFinal:
-        return;
-      case AuthCode.GssContinue:
-        return;
-      default: {
-        const name = authNames[code];
-        attrs.authMethod = name ?? `code-${code}`;
-        if (code === AuthCode.GaussSm3 || code === AuthCode.GaussIam) this.product ??= 'opengauss';
+    this.stats.messages++;
+    if (this.login.answer(b, wireLen, this.now)) this.encrypt(b === Answer.Ssl ? 'ssl' : 'gss');
+  }
+
+  /** CopyData from the server: counted, and decoded only for the first rows of a COPY TO. */
+  private onCopyOut(message: Uint8Array, wireLen: number): void {
+    const op = this.queue.resultTarget();
+    if (op === undefined) return;
+    const q = op.req!;
+    q.bytesOut += wireLen;
+    q.copyMessages++;
+    q.copyBytes += message.length - TYPED_HEADER;
+    if (this.maxRows > 0 && q.copy === 'out') {
+      const rows = (q.rows ??= []);
+      if (rows.length < this.maxRows) {
+        let line = decodeText(message.subarray(TYPED_HEADER), this.login.charset);
+        if (line.endsWith('\n')) line = line.slice(0, -1);
+        rows.push([line]);
       }
     }
   }
 
-  private onReady(status: string, wireLen: number): void {
-    if (this.login !== undefined) {
-      const login = this.login;
-      this.login = undefined;
-      login.bytesOut += wireLen + this.outAcc;
-      this.outAcc = 0;
-      login.status = 'ok';
-      login.endTs = this.ts;
-      this.phase = Phase.Ready;
-      if (!this.authOk) (login.attributes ??= {}).authOk = 'not-seen';
-      this.emit(login);
-      return;
-    }
-    this.phase = Phase.Ready;
-    // Pop through the operation this ReadyForQuery answers (Sync, Query or FunctionCall).
-    const i = this.queue.findIndex((o) => o.k === 'sync' || o.k === 'query' || o.k === 'function');
-    if (i < 0) {
-      this.stats.unmatchedResponses++;
-      this.outAcc = 0;
-      return;
-    }
-    for (let k = 0; k < i; k++) this.dropOp(this.queue[k]!);
-    const op = this.queue[i]!;
-    this.queue.splice(0, i + 1);
-    if ('d' in op) {
-      const d = op.d;
-      d.bytesOut += wireLen + this.outAcc;
-      this.outAcc = 0;
-      d.endTs = this.ts;
-      if (d.status !== 'error') d.status = d.truncated && !d.completed ? 'unknown' : 'ok';
-      this.closeSegment(d);
-      this.emit(d);
-    } else {
-      this.outAcc = 0;
-    }
-    this.txStatus = status;
-  }
-
-  /** Transaction status from the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed transaction. */
-  txStatus = 'I';
-
-  /**
-   * An op that was never answered (its response lost to a gap or before the
-   * capture): statements go out with status unknown, and so does a Parse, so
-   * that SQL the server received is never silently dropped.
-   */
-  private dropOp(op: Op): void {
-    if ('d' in op) {
-      this.stats.unmatchedRequests++;
-      op.d.truncated = true;
-      this.emit(op.d);
-    } else if (op.k === 'parse' && op.sql !== undefined) {
-      this.stats.unmatchedRequests++;
-      const d = newDraft('statement', op.ts, 'Parse');
-      d.sql = op.sql;
-      d.program = this.clientProgram;
-      d.bytesIn = op.bytes;
-      d.truncated = true;
-      if (op.name !== '') d.statementId = op.name;
-      this.emit(d);
+  private onDataRow(message: Uint8Array, wireLen: number): void {
+    const op = this.queue.resultTarget();
+    if (op === undefined) return this.queue.noRequest();
+    const q = op.req!;
+    q.bytesOut += wireLen;
+    q.segRows++;
+    if (q.rows !== undefined && q.rows.length < this.maxRows && q.hasResult && !q.hasReturned) {
+      const m = decodeBackend(BackendType.DataRow, this.body(message, TYPED_HEADER));
+      if (typeof m !== 'number' && m.type === BackendType.DataRow) q.rows.push(rowText(m.values, q.fields, q.resultFormats, this.login.charset));
+      else this.stats.malformed++;
     }
   }
 
-  private onRowDescription(fields: readonly FieldDescription[], wireLen: number): void {
-    const head = this.queue[0];
-    if (head !== undefined && head.k === 'describe') {
+  /** The tag of a CommandComplete (`message[5, nul)`); the previous one when the bytes repeat. */
+  private tagOf(message: Uint8Array, nul: number): Tag {
+    if (!sameBytes(message, TYPED_HEADER, nul, this.lastTagBytes)) {
+      const bytes = message.subarray(TYPED_HEADER, nul);
+      this.lastTag.parse(decodeText(bytes, 'utf-8'));
+      this.lastTagBytes = bytes.slice();
+    }
+    return this.lastTag;
+  }
+
+  private onRowDescription(message: Uint8Array, wireLen: number): void {
+    if (!sameBytes(message, TYPED_HEADER, message.length, this.lastRowDesc)) {
+      const fields = decodeFields(this.body(message, TYPED_HEADER));
+      if (typeof fields === 'number') {
+        this.stats.malformed++;
+        this.outAcc += wireLen;
+        return;
+      }
+      this.lastRowDesc = message.slice(TYPED_HEADER);
+      this.lastFields = fields;
+      this.lastColumns = fields.map((f) => f.name);
+    }
+    this.onFields(this.lastFields, this.lastColumns, wireLen);
+  }
+
+  /** A RowDescription: the answer to a Describe, or the start of a result. */
+  private onFields(fields: readonly FieldDescription[] | undefined, columns: readonly string[] | undefined, wireLen: number): void {
+    const head = this.queue.head();
+    if (head !== undefined && head.kind === OpKind.Describe) {
       this.outAcc += wireLen;
       this.queue.shift();
       if (head.target === 'S') {
@@ -865,329 +601,203 @@ export class PostgresSession implements ProtocolSession {
       }
       return;
     }
-    const op = this.resultTarget();
-    if (op === undefined) {
-      this.stats.unmatchedResponses++;
-      return;
-    }
-    op.d.bytesOut += wireLen;
-    this.startResult(op.d, fields);
+    const op = this.queue.resultTarget();
+    if (op === undefined) return this.queue.noRequest();
+    op.req!.bytesOut += wireLen;
+    op.req!.startResult(fields, columns, this.maxRows > 0);
   }
 
-  private startResult(d: Draft, fields: readonly FieldDescription[]): void {
-    this.closeSegment(d);
-    d.hasResult = true;
-    if (d.columns === undefined) {
-      d.fields = fields;
-      d.columns = fields.map((f) => f.name);
-      if (this.ctx.options.maxRows > 0) d.rows = [];
-    }
-  }
-
-  /** Rows of a result that ended without a CommandComplete count (error, suspension). */
-  private closeSegment(d: Draft): void {
-    if (d.segRows > 0) {
-      d.returned += d.segRows;
-      d.hasReturned = true;
-      d.segRows = 0;
-    }
-  }
-
-  private rowText(values: readonly (Uint8Array | null)[], d: Draft): (string | null)[] {
-    const fields = d.fields;
-    const fmts = d.resultFormats;
-    const out = new Array<string | null>(values.length);
-    for (let i = 0; i < values.length; i++) {
-      const f = fields?.[i];
-      // Describe-statement fields carry format 0; the Bind result formats decide.
-      const fmt = fmts !== undefined && fmts.length > 0 ? (fmts.length === 1 ? fmts[0]! : (fmts[i] ?? 0)) : (f?.format ?? 0);
-      out[i] = columnText(values[i]!, fmt, f?.typeOid ?? 0, this.charset);
-    }
-    return out;
-  }
-
-  /** The head query/execute/function op receiving result messages. */
-  private resultTarget(): DraftOp | undefined {
-    for (const op of this.queue) {
-      if ('d' in op) {
-        if (op.k === 'execute' && op.d.columns === undefined && op.portal !== undefined) {
-          const fields = op.portal.fields ?? op.portal.stmt?.fields;
-          if (fields !== undefined) this.startResult(op.d, fields);
-        }
-        return op;
-      }
-      if (op.k === 'sync') return undefined;
-    }
-    return undefined;
-  }
-
-  private headDraft(): DraftOp | undefined {
-    for (const op of this.queue) if ('d' in op) return op;
-    return undefined;
-  }
-
-  /** Finds the first op of kind `k` before the next Sync. */
-  private find<K extends Op['k']>(k: K): Extract<Op, { k: K }> | undefined {
-    for (const op of this.queue) {
-      if (op.k === k) return op as Extract<Op, { k: K }>;
-      if (op.k === 'sync') return undefined;
-    }
-    return undefined;
-  }
 
   /**
    * Removes the op a ParseComplete/BindComplete/CloseComplete/NoData answers.
    * Ops before it were not answered (lost to a gap): their records go out.
    */
-  private take(k: 'parse' | 'bind' | 'close' | 'describe'): void {
-    const i = this.queue.findIndex((o) => o.k === k || o.k === 'sync');
-    if (i < 0 || this.queue[i]!.k !== k) {
-      this.stats.unmatchedResponses++;
-      return;
-    }
-    for (let j = 0; j < i; j++) this.dropOp(this.queue[j]!);
-    this.queue.splice(0, i + 1);
+  private take(kind: OpKind): void {
+    const i = this.queue.indexOfKind(kind, OpKind.Sync, OpKind.Sync);
+    if (i < 0 || this.queue.at(i)!.kind !== kind) return this.queue.noRequest();
+    this.shiftThrough(i);
   }
 
-  private onComplete(tag: string, wireLen: number): void {
-    const op = this.resultTarget();
-    if (op === undefined) {
-      this.stats.unmatchedResponses++;
-      return;
-    }
-    const d = op.d;
-    d.bytesOut += wireLen;
-    d.tags.push(tag);
-    d.completed = true;
-    d.endTs = this.ts;
-    applyTag(d, tag);
-    d.segRows = 0;
-    d.hasResult = false;
-    if (op.k === 'execute') this.finishExecute(op);
+  /** Shifts ops 0..i off the queue; those before `i` were never answered. */
+  private shiftThrough(i: number): Op {
+    for (let k = 0; k < i; k++) this.dropOp(this.queue.shift()!);
+    return this.queue.shift()!;
   }
 
-  private finishExecute(op: DraftOp): void {
+  private onComplete(tag: Tag, wireLen: number): void {
+    const op = this.queue.resultTarget();
+    if (op === undefined) return this.queue.noRequest();
+    const q = op.req!;
+    q.bytesOut += wireLen;
+    q.tags = q.tags === undefined ? tag.text : `${q.tags};${tag.text}`;
+    q.completed = true;
+    q.endTs = this.now;
+    q.applyTag(tag);
+    q.segRows = 0;
+    q.hasResult = false;
+    if (op.kind === OpKind.Execute) this.finishExecute(op);
+  }
+
+  private finishExecute(op: Op): void {
     const i = this.queue.indexOf(op);
-    if (i >= 0) {
-      for (let j = 0; j < i; j++) this.dropOp(this.queue[j]!);
-      this.queue.splice(0, i + 1);
-    }
-    const d = op.d;
-    d.bytesOut += this.outAcc;
+    if (i >= 0) this.shiftThrough(i);
+    const q = op.req!;
+    q.bytesOut += this.outAcc;
     this.outAcc = 0;
-    d.endTs = this.ts;
-    if (d.status !== 'error') d.status = 'ok';
-    this.closeSegment(d);
-    this.emit(d);
+    q.endTs = this.now;
+    if (q.ev.status !== 'error') q.ev.status = 'ok';
+    q.closeSegment();
+    op.req!.finish(this.records, op);
+  }
+
+  /** ReadyForQuery with its transaction status byte ('I', 'T' or 'E'). */
+  private onReady(status: number, wireLen: number): void {
+    if (this.login.ready(wireLen + this.outAcc, this.now)) {
+      this.outAcc = 0;
+      return;
+    }
+    this.login.phase = Phase.Ready;
+    this.txStatus = String.fromCharCode(status);
+    // Pop through the operation this ReadyForQuery answers (Sync, Query or FunctionCall).
+    const i = this.queue.indexOfKind(OpKind.Sync, OpKind.Query, OpKind.Function);
+    if (i < 0) {
+      this.queue.noRequest();
+      this.outAcc = 0;
+      return;
+    }
+    const op = this.shiftThrough(i);
+    const q = op.req;
+    if (q === undefined) {
+      this.outAcc = 0;
+      return;
+    }
+    q.bytesOut += wireLen + this.outAcc;
+    this.outAcc = 0;
+    q.endTs = this.now;
+    if (q.ev.status !== 'error') q.ev.status = op.truncated && !q.completed ? 'unknown' : 'ok';
+    q.closeSegment();
+    op.req!.finish(this.records, op);
+  }
+
+  /**
+   * An op that was never answered (its response lost to a gap or before the
+   * capture): statements go out with status unknown, and so does a Parse, so
+   * that SQL the server received is never silently dropped.
+   */
+  private dropOp(op: Op): void {
+    if (op.req !== undefined) {
+      this.stats.unmatchedRequests++;
+      op.truncated = true;
+      op.req!.finish(this.records, op);
+    } else if (op.kind === OpKind.Parse && op.sql !== undefined) {
+      this.stats.unmatchedRequests++;
+      const q = this.startAt(op, 'Parse');
+      q.ev.sql = op.sql;
+      if (op.name !== '') q.ev.statementId = op.name;
+      op.truncated = true;
+      q.finish(this.records, op);
+    }
+  }
+
+  /** A record for a queued op that had none (a Parse never answered, a Parse/Bind/Describe/Close that failed). */
+  private startAt(op: Op, command: string): Req {
+    const ev = this.records.start('statement', op.ts);
+    ev.command = command;
+    return new Req(ev, op.bytes);
   }
 
   private onError(fields: ErrorFields, wireLen: number): void {
-    if (this.login !== undefined && this.phase !== Phase.Ready) {
-      const login = this.login;
-      this.login = undefined;
-      login.bytesOut += wireLen + this.outAcc;
+    if (this.login.error(fields, wireLen + this.outAcc, this.now)) {
       this.outAcc = 0;
-      login.endTs = this.ts;
-      this.applyError(login, fields);
-      this.emit(login);
-      this.phase = Phase.Done;
       return;
     }
-    const head = this.queue[0];
-    if (head === undefined || head.k === 'sync') {
+    const queue = this.queue;
+    const head = queue.head();
+    if (head === undefined || head.kind === OpKind.Sync) {
       // FATAL while idle (shutdown, idle timeout, terminated backend): goes on the logout record.
-      if (fields.severityEn === 'FATAL' || fields.severity === 'FATAL' || fields.severityEn === 'PANIC') this.fatal = fields;
-      else this.stats.unmatchedResponses++;
+      if (isFatal(fields)) this.login.fatal = fields;
+      else queue.noRequest();
       this.outAcc += wireLen;
       return;
     }
-    if ('d' in head) {
-      const d = head.d;
-      d.bytesOut += wireLen;
-      this.applyError(d, fields);
-      d.endTs = this.ts;
-      this.closeSegment(d);
-      if (head.k === 'execute') {
-        this.queue.shift();
-        this.emit(d);
-        this.discardUntilSync();
+    const hq = head.req;
+    if (hq !== undefined) {
+      hq.bytesOut += wireLen;
+      recordError(this.records, hq.ev, fields);
+      hq.endTs = this.now;
+      hq.closeSegment();
+      if (head.kind === OpKind.Execute) {
+        queue.shift();
+        hq.finish(this.records, head);
+        this.queue.discardUntilSync();
       }
       // Query / FunctionCall records go out at ReadyForQuery.
       return;
     }
     // Parse / Bind / Describe / Close failed: the Execute it was for (if queued) carries the error.
-    this.queue.shift();
-    let target: Draft | undefined;
-    for (const op of this.queue) {
-      if (op.k === 'sync') break;
-      if (op.k === 'execute') {
-        target = op.d;
+    queue.shift();
+    let target: Op | undefined;
+    for (let i = 0; i < queue.length; i++) {
+      const op = queue.at(i)!;
+      if (op.kind === OpKind.Sync) break;
+      if (op.kind === OpKind.Execute) {
+        target = op;
         break;
       }
     }
+    let q: Req;
     if (target === undefined) {
-      const command = head.k === 'parse' ? 'Parse' : head.k === 'bind' ? 'Bind' : head.k === 'describe' ? 'Describe' : 'Close';
-      target = newDraft('statement', head.ts, command);
-      target.program = this.clientProgram;
-      target.bytesIn = head.bytes;
-      if (this.gapPending) {
-        target.gapBefore = true;
-        this.gapPending = false;
-      }
-      if (head.k === 'parse') {
-        target.sql = head.sql;
-        if (head.name !== '') target.statementId = head.name;
-      } else if (head.k === 'bind') {
-        const p = this.portals.get(head.portal);
-        target.sql = p?.stmt?.sql;
-        target.params = p?.params;
-        if (head.statement !== '') target.statementId = head.statement;
-      } else {
-        target.statementId = head.name;
-      }
-    } else if (head.k === 'parse' && target.sql === undefined) {
-      target.sql = head.sql;
+      target = head;
+      q = this.failedRequest(head);
+    } else {
+      q = target.req!;
+      if (head.kind === OpKind.Parse && q.ev.sql === undefined && head.sql !== undefined) q.ev.sql = head.sql;
     }
-    target.bytesOut += wireLen + this.outAcc;
+    q.bytesOut += wireLen + this.outAcc;
     this.outAcc = 0;
-    this.applyError(target, fields);
-    target.endTs = this.ts;
-    this.emit(target);
-    this.discardUntilSync();
+    recordError(this.records, q.ev, fields);
+    q.endTs = this.now;
+    q.finish(this.records, target);
+    this.queue.discardUntilSync();
   }
 
-  /** After an error the server ignores everything up to Sync (protocol docs, "Extended Query"). */
-  private discardUntilSync(): void {
-    while (this.queue.length > 0 && this.queue[0]!.k !== 'sync') this.queue.shift();
-  }
-
-  private applyError(d: Draft, f: ErrorFields): void {
-    d.status = 'error';
-    d.error = f;
+  /** The record of a Parse / Bind / Describe / Close that failed with no Execute after it. */
+  private failedRequest(head: Op): Req {
+    const command = head.kind === OpKind.Parse ? 'Parse' : head.kind === OpKind.Bind ? 'Bind' : head.kind === OpKind.Describe ? 'Describe' : 'Close';
+    const q = this.startAt(head, command);
+    const ev = q.ev;
+    if (this.gapPending) {
+      head.gapBefore = true;
+      this.gapPending = false;
+    }
+    if (head.kind === OpKind.Parse) {
+      if (head.sql !== undefined) ev.sql = head.sql;
+      if (head.name !== '') ev.statementId = head.name;
+    } else if (head.kind === OpKind.Bind) {
+      const p = this.portals.get(head.name);
+      if (p?.stmt !== undefined) ev.sql = p.stmt.sql;
+      if (p !== undefined && p.params.length > 0) ev.params = p.params;
+      if (head.statement !== '') ev.statementId = head.statement;
+    } else {
+      ev.statementId = head.name;
+    }
+    return q;
   }
 
   private flushQueue(): void {
-    const q = this.queue.splice(0);
-    for (const op of q) {
-      if (!('d' in op)) continue;
-      const d = op.d;
-      if (d.completed && d.status !== 'error') d.status = 'ok';
-      else if (d.status !== 'error') {
-        this.stats.unmatchedRequests++;
-        d.truncated = true;
+    const queue = this.queue;
+    for (let op = queue.shift(); op !== undefined; op = queue.shift()) {
+      const q = op.req;
+      if (q === undefined) continue;
+      if (q.ev.status !== 'error') {
+        if (q.completed) q.ev.status = 'ok';
+        else {
+          this.stats.unmatchedRequests++;
+          op.truncated = true;
+        }
       }
-      this.closeSegment(d);
-      this.emit(d);
+      q.closeSegment();
+      op.req!.finish(this.records, op);
     }
-  }
-
-  // ---- records -----------------------------------------------------------
-
-  private emit(d: Draft): void {
-    const ctx = this.ctx;
-    const e: AuditEvent = {
-      id: `${ctx.flowId}:${++this.seq}`,
-      kind: d.kind,
-      flowId: ctx.flowId,
-      ts: d.ts,
-      client: ctx.client,
-      server: ctx.server,
-      dbType: 'postgres',
-      status: d.status,
-    };
-    if (d.endTs !== undefined) {
-      e.endTs = d.endTs;
-      e.durationUs = Math.max(0, Math.round(d.endTs - d.ts));
-    }
-    if (this.product !== undefined) e.dbProduct = this.product;
-    if (this.serverVersion !== undefined) e.serverVersion = this.serverVersion;
-    if (this.user !== undefined) e.user = this.user;
-    if (this.database !== undefined) e.database = this.database;
-    const program = d.kind === 'statement' ? d.program : this.clientProgram;
-    if (program !== undefined && program !== '') e.clientProgram = program;
-    if (this.sessionId !== undefined) e.sessionId = this.sessionId;
-    if (this.tls !== undefined) e.tls = this.tls;
-    if (d.command !== undefined) e.command = d.command;
-    if (d.sql !== undefined) e.sql = d.sql;
-    if (d.params !== undefined && d.params.length > 0) e.params = d.params;
-    if (d.statementId !== undefined) e.statementId = d.statementId;
-    const f = d.error;
-    if (f !== undefined) {
-      if (f.code !== undefined) {
-        e.errorCode = f.code;
-        e.sqlState = f.code;
-      }
-      if (f.message !== undefined) e.message = f.message;
-      const a = (d.attributes ??= {});
-      const sev = f.severityEn ?? f.severity;
-      if (sev !== undefined) a.severity = sev;
-      if (f.detail !== undefined) a.detail = f.detail;
-      if (f.hint !== undefined) a.hint = f.hint;
-      if (f.position !== undefined) a.position = f.position;
-    }
-    if (d.hasAffected) e.affectedRows = d.affected;
-    if (d.hasReturned || d.columns !== undefined) e.rowsReturned = d.returned;
-    if (d.columns !== undefined) e.columns = d.columns;
-    if (d.rows !== undefined && d.rows.length > 0) e.rows = d.rows;
-    if (d.bytesIn > 0) e.bytesIn = d.bytesIn;
-    if (d.bytesOut > 0) e.bytesOut = d.bytesOut;
-    if (d.copy !== undefined) {
-      const a = (d.attributes ??= {});
-      a.copy = d.copy;
-      a.copyMessages = String(d.copyMessages);
-      a.copyBytes = String(d.copyBytes);
-    }
-    if (d.tags.length > 0) (d.attributes ??= {}).commandTag = d.tags.join(';');
-    if (d.attributes !== undefined) e.attributes = d.attributes;
-    if (d.truncated) e.truncated = true;
-    if (d.gapBefore) e.gapBefore = true;
-    if (this.midSession) e.midSession = true;
-    this.stats.events++;
-    ctx.emit(e);
-  }
-}
-
-/**
- * Applies a CommandComplete tag to the counters (protocol docs, CommandComplete):
- * `INSERT oid rows`, `UPDATE rows`, `DELETE rows`, `MERGE rows`, `SELECT rows`,
- * `MOVE rows`, `FETCH rows`, `COPY rows`; other tags carry no count.
- */
-function applyTag(d: Draft, tag: string): void {
-  const sp = tag.lastIndexOf(' ');
-  if (sp < 0) {
-    d.segRows = 0;
-    return;
-  }
-  const n = Number(tag.slice(sp + 1));
-  if (!Number.isFinite(n)) return;
-  const verb = tag.slice(0, tag.indexOf(' '));
-  switch (verb) {
-    case 'INSERT':
-    case 'UPDATE':
-    case 'DELETE':
-    case 'MERGE':
-      d.affected += n;
-      d.hasAffected = true;
-      return;
-    case 'SELECT':
-    case 'FETCH':
-      if (d.hasResult || d.segRows > 0) {
-        d.returned += n;
-        d.hasReturned = true;
-      } else {
-        // CREATE TABLE AS / SELECT INTO: rows written, none returned.
-        d.affected += n;
-        d.hasAffected = true;
-      }
-      return;
-    case 'COPY':
-      if (d.copy === 'out') {
-        d.returned += n;
-        d.hasReturned = true;
-      } else {
-        d.affected += n;
-        d.hasAffected = true;
-      }
-      return;
   }
 }

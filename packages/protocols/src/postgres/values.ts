@@ -2,7 +2,7 @@
 // binary format decoded for the common built-in types (type OIDs from
 // src/include/catalog/pg_type.dat), anything else kept as hex.
 import { ByteReader, decodeText, toHex, type ParamValue } from '@dbtap/core';
-import type { RawValue } from './messages.js';
+import type { FieldDescription, RawValue } from './messages.js';
 
 /** Built-in type OIDs with a binary decoder. */
 export const TypeOid = {
@@ -51,6 +51,21 @@ export function columnText(raw: RawValue, format: number, typeOid: number, chars
   const v = binaryValue(raw, typeOid, charset);
   if (v === undefined || typeof v === 'object') return typeOid === TypeOid.bytea || v === undefined ? `\\x${toHex(raw)}` : (v as { text: string }).text;
   return String(v);
+}
+
+/**
+ * A DataRow as text, for the first rows of a result. The format of each
+ * column is the Bind's result format (one code for all, or one per column);
+ * without one, the RowDescription's (Describe-statement fields carry 0).
+ */
+export function rowText(values: readonly RawValue[], fields: readonly FieldDescription[] | undefined, formats: readonly number[] | undefined, charset: string): (string | null)[] {
+  const out = new Array<string | null>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const f = fields?.[i];
+    const fmt = formats !== undefined && formats.length > 0 ? (formats.length === 1 ? formats[0]! : (formats[i] ?? 0)) : (f?.format ?? 0);
+    out[i] = columnText(values[i]!, fmt, f?.typeOid ?? 0, charset);
+  }
+  return out;
 }
 
 /** Decodes a binary value of a known type, or `undefined` when the type is not handled or the size is wrong. */

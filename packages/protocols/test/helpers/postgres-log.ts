@@ -147,3 +147,17 @@ export function parseLogParams(detail: string | undefined): (string | null)[] | 
   for (let m = re.exec(detail); m !== null; m = re.exec(detail)) out.push(m[2] === 'NULL' ? null : m[3]!.replace(/''/g, "'"));
   return out;
 }
+
+/**
+ * The extended-protocol part of the node pg workloads: an unnamed statement
+ * with text parameters, a named one executed twice, a NULL parameter, an
+ * error at Execute (22012) and one at Parse (42601).
+ */
+export async function extendedQueries(c: pg.Client): Promise<void> {
+  await c.query('SELECT $1::int + $2::int AS s, $3::text AS t', [1, 2, "it's"]);
+  await c.query({ name: 'by_id', text: 'SELECT relname FROM pg_class WHERE oid = $1', values: [1259] });
+  await c.query({ name: 'by_id', text: 'SELECT relname FROM pg_class WHERE oid = $1', values: [1247] });
+  await c.query('SELECT $1::text IS NULL AS n', [null]);
+  await c.query('SELECT 1/$1::int', [0]).catch(() => undefined);
+  await c.query('SELEC broken').catch(() => undefined);
+}
