@@ -118,6 +118,7 @@ export class Framer {
   private partEnd = 0; // bytes of `part` that will be delivered (less than its length when holes were cut)
   private partWire = 0;
   private partFlags = 0;
+  private partSkip = 0; // bytes of an oversized message to skip once its prefix is delivered
   // Bytes still to drop of an oversized message.
   private skip = 0;
   // Scanning state: copied bytes, offsets rejected for good, candidates waiting for more bytes.
@@ -238,6 +239,13 @@ export class Framer {
         if (this.partLen === this.part.length) this.finishPart();
         return true;
       }
+      if (nbytes <= left + this.partSkip) {
+        // The hole reaches into the part of an oversized message that is skipped anyway.
+        this.hole(left);
+        this.partSkip -= nbytes - left;
+        this.finishPart();
+        return true;
+      }
       // The message is cut short and what follows it is unknown: hand on what there is.
       this.hole(left);
       this.finishPart();
@@ -288,11 +296,18 @@ export class Framer {
     }
     if (total > this.maxMessage) {
       this.counters.oversized++;
-      const have = Math.max(hb, Math.min(n - off, total, this.prefix));
+      const want = Math.max(hb, Math.min(total, this.prefix));
+      if (n - off < want) {
+        // The prefix straddles chunks: it is collected like any partial message, then the rest is skipped.
+        this.startOversized(total, want);
+        this.part.set(chunk.subarray(off, n), 0);
+        this.partLen = n - off;
+        return n;
+      }
       const consumed = Math.min(n - off, total);
       this.skip = total - consumed;
-      this.counters.skippedBytes += consumed - have;
-      this.sink(chunk.subarray(off, off + have), total, 3); // Truncated | Oversized
+      this.counters.skippedBytes += consumed - want;
+      this.sink(chunk.subarray(off, off + want), total, 3); // Truncated | Oversized
       return off + consumed;
     }
     if (n - off >= total) {
@@ -333,8 +348,10 @@ export class Framer {
     }
     if (total > this.maxMessage) {
       this.counters.oversized++;
-      this.skip = total - hb;
-      this.sink(h.subarray(0, hb), total, 3);
+      this.startOversized(total, Math.max(hb, Math.min(total, this.prefix)));
+      this.part.set(h.subarray(0, hb), 0);
+      this.partLen = hb;
+      if (this.partLen === this.part.length) this.finishPart();
       return off;
     }
     this.startPart(total);
@@ -360,6 +377,14 @@ export class Framer {
     this.partFlags = 0;
   }
 
+  /** Collects the first `prefix` bytes of an oversized message of `total` bytes; the rest is skipped after it is delivered. */
+  private startOversized(total: number, prefix: number): void {
+    this.startPart(prefix);
+    this.partWire = total;
+    this.partFlags = 3; // Truncated | Oversized
+    this.partSkip = total - prefix;
+  }
+
   /** `k` missing bytes inside the partial message: zeros, or cut out of what is delivered. */
   private hole(k: number): void {
     if (this.cutHoles) {
@@ -380,7 +405,9 @@ export class Framer {
     const end = Math.min(this.partEnd, this.partLen);
     const wire = this.partWire;
     const flags = this.partFlags;
+    const skip = this.partSkip;
     this.dropPart();
+    this.skip = skip;
     this.sink(part.subarray(0, end), wire, flags);
   }
 
@@ -390,6 +417,7 @@ export class Framer {
     this.partEnd = 0;
     this.partWire = 0;
     this.partFlags = 0;
+    this.partSkip = 0;
   }
 
   // ---- scanning ------------------------------------------------------------
