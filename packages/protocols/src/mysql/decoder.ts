@@ -10,6 +10,12 @@ import { Outcome, type Result } from '../kit/index.js';
 import { Cap, Command, MariaCap, Resp, ServerKind, type ChangeUser, type ColumnCount, type ColumnDef, type EofPacket, type ErrPacket, type ExecuteRequest, type Greeting, type LoginRequest, type OkPacket, type PrepareOk, type QueryRequest } from './messages.js';
 import { decodeBinaryValue, looksLikeText, setName, valueText } from './values.js';
 
+/** Skips a length-encoded string without making a view of it. */
+function skipLenenc(r: ByteReader): void {
+  const n = r.lenencInt();
+  if (n !== null) r.skip(n);
+}
+
 /** The outcome of a reader that ran past its end, else `v`. */
 function done<T>(r: ByteReader, v: T): Result<T> {
   return r.ok ? v : Outcome.Truncated;
@@ -260,13 +266,13 @@ export function decodeColumnCount(r: ByteReader, optionalMetadata: boolean): Res
  * ```
  */
 export function decodeColumnDef(r: ByteReader, mariaCaps: number): Result<ColumnDef> {
-  r.lenencBytes();
+  skipLenenc(r);
   const schema = r.lenencBytes();
   const table = r.lenencBytes();
   const orgTable = r.lenencBytes();
   const name = r.lenencBytes();
-  r.lenencBytes();
-  if (mariaCaps & MariaCap.ExtendedMetadata) r.lenencBytes();
+  skipLenenc(r);
+  if (mariaCaps & MariaCap.ExtendedMetadata) skipLenenc(r);
   r.lenencInt();
   const charset = r.u16le();
   r.skip(4);
@@ -286,9 +292,9 @@ export interface ColumnRef {
 
 /** The name and origin of a column definition (cheap path when the type and flags are not needed). */
 export function decodeColumnRef(r: ByteReader): Result<ColumnRef> {
-  r.lenencBytes();
+  skipLenenc(r);
   const schema = r.lenencBytes();
-  r.lenencBytes();
+  skipLenenc(r);
   const orgTable = r.lenencBytes();
   const name = r.lenencBytes();
   if (!r.ok) return Outcome.Truncated;
@@ -561,9 +567,21 @@ export function believableCommand(buf: Uint8Array, p: number, end: number, known
   }
 }
 
-/** True when `buf[p]` plausibly starts a HandshakeResponse (seq 1, CLIENT_PROTOCOL_41 set, one packet to the chunk's end). */
-export function plausibleLogin(buf: Uint8Array, p: number, end: number): boolean {
-  return buf[p + 3] === 1 && end - p >= 36 && (buf[p + 5]! & 0x02) !== 0 && chainLength(buf, p, end) === 1;
+/** Bytes of the shortest HandshakeResponse41 (the SSLRequest), header included. */
+const MIN_LOGIN = 36;
+
+/**
+ * While the client stream scans before the login: does a HandshakeResponse41
+ * start at `buf[p]`? Sequence id 1, CLIENT_PROTOCOL_41 set, the 19 bytes of
+ * filler after the charset zero (MySQL and MariaDB alike), one packet to the
+ * chunk's end. 1 yes, Outcome.More when too few bytes show it, else
+ * Outcome.Malformed.
+ */
+export function loginBoundary(buf: Uint8Array, p: number, end: number): number {
+  if (end - p < MIN_LOGIN) return end - p < 4 || buf[p + 3] === 1 ? Outcome.More : Outcome.Malformed;
+  if (buf[p + 3] !== 1 || u24(buf, p) < MIN_LOGIN - 4 || (buf[p + 5]! & 0x02) === 0) return Outcome.Malformed;
+  for (let i = p + 13; i < p + 32; i++) if (buf[i] !== 0) return Outcome.Malformed;
+  return chainLength(buf, p, end) === 1 ? 1 : Outcome.Malformed;
 }
 
 /**

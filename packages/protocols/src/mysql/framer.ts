@@ -34,14 +34,8 @@ export type PacketSink = (p: MysqlPacket) => void;
 
 const MAX_PHYSICAL = 0xffffff;
 
-/** The plain packet header: 4 bytes, the u24le payload length first. */
-export const packetFormat: FrameFormat = Object.freeze({
-  headerBytes: 4,
-  frameLength: (buf: Uint8Array, at: number): number => 4 + u24(buf, at),
-});
-
 /** The compressed packet header: 7 bytes, the u24le compressed length first. */
-export const compressedFormat: FrameFormat = Object.freeze({
+const compressedFormat: FrameFormat = Object.freeze({
   headerBytes: 7,
   frameLength: (buf: Uint8Array, at: number): number => 7 + u24(buf, at),
 });
@@ -62,6 +56,8 @@ export class PacketFramer {
   private seq = 0;
   private wire = 0;
   private truncated = false;
+  /** Sequence id of the packet whose header the kit framer read last (it delivers the payload only). */
+  private headerSeq = 0;
 
   /**
    * @param sink receives each logical packet
@@ -75,7 +71,16 @@ export class PacketFramer {
     const maxPacket = this.maxBytes + 4;
     // An oversized packet hands on its first 64 KiB (a statement's start; the record cuts SQL shorter still).
     const oversizePrefix = Math.min(maxPacket, 64 << 10);
-    this.framer = new Framer(packetFormat, (m, wire, flags) => this.onPacket(m, wire, flags), { maxMessageBytes: maxPacket, oversizePrefix, resync, holes: 'cut', startSynced });
+    // The header is read here, so the kit hands on the payload alone: one view per packet
+    // instead of two (a header-included view and its payload), a quarter of framing time.
+    const format: FrameFormat = {
+      headerBytes: 4,
+      frameLength: (buf, at) => {
+        this.headerSeq = buf[at + 3]!;
+        return 4 + u24(buf, at);
+      },
+    };
+    this.framer = new Framer(format, (m, wire, flags) => this.onPacket(m, wire, flags), { maxMessageBytes: maxPacket, oversizePrefix, resync, holes: 'cut', startSynced, bodyOnly: true });
   }
 
   /** False while scanning for a packet start. */
@@ -130,8 +135,8 @@ export class PacketFramer {
     const last = wire - 4 !== MAX_PHYSICAL;
     if (!this.joining && last) {
       const o = this.out;
-      o.seq = m[3]!;
-      o.payload = m.subarray(4);
+      o.seq = this.headerSeq;
+      o.payload = m;
       o.wireBytes = wire;
       o.truncated = flags !== 0;
       this.sink(o);
@@ -139,19 +144,19 @@ export class PacketFramer {
     }
     if (!this.joining) {
       this.joining = true;
-      this.seq = m[3]!;
+      this.seq = this.headerSeq;
       this.wire = 0;
       this.accLen = 0;
       this.truncated = false;
     }
     this.wire += wire;
     if (flags & FrameFlag.Truncated) this.truncated = true;
-    this.append(m, 4);
+    this.append(m);
     if (last) this.deliverJoined();
   }
 
-  private append(m: Uint8Array, from: number): void {
-    let n = m.length - from;
+  private append(m: Uint8Array): void {
+    let n = m.length;
     const room = this.maxBytes - this.accLen;
     if (n > room) {
       this.truncated = true;
@@ -164,7 +169,7 @@ export class PacketFramer {
       next.set(this.acc.subarray(0, this.accLen));
       this.acc = next;
     }
-    this.acc.set(m.subarray(from, from + n), this.accLen);
+    this.acc.set(n === m.length ? m : m.subarray(0, n), this.accLen);
     this.accLen += n;
   }
 

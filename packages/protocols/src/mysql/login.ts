@@ -13,7 +13,7 @@
 import { type AuditEvent, type Direction, ByteReader } from '@dbtap/core';
 import { KitSession, Outcome, pickCharset, type ResyncCheck } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
-import { chainLength, decodeAuthSwitch, decodeErr, decodeGreeting, decodeLoginRequest, decodeOk, exactCompressed, exactPlain, looksCompressed, plausibleAuthPacket, plausibleCommand, plausibleGreeting, plausibleRefusal } from './decoder.js';
+import { chainLength, decodeAuthSwitch, decodeErr, decodeGreeting, decodeLoginRequest, decodeOk, exactCompressed, exactPlain, loginBoundary, looksCompressed, plausibleAuthPacket, plausibleCommand, plausibleGreeting, plausibleRefusal } from './decoder.js';
 import { Channel, type MysqlPacket, PacketFramer } from './framer.js';
 import { Cap, Resp, commandName, type Greeting, type LoginRequest } from './messages.js';
 import { charsetOfCollation, setName, text } from './values.js';
@@ -53,15 +53,13 @@ export abstract class MysqlLogin extends KitSession {
   private loginBytesIn = 0;
   private loginBytesOut = 0;
   private authPlugin: string | undefined;
-  /** The server found a greeting while the client scanned: accept the client's next byte as a packet start. */
-  private resumeClient = false;
 
   constructor(ctx: SessionContext) {
     super(ctx, 'mysql');
     this.charset = pickCharset(ctx.options.charset, undefined);
     const max = ctx.options.maxMessageBytes;
     const synced = !ctx.midStream;
-    const clientResync: ResyncCheck = (b, p, e) => (this.clientBoundary(b, p, e) ? 1 : Outcome.Malformed);
+    const clientResync: ResyncCheck = (b, p, e) => (this.phase === Phase.Greeting || this.phase === Phase.Login ? loginBoundary(b, p, e) : this.commandBoundary(b, p, e) ? 1 : Outcome.Malformed);
     const serverResync: ResyncCheck = (b, p, e) => (this.serverBoundary(b, p, e) ? 1 : Outcome.Malformed);
     this.client = new Channel(new PacketFramer((p) => this.onClientPacket(p), max, clientResync, synced), max);
     this.server = new Channel(new PacketFramer((p) => this.onServerPacket(p), max, serverResync, synced), max);
@@ -98,6 +96,11 @@ export abstract class MysqlLogin extends KitSession {
     ch.push(bytes);
   }
 
+  /** Compressed packets whose zlib body did not inflate, both directions. */
+  protected override protocolCounters(): Record<string, number> {
+    return { badCompressedPackets: (this.client.compressed?.stats.badFrames ?? 0) + (this.server.compressed?.stats.badFrames ?? 0) };
+  }
+
   protected override onBug(dir: Direction): void {
     (dir === 0 ? this.client : this.server).plain.desync();
   }
@@ -119,14 +122,6 @@ export abstract class MysqlLogin extends KitSession {
     return (this.clientCaps & (this.greeting?.capabilities ?? 0xffffffff) & Cap.Compress) !== 0;
   }
 
-  private clientBoundary(buf: Uint8Array, p: number, end: number): boolean {
-    if (this.resumeClient) {
-      this.resumeClient = false;
-      return true;
-    }
-    return this.commandBoundary(buf, p, end);
-  }
-
   private serverBoundary(buf: Uint8Array, p: number, end: number): boolean {
     switch (this.phase) {
       case Phase.Greeting:
@@ -139,14 +134,10 @@ export abstract class MysqlLogin extends KitSession {
     }
   }
 
-  /**
-   * The capture started just before the greeting: the client has not spoken
-   * yet, so its next bytes start a packet.
-   */
+  /** The capture started just before the greeting: what follows is a whole connection (the client's login is scanned for). */
   protected greetingFoundMidStream(): void {
     this.phase = Phase.Greeting;
     this.records.midSession = false;
-    if (!this.client.plain.synced && this.client.plain.idle) this.resumeClient = true;
   }
 
   // ---- server packets of the connection phase --------------------------------------

@@ -1,5 +1,6 @@
 // The command phase of a MySQL session: command / response pairing and the
-// audit records. Requests are queued in order (MariaDB connectors pipeline
+// audit records (the connection phase is login.ts, the decoding of each
+// command into its request commands.ts). Requests are queued in order (MariaDB connectors pipeline
 // PREPARE + EXECUTE); each server packet belongs to the oldest request that
 // still waits for its response, and the request's response state decides
 // what the packet means:
@@ -9,88 +10,20 @@
 //   COM_STMT_PREPARE -> PREPARE_OK, param defs, [EOF], column defs, [EOF] | ERR
 //   COM_STMT_EXECUTE / COM_STMT_FETCH -> like COM_QUERY, with binary rows
 //   COM_CHANGE_USER -> the authentication exchange again
-import { type CloseReason, type Direction, type EventStatus, type ParamValue, type Timestamp, isKnownCharset, normalizeCharset } from '@dbtap/core';
-import { BoundedMap, FifoPairing, pickCharset, type Pending } from '../kit/index.js';
+import { type CloseReason, type Direction, type EventStatus, isKnownCharset } from '@dbtap/core';
+import { FifoPairing, pickCharset } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
-import { believableCommand, decodeChangeUser, decodeColumnCount, decodeColumnDef, decodeColumnRef, decodeErr, decodeExecute, decodeOk, decodePrepareOk, decodeQuery, eofStatus, eofWarnings, plausibleCommand, plausibleGreeting, plausibleLogin, plausibleResponsePacket } from './decoder.js';
+import { believableCommand, decodeColumnCount, decodeColumnDef, decodeColumnRef, decodeErr, decodeOk, decodePrepareOk, eofStatus, eofWarnings, plausibleCommand, plausibleGreeting, plausibleResponsePacket } from './decoder.js';
+import { MysqlCommands, RState, noResponse, type Request } from './commands.js';
 import type { MysqlPacket } from './framer.js';
-import { MysqlLogin, Phase } from './login.js';
-import { Cap, Command, MariaCap, Resp, Status, type ChangeUser, type ColumnDef, type ErrPacket, type OkPacket, commandName } from './messages.js';
+import { Phase } from './login.js';
+import { Cap, Command, MariaCap, Resp, Status, type OkPacket, commandName } from './messages.js';
 import { charsetOfCollation, decodeBinaryRow, decodeTextRow, setName, text } from './values.js';
-
-/** Response states of a pending request. */
-const enum RState {
-  First, // waiting for the first packet of a (next) result
-  Columns, // column definitions follow
-  ColumnsEof, // an EOF may follow the column definitions
-  Rows, // rows until EOF / OK terminator or ERR
-  PrepParams, // COM_STMT_PREPARE parameter definitions
-  PrepParamsEof,
-  PrepCols, // COM_STMT_PREPARE column definitions
-  PrepColsEof,
-  FieldList, // COM_FIELD_LIST column definitions until EOF
-  Infile, // client is sending a LOCAL INFILE file
-  Auth, // COM_CHANGE_USER authentication exchange
-  Stream, // binlog / clone stream: everything until ERR / EOF
-  Done,
-}
-
-interface PreparedStatement {
-  sql: string;
-  params: number;
-  types?: readonly number[];
-  columns?: ColumnDef[];
-  longData?: Map<number, ParamValue>;
-}
-
-interface Request extends Pending {
-  cmd: number;
-  endTs: Timestamp;
-  state: RState;
-  responded: boolean;
-  bytesIn: number;
-  bytesOut: number;
-  status: EventStatus;
-  err?: ErrPacket;
-  sql?: string;
-  params?: ParamValue[];
-  statementId?: number;
-  attributes?: Record<string, string>;
-  user?: string;
-  database?: string;
-  // result accounting
-  affectedRows?: number;
-  lastInsertId?: number;
-  warnings?: number;
-  rowsReturned?: number;
-  message?: string;
-  columns?: string[];
-  rows?: (string | null)[][];
-  colDefs?: ColumnDef[];
-  colsLeft: number;
-  /** `schema.table` of the first result's columns (their tables behind any alias), distinct, in order. */
-  tables?: string[];
-  /** System variables the server reported changed (session state tracking). */
-  sysvars?: Record<string, string>;
-  /** Bytes of file content sent for LOAD DATA LOCAL INFILE. */
-  infileBytes?: number;
-  resultSets: number;
-  binary: boolean;
-  prepParams: number;
-  prepCols: number;
-  // command specifics
-  newDatabase?: string;
-  newCharset?: string;
-  changeUser?: ChangeUser;
-  authPlugin?: string;
-}
 
 /** Requests in flight (a client may pipeline; one that never gets answers must not grow the queue). */
 const MAX_PENDING = 256;
 /** Column names and definitions kept per result (MySQL and MariaDB allow 4096 columns in a table). */
 const MAX_COLUMNS = 4096;
-/** Prepared statements remembered per connection. */
-const MAX_STATEMENTS = 4096;
 /** Tables named in `attributes.resultTables` per record. */
 const MAX_TABLES = 32;
 
@@ -102,22 +35,14 @@ function noteTable(head: Request, schema: string, table: string): void {
   if (list.length < MAX_TABLES && !list.includes(name)) list.push(name);
 }
 
-/** Commands that never get a response. */
-function noResponse(cmd: number): boolean {
-  return cmd === Command.Quit || cmd === Command.StmtClose || cmd === Command.StmtSendLongData;
-}
-
 /** The session state machine of one MySQL connection. */
-export class MysqlSession extends MysqlLogin {
+export class MysqlSession extends MysqlCommands {
   private readonly queue: FifoPairing<Request>;
-  private readonly statements = new BoundedMap<number, PreparedStatement>(MAX_STATEMENTS);
-  private readonly knownStatement = (id: number): boolean => this.statements.has(id);
-  private lastPrepared = -1;
 
   constructor(ctx: SessionContext) {
     super(ctx);
     this.queue = new FifoPairing<Request>(MAX_PENDING, (r) => this.emitRequest(this.settle(r, 'unknown')));
-    this.track(this.queue, this.statements);
+    this.track(this.queue);
   }
 
   // ---- KitSession hooks -------------------------------------------------------------
@@ -166,8 +91,7 @@ export class MysqlSession extends MysqlLogin {
   // ---- resynchronisation ------------------------------------------------------------
 
   protected override commandBoundary(buf: Uint8Array, p: number, end: number): boolean {
-    if (plausibleCommand(buf, p, end, this.ctx.options.maxMessageBytes) && believableCommand(buf, p, end, this.knownStatement)) return true;
-    return (this.phase === Phase.Login || this.phase === Phase.Greeting) && plausibleLogin(buf, p, end);
+    return plausibleCommand(buf, p, end, this.ctx.options.maxMessageBytes) && believableCommand(buf, p, end, this.knownStatement);
   }
 
   protected override responseBoundary(buf: Uint8Array, p: number, end: number): boolean {
@@ -201,6 +125,12 @@ export class MysqlSession extends MysqlLogin {
     head.bytesOut += p.wireBytes;
     head.endTs = this.now;
     if (p.truncated) head.truncated = true;
+    // The bulk of a result: a row that is only counted (no EOF, OK or ERR header, no rows kept).
+    const f = p.payload.length > 0 ? p.payload[0]! : -1;
+    if (head.state === RState.Rows && f !== Resp.Eof && f !== Resp.Err && !this.keepsRow(head)) {
+      head.rowsReturned = (head.rowsReturned ?? 0) + 1;
+      return;
+    }
     this.onResponse(head, p);
   }
 
@@ -406,11 +336,16 @@ export class MysqlSession extends MysqlLogin {
       return this.errorIn(head, b);
     }
     head.rowsReturned = (head.rowsReturned ?? 0) + 1;
-    const maxRows = this.ctx.options.maxRows;
-    if (maxRows > 0 && head.resultSets === 1 && (head.rows?.length ?? 0) < maxRows && !p.truncated) {
+    if (this.keepsRow(head) && !p.truncated) {
       const row = head.binary && head.colDefs ? decodeBinaryRow(r.reset(b), head.colDefs, this.charset) : head.binary ? undefined : decodeTextRow(r.reset(b), head.columns?.length ?? 0, this.charset);
       if (row) (head.rows ??= []).push(row);
     }
+  }
+
+  /** True while rows of the request's first result are kept as text (options.maxRows). */
+  private keepsRow(head: Request): boolean {
+    const maxRows = this.ctx.options.maxRows;
+    return maxRows > 0 && head.resultSets === 1 && (head.rows === undefined || head.rows.length < maxRows);
   }
 
   /** The EOF that may follow a prepared statement's parameter or column definitions. */
@@ -598,149 +533,6 @@ export class MysqlSession extends MysqlLogin {
   private enqueue(req: Request): void {
     this.queue.push(req);
     this.drain();
-  }
-
-  private decodeRequest(req: Request, b: Uint8Array): void {
-    const r = this.reader.reset(b, 1);
-    const cs = this.charset;
-    switch (req.cmd) {
-      case Command.Query:
-      case Command.StmtPrepare: {
-        const q = req.cmd === Command.Query ? decodeQuery(r, this.caps, cs) : { sql: r.rest() };
-        if (typeof q === 'number') {
-          this.stats.malformed++;
-          req.sql = text(b.subarray(1), cs);
-          break;
-        }
-        this.inspectSql(req, text(q.sql, cs));
-        if (q.attributes) req.attributes = q.attributes;
-        break;
-      }
-      case Command.InitDb:
-        req.newDatabase = text(r.rest(), cs);
-        req.database = req.newDatabase;
-        break;
-      case Command.CreateDb:
-      case Command.DropDb:
-        req.attributes = { schema: text(r.rest(), cs) };
-        break;
-      case Command.FieldList: {
-        const table = text(r.cstring(), cs);
-        req.attributes = { table };
-        if (r.remaining > 0) req.attributes.wildcard = text(r.rest(), cs);
-        break;
-      }
-      case Command.ProcessKill:
-        req.attributes = { connectionId: String(r.u32le()) };
-        break;
-      case Command.SetOption:
-        req.attributes = { option: r.u16le() === 0 ? 'MYSQL_OPTION_MULTI_STATEMENTS_ON' : 'MYSQL_OPTION_MULTI_STATEMENTS_OFF' };
-        break;
-      case Command.Refresh:
-        req.attributes = { flags: String(r.u8()) };
-        break;
-      case Command.ChangeUser: {
-        const cu = decodeChangeUser(r, this.caps);
-        if (typeof cu === 'number') {
-          this.stats.malformed++;
-          break;
-        }
-        req.changeUser = cu;
-        req.user = cu.user;
-        req.database = cu.database;
-        break;
-      }
-      case Command.StmtExecute:
-      case Command.StmtBulkExecute:
-      case Command.StmtClose:
-      case Command.StmtReset:
-      case Command.StmtFetch:
-      case Command.StmtSendLongData:
-        this.decodeStatementCommand(req, b);
-        return;
-      default:
-        break;
-    }
-    if (!r.ok) {
-      this.stats.malformed++;
-      req.truncated = true;
-    }
-  }
-
-  /** The commands that name a prepared statement: `u32 statement_id | ...`. */
-  private decodeStatementCommand(req: Request, b: Uint8Array): void {
-    const r = this.reader.reset(b, 1);
-    let id = r.u32le();
-    if (id === 0xffffffff && this.lastPrepared >= 0) id = this.lastPrepared; // MariaDB: the statement just prepared
-    req.statementId = id;
-    const st = this.statements.get(id);
-    if (st) req.sql = st.sql;
-    switch (req.cmd) {
-      case Command.StmtExecute:
-        this.decodeExecuteParams(req, b, st);
-        break;
-      case Command.StmtSendLongData: {
-        const param = r.u16le();
-        const data = r.rest();
-        if (st) {
-          const ld = (st.longData ??= new Map());
-          const prev = ld.get(param);
-          const [joined] = this.records.cutSql((typeof prev === 'string' ? prev : '') + text(data, this.charset));
-          ld.set(param, joined);
-        }
-        req.attributes = { param: String(param), bytes: String(data.length) };
-        break;
-      }
-      case Command.StmtClose:
-        this.statements.delete(id);
-        break;
-      case Command.StmtReset:
-        if (st) st.longData = undefined;
-        break;
-      case Command.StmtFetch:
-        req.attributes = { rows: String(r.u32le()) };
-        break;
-      default:
-    }
-    if (!r.ok) {
-      this.stats.malformed++;
-      req.truncated = true;
-    }
-  }
-
-  private decodeExecuteParams(req: Request, b: Uint8Array, st: PreparedStatement | undefined): void {
-    const r = this.reader.reset(b, 1);
-    const ex = decodeExecute(r, st?.params, st?.types, this.caps, this.charset, st?.longData);
-    if (typeof ex === 'number') {
-      this.stats.malformed++;
-      req.truncated = true;
-      return;
-    }
-    req.params = ex.params;
-    if (ex.attributes) req.attributes = ex.attributes;
-    if (ex.incomplete) req.truncated = true;
-    if (st) {
-      st.types = ex.types;
-      st.longData = undefined;
-    }
-    if (ex.flags & 0x07) (req.attributes ??= {}).cursor = String(ex.flags & 0x07);
-  }
-
-  /** Sets the request's SQL (cut to maxSqlLength) and notes the USE / SET NAMES that change the session. */
-  private inspectSql(req: Request, sql: string): void {
-    let i = 0;
-    while (i < sql.length && sql.charCodeAt(i) <= 0x20) i++;
-    const c = sql.charCodeAt(i) | 0x20;
-    if (c === 0x75 /* u */) {
-      const m = /^use\s+(?:`([^`]+)`|([^\s;]+))/i.exec(sql.slice(i, i + 300));
-      if (m) req.newDatabase = m[1] ?? m[2];
-    } else if (c === 0x73 /* s */) {
-      const m = /^set\s+(?:names|character\s+set|charset)\s+['"`]?([\w-]+)/i.exec(sql.slice(i, i + 100));
-      if (m && m[1]!.toLowerCase() !== 'default' && normalizeCharset(m[1]!) !== undefined) req.newCharset = m[1]!.toLowerCase();
-    }
-    const [cut, wasCut] = this.records.cutSql(sql);
-    req.sql = cut;
-    if (wasCut) req.truncated = true;
   }
 
   // ---- records ---------------------------------------------------------------
