@@ -66,6 +66,12 @@ export interface FramerOptions {
   readonly resync: ResyncCheck;
   /** A gap inside a message of known length: zero-filled (length kept, the default) or cut out. */
   readonly holes?: 'zero-fill' | 'cut';
+  /**
+   * Hand the sink each message without its header (`frameLength` has seen
+   * the header already). Saves one view per message for a protocol that
+   * reads nothing of the header but the length.
+   */
+  readonly bodyOnly?: boolean;
   /** False to start scanning at the first byte (a capture that starts mid-stream). Default true. */
   readonly startSynced?: boolean;
   /** Most bytes held while scanning; older candidates are dropped. Default 1 MiB. */
@@ -91,6 +97,8 @@ const enum Mode {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Largest straddling message whose buffer is kept for the next one. */
+const SPARE_MAX = 256 << 10;
 const MORE = -1;
 
 /** Cuts one direction of a stream into messages; see the module comment. */
@@ -105,6 +113,7 @@ export class Framer {
   private readonly maxMessage: number;
   private readonly prefix: number;
   private readonly cutHoles: boolean;
+  private readonly bodyOnly: boolean;
   private readonly maxScan: number;
   private mode: Mode;
   private stopped = false;
@@ -118,6 +127,9 @@ export class Framer {
   private partEnd = 0; // bytes of `part` that will be delivered (less than its length when holes were cut)
   private partWire = 0;
   private partFlags = 0;
+  private partSkip = 0; // bytes of an oversized message to skip once its prefix is delivered
+  private partBody = 0; // where the delivered view of the part starts (its header length with bodyOnly)
+  private spare: Uint8Array = EMPTY; // the buffer of straddling messages up to SPARE_MAX
   // Bytes still to drop of an oversized message.
   private skip = 0;
   // Scanning state: copied bytes, offsets rejected for good, candidates waiting for more bytes.
@@ -138,6 +150,7 @@ export class Framer {
     this.maxMessage = Math.max(1, options.maxMessageBytes);
     this.prefix = Math.max(1, options.oversizePrefix ?? 64 << 10);
     this.cutHoles = options.holes === 'cut';
+    this.bodyOnly = options.bodyOnly === true;
     this.maxScan = Math.max(1 << 10, options.maxScanBytes ?? 1 << 20);
     this.mode = options.startSynced === false ? Mode.Scanning : Mode.Synced;
   }
@@ -238,6 +251,13 @@ export class Framer {
         if (this.partLen === this.part.length) this.finishPart();
         return true;
       }
+      if (nbytes <= left + this.partSkip) {
+        // The hole reaches into the part of an oversized message that is skipped anyway.
+        this.hole(left);
+        this.partSkip -= nbytes - left;
+        this.finishPart();
+        return true;
+      }
       // The message is cut short and what follows it is unknown: hand on what there is.
       this.hole(left);
       this.finishPart();
@@ -273,7 +293,17 @@ export class Framer {
 
   /** Cuts messages directly from the chunk (the fast path); returns the new offset. */
   private frameAt(chunk: Uint8Array, off: number, n: number): number {
-    const hb = this.format.headerBytes;
+    const format = this.format;
+    const hb = format.headerBytes;
+    const body = this.bodyOnly ? hb : 0;
+    // Whole messages one after the other, for as long as the sink leaves the framer as it was.
+    while (n - off >= hb) {
+      const total = format.frameLength(chunk, off);
+      if (total < hb || total > this.maxMessage || n - off < total) break;
+      this.sink(chunk.subarray(off + body, off + total), total, 0);
+      off += total;
+      if (this.stopped || this.mode !== Mode.Synced || this.format !== format || this.partLen > 0 || this.skip > 0 || off === n) return off;
+    }
     if (n - off < hb) {
       if (this.head.length < hb) this.head = new Uint8Array(hb);
       this.head.set(chunk.subarray(off, n), 0);
@@ -288,16 +318,19 @@ export class Framer {
     }
     if (total > this.maxMessage) {
       this.counters.oversized++;
-      const have = Math.max(hb, Math.min(n - off, total, this.prefix));
+      const want = Math.max(hb, Math.min(total, this.prefix));
+      if (n - off < want) {
+        // The prefix straddles chunks: it is collected like any partial message, then the rest is skipped.
+        this.startOversized(total, want);
+        this.part.set(chunk.subarray(off, n), 0);
+        this.partLen = n - off;
+        return n;
+      }
       const consumed = Math.min(n - off, total);
       this.skip = total - consumed;
-      this.counters.skippedBytes += consumed - have;
-      this.sink(chunk.subarray(off, off + have), total, 3); // Truncated | Oversized
+      this.counters.skippedBytes += consumed - want;
+      this.sink(chunk.subarray(this.bodyOnly ? off + hb : off, off + want), total, 3); // Truncated | Oversized
       return off + consumed;
-    }
-    if (n - off >= total) {
-      this.sink(chunk.subarray(off, off + total), total, 0);
-      return off + total;
     }
     // Straddles the end of the chunk: the one copy.
     this.startPart(total);
@@ -333,8 +366,10 @@ export class Framer {
     }
     if (total > this.maxMessage) {
       this.counters.oversized++;
-      this.skip = total - hb;
-      this.sink(h.subarray(0, hb), total, 3);
+      this.startOversized(total, Math.max(hb, Math.min(total, this.prefix)));
+      this.part.set(h.subarray(0, hb), 0);
+      this.partLen = hb;
+      if (this.partLen === this.part.length) this.finishPart();
       return off;
     }
     this.startPart(total);
@@ -353,11 +388,22 @@ export class Framer {
   }
 
   private startPart(total: number): void {
-    this.part = new Uint8Array(total);
+    // Straddling messages reuse one buffer (the sink's view is valid only during its call).
+    if (total > this.spare.length && total <= SPARE_MAX) this.spare = new Uint8Array(Math.min(SPARE_MAX, Math.max(total, 2 * this.spare.length, 4096)));
+    this.part = total <= this.spare.length ? this.spare.subarray(0, total) : new Uint8Array(total);
     this.partLen = 0;
     this.partEnd = total;
     this.partWire = total;
     this.partFlags = 0;
+    this.partBody = this.bodyOnly ? this.format.headerBytes : 0;
+  }
+
+  /** Collects the first `prefix` bytes of an oversized message of `total` bytes; the rest is skipped after it is delivered. */
+  private startOversized(total: number, prefix: number): void {
+    this.startPart(prefix);
+    this.partWire = total;
+    this.partFlags = 3; // Truncated | Oversized
+    this.partSkip = total - prefix;
   }
 
   /** `k` missing bytes inside the partial message: zeros, or cut out of what is delivered. */
@@ -380,8 +426,11 @@ export class Framer {
     const end = Math.min(this.partEnd, this.partLen);
     const wire = this.partWire;
     const flags = this.partFlags;
+    const skip = this.partSkip;
+    const body = Math.min(this.partBody, end);
     this.dropPart();
-    this.sink(part.subarray(0, end), wire, flags);
+    this.skip = skip;
+    this.sink(part.subarray(body, end), wire, flags);
   }
 
   private dropPart(): void {
@@ -390,6 +439,8 @@ export class Framer {
     this.partEnd = 0;
     this.partWire = 0;
     this.partFlags = 0;
+    this.partSkip = 0;
+    this.partBody = 0;
   }
 
   // ---- scanning ------------------------------------------------------------

@@ -1,33 +1,24 @@
 import { Confidence, type ProtocolDecoder, type ProtocolSession, type SessionContext } from '../plugin.js';
-import { chainLength } from './framer.js';
+import { plausibleCommand, plausibleGreeting, plausibleResponse, u24 } from './decoder.js';
 import { Cap, Command } from './messages.js';
-import { MysqlSession, plausibleCommand, plausibleGreeting } from './session.js';
-
-/** First server packet of a response: seq 1, OK / ERR / EOF / column count, chaining to the end. */
-function plausibleResponse(b: Uint8Array): boolean {
-  if (b.length < 5 || b[3] !== 1) return false;
-  const len = b[0]! | (b[1]! << 8) | (b[2]! << 16);
-  const f = b[4]!;
-  if (len === 0 || !(f === 0x00 || f === 0xff || f === 0xfe || (f < 0xfb && len <= 9))) return false;
-  return chainLength(b, 0, b.length) >= 1;
-}
+import { MysqlSession } from './session.js';
 
 function detectMysql(client: Uint8Array, server?: Uint8Array): Confidence {
   if (server !== undefined && server.length > 0) {
     if (plausibleGreeting(server, 0, server.length)) return Confidence.High;
     // ERR before the handshake (too many connections, host not allowed): u24 len | seq 0 | 0xff | u16 code
     if (server.length >= 8 && server[3] === 0 && server[4] === 0xff) {
-      const len = server[0]! | (server[1]! << 8) | (server[2]! << 16);
+      const len = u24(server, 0);
       const code = server[5]! | (server[6]! << 8);
       if (len + 4 === server.length && code >= 1000 && code < 5000) return Confidence.Medium;
     }
   }
   if (client.length >= 5) {
-    const len = client[0]! | (client[1]! << 8) | (client[2]! << 16);
+    const len = u24(client, 0);
     if (plausibleCommand(client, 0, client.length)) {
       // Any SQL command among the packets that chain through the head makes it Medium,
       // as does a plausible response from the server.
-      for (let p = 0; p + 6 <= client.length; p += 4 + (client[p]! | (client[p + 1]! << 8) | (client[p + 2]! << 16))) {
+      for (let p = 0; p + 6 <= client.length; p += 4 + u24(client, p)) {
         const cmd = client[p + 4]!;
         const c = client[p + 5]!;
         const sqlStart = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x28 || c === 0x2f;

@@ -183,8 +183,25 @@ export const enum Resp {
   Err = 0xff, // ERR_Packet
 }
 
+/** Discriminants of the {@link ServerMessage} union (what a server packet is, given the state it arrives in). */
+export const enum ServerKind {
+  Greeting = 'greeting', // HandshakeV10: first payload byte 0x0a (protocol version 10)
+  Ok = 'ok', // OK_Packet: 0x00, or 0xfe with >= 7 bytes as a result-set terminator
+  Err = 'err', // ERR_Packet: 0xff
+  Eof = 'eof', // EOF_Packet: 0xfe, fewer than 9 bytes
+  ColumnCount = 'column-count', // lenenc column count (0x01..0xfa, 0xfc, 0xfd) starting a result set
+  ColumnDef = 'column-def', // ColumnDefinition41: lenenc "def" (0x03 'd' 'e' 'f') first
+  TextRow = 'text-row', // ProtocolText::ResultsetRow: lenenc strings, 0xfb = NULL
+  BinaryRow = 'binary-row', // ProtocolBinary::ResultsetRow: 0x00 then the NULL bitmap
+  PrepareOk = 'prepare-ok', // COM_STMT_PREPARE_OK: 0x00 and 12 bytes
+  LocalInfile = 'local-infile', // LOCAL INFILE request: 0xfb then the file name
+  AuthSwitch = 'auth-switch', // AuthSwitchRequest: 0xfe, plugin name, plugin data
+  AuthMoreData = 'auth-more-data', // AuthMoreData: 0x01 then plugin data
+}
+
 /** Initial handshake (protocol::HandshakeV10), sent by the server first. */
 export interface Greeting {
+  readonly kind: ServerKind.Greeting;
   readonly protocolVersion: number;
   readonly serverVersion: string;
   readonly connectionId: number;
@@ -197,7 +214,99 @@ export interface Greeting {
   readonly authPlugin: string;
 }
 
-/** Client login (protocol::HandshakeResponse41 / 320), or an SSLRequest when `sslRequest`. */
+/** OK_Packet. */
+export interface OkPacket {
+  readonly kind: ServerKind.Ok;
+  readonly affectedRows: number;
+  readonly lastInsertId: number;
+  readonly status: number;
+  readonly warnings: number;
+  readonly info?: string;
+  /** New default schema from session state tracking (SESSION_TRACK_SCHEMA). */
+  readonly schema?: string;
+  /** System variables changed, from session state tracking (SESSION_TRACK_SYSTEM_VARIABLES). */
+  readonly systemVariables?: Record<string, string>;
+}
+
+/** ERR_Packet. */
+export interface ErrPacket {
+  readonly kind: ServerKind.Err;
+  readonly code: number;
+  readonly sqlState?: string;
+  readonly message: string;
+}
+
+/** EOF_Packet. */
+export interface EofPacket {
+  readonly kind: ServerKind.Eof;
+  readonly warnings: number;
+  readonly status: number;
+}
+
+/** The packet that starts a result set: how many column definitions follow. */
+export interface ColumnCount {
+  readonly kind: ServerKind.ColumnCount;
+  readonly count: number;
+  /** False when the server skips the column definitions (CLIENT_OPTIONAL_RESULTSET_METADATA, MariaDB metadata cache). */
+  readonly metadataFollows: boolean;
+}
+
+/** Column definition (protocol::ColumnDefinition41), fields an auditor needs. */
+export interface ColumnDef {
+  readonly kind: ServerKind.ColumnDef;
+  readonly schema: string;
+  readonly table: string;
+  readonly orgTable: string;
+  readonly name: string;
+  readonly charset: number;
+  readonly type: number;
+  readonly flags: number;
+}
+
+/** A text result row. */
+export interface TextRow {
+  readonly kind: ServerKind.TextRow;
+  readonly values: readonly (string | null)[];
+}
+
+/** A binary result row (COM_STMT_EXECUTE / COM_STMT_FETCH), values as text. */
+export interface BinaryRow {
+  readonly kind: ServerKind.BinaryRow;
+  readonly values: readonly (string | null)[];
+}
+
+/** COM_STMT_PREPARE_OK. */
+export interface PrepareOk {
+  readonly kind: ServerKind.PrepareOk;
+  readonly statementId: number;
+  readonly columns: number;
+  readonly params: number;
+  readonly warnings: number;
+}
+
+/** The server asks the client for a file (LOAD DATA LOCAL INFILE). */
+export interface LocalInfileRequest {
+  readonly kind: ServerKind.LocalInfile;
+  readonly fileName: string;
+}
+
+/** The server asks the client to authenticate with another plugin (its challenge data is not kept). */
+export interface AuthSwitchRequest {
+  readonly kind: ServerKind.AuthSwitch;
+  /** Plugin name; `mysql_old_password` for the pre-4.1 one-byte form. */
+  readonly plugin: string;
+}
+
+/** Plugin-specific authentication data (e.g. caching_sha2_password fast-auth result); the data is not kept. */
+export interface AuthMoreData {
+  readonly kind: ServerKind.AuthMoreData;
+  readonly length: number;
+}
+
+/** Every message a server sends, as the decoder functions of decoder.ts and values.ts return them. */
+export type ServerMessage = Greeting | OkPacket | ErrPacket | EofPacket | ColumnCount | ColumnDef | TextRow | BinaryRow | PrepareOk | LocalInfileRequest | AuthSwitchRequest | AuthMoreData;
+
+/** Client login (protocol::HandshakeResponse41 / 320), or an SSLRequest when `sslRequest`. Auth data is not kept. */
 export interface LoginRequest {
   readonly capabilities: number;
   readonly mariaCapabilities: number;
@@ -212,52 +321,7 @@ export interface LoginRequest {
   readonly attributes?: Record<string, string>;
 }
 
-/** OK_Packet. */
-export interface OkPacket {
-  readonly affectedRows: number;
-  readonly lastInsertId: number;
-  readonly status: number;
-  readonly warnings: number;
-  readonly info?: string;
-  /** New default schema from session state tracking (SESSION_TRACK_SCHEMA). */
-  readonly schema?: string;
-  /** System variables changed, from session state tracking (SESSION_TRACK_SYSTEM_VARIABLES). */
-  readonly systemVariables?: Record<string, string>;
-}
-
-/** ERR_Packet. */
-export interface ErrPacket {
-  readonly code: number;
-  readonly sqlState?: string;
-  readonly message: string;
-}
-
-/** EOF_Packet. */
-export interface EofPacket {
-  readonly warnings: number;
-  readonly status: number;
-}
-
-/** Column definition (protocol::ColumnDefinition41), fields an auditor needs. */
-export interface ColumnDef {
-  readonly schema: string;
-  readonly table: string;
-  readonly orgTable: string;
-  readonly name: string;
-  readonly charset: number;
-  readonly type: number;
-  readonly flags: number;
-}
-
-/** COM_STMT_PREPARE_OK. */
-export interface PrepareOk {
-  readonly statementId: number;
-  readonly columns: number;
-  readonly params: number;
-  readonly warnings: number;
-}
-
-/** COM_CHANGE_USER request body. */
+/** COM_CHANGE_USER request body (auth data is not kept). */
 export interface ChangeUser {
   readonly user: string;
   readonly database?: string;
@@ -266,9 +330,22 @@ export interface ChangeUser {
   readonly attributes?: Record<string, string>;
 }
 
-/** A bound value in COM_STMT_EXECUTE or a query attribute, with its wire type. */
-export interface BoundValue {
-  readonly name?: string;
-  readonly type: number;
-  readonly value: ParamValue;
+/** COM_QUERY body: the statement text (a view) and any query attributes. */
+export interface QueryRequest {
+  readonly sql: Uint8Array;
+  readonly attributes?: Record<string, string>;
+}
+
+/** Decoded COM_STMT_EXECUTE body. */
+export interface ExecuteRequest {
+  readonly statementId: number;
+  readonly flags: number;
+  /** Bound parameters (the statement's own, in order). */
+  readonly params: ParamValue[];
+  /** Query attributes bound after the statement's parameters (MySQL 8.0.23+). */
+  readonly attributes?: Record<string, string>;
+  /** Parameter types now in force (new-params-bound updates them). */
+  readonly types: readonly number[];
+  /** True when the values could not all be read. */
+  readonly incomplete: boolean;
 }

@@ -160,7 +160,8 @@ test('a malformed header counts and rescans from that byte', (t) => {
 
 test('oversized messages: the prefix is delivered Truncated|Oversized, the rest skipped, the stream stays in sync', (t) => {
   const big = msg(0x51, 'x'.repeat(500));
-  for (const chunking of [[big.length], [2, big.length - 2], [100, 400, big.length - 500]]) {
+  // A prefix that straddles chunks is collected whole before the rest is skipped.
+  for (const chunking of [[big.length], [1, big.length - 1], [2, big.length - 2], [5, 3, 4, big.length - 12], [100, 400, big.length - 500]]) {
     const h = harness({ maxMessageBytes: 100, oversizePrefix: 20 });
     let o = 0;
     for (const k of chunking) {
@@ -171,10 +172,20 @@ test('oversized messages: the prefix is delivered Truncated|Oversized, the rest 
     t.is(h.got.length, 2, `chunks ${chunking}`);
     t.is(h.got[0]!.flags, FrameFlag.Truncated | FrameFlag.Oversized);
     t.is(h.got[0]!.wire, big.length);
-    t.true(h.got[0]!.text.length <= 20);
+    t.is(h.got[0]!.text, 'x'.repeat(17));
     t.is(h.got[1]!.text, 'after');
     t.is(h.f.counters.oversized, 1);
   }
+});
+
+test('oversized messages: a gap in the part that is skipped anyway keeps sync', (t) => {
+  const big = msg(0x51, 'abcdefghijklmnopqrstuvwxyz'.repeat(20));
+  const h = harness({ maxMessageBytes: 100, oversizePrefix: 20 });
+  h.push(big.subarray(0, 10));
+  t.true(h.f.gap(300));
+  h.push(big.subarray(310));
+  h.push(msg(0x52, 'after'));
+  t.deepEqual(h.got.map((g) => g.text), ['abcdefg' + '\0'.repeat(10), 'after']);
 });
 
 test('the sink may switch the format and stop the framer; push returns what it consumed', (t) => {
