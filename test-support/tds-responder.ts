@@ -71,23 +71,23 @@ function token(tok: number, body: Buffer): Buffer {
   return Buffer.concat([h, body]);
 }
 
-function done(tok: number, status: number, count: number, tds5: boolean): Buffer {
-  const b = Buffer.alloc(tds5 ? 9 : 13);
+function done(tok: number, status: number, count: number, short: boolean): Buffer {
+  const b = Buffer.alloc(short ? 9 : 13);
   b[0] = tok;
   b.writeUInt16LE(status, 1);
   b.writeUInt16LE(0xc1, 3);
-  if (tds5) b.writeUInt32LE(count, 5);
+  if (short) b.writeUInt32LE(count, 5);
   else b.writeBigUInt64LE(BigInt(count), 5);
   return b;
 }
 
-function errorToken(number: number, state: number, cls: number, msg: string, proc = ''): Buffer {
+function errorToken(number: number, state: number, cls: number, msg: string, v71 = false, proc = ''): Buffer {
   const head = Buffer.alloc(6);
   head.writeInt32LE(number, 0);
   head[4] = state;
   head[5] = cls;
-  const line = Buffer.alloc(4);
-  line.writeUInt32LE(1);
+  const line = Buffer.alloc(v71 ? 2 : 4);
+  line[0] = 1;
   return token(0xaa, Buffer.concat([head, usVarchar(msg), bVarchar('responder'), bVarchar(proc), line]));
 }
 
@@ -98,8 +98,8 @@ function envChange(type: number, nv: Buffer, ov: Buffer): Buffer {
 const COLLATION = Buffer.from([0x09, 0x04, 0xd0, 0x00, 0x34]);
 
 /** COLMETADATA (id int, name nvarchar(50)) and two rows. */
-function resultSet(): Buffer {
-  const col = (type: Buffer, name: string): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 0, 0x09, 0x00]), type, bVarchar(name)]);
+function resultSet(v71: boolean): Buffer {
+  const col = (type: Buffer, name: string): Buffer => Buffer.concat([Buffer.from(v71 ? [0, 0, 0x09, 0x00] : [0, 0, 0, 0, 0x09, 0x00]), type, bVarchar(name)]);
   const meta = Buffer.concat([Buffer.from([0x81, 2, 0]), col(Buffer.from([0x26, 4]), 'id'), col(Buffer.concat([Buffer.from([0xe7, 100, 0]), COLLATION]), 'name')]);
   const row = (id: number, name: string): Buffer => {
     const v = Buffer.alloc(5);
@@ -113,15 +113,15 @@ function resultSet(): Buffer {
   return Buffer.concat([meta, row(1, 'alice'), row(2, 'bob')]);
 }
 
-function loginResponse(database: string): Buffer {
-  const ack = Buffer.concat([Buffer.from([1]), Buffer.from([0x74, 0x00, 0x00, 0x04]), bVarchar('Microsoft SQL Server'), Buffer.from([16, 0, 0x03, 0xe8])]);
+function loginResponse(database: string, v71: boolean): Buffer {
+  const ack = Buffer.concat([Buffer.from([1]), Buffer.from(v71 ? [0x71, 0x00, 0x00, 0x01] : [0x74, 0x00, 0x00, 0x04]), bVarchar('Microsoft SQL Server'), Buffer.from([16, 0, 0x03, 0xe8])]);
   return Buffer.concat([
     envChange(1, bVarchar(database), bVarchar('master')),
     envChange(7, Buffer.concat([Buffer.from([5]), COLLATION]), Buffer.from([0])),
     envChange(2, bVarchar('us_english'), bVarchar('')),
     token(0xad, ack),
     envChange(4, bVarchar('4096'), bVarchar('4096')),
-    done(0xfd, 0, 0, false),
+    done(0xfd, 0, 0, v71),
   ]);
 }
 
@@ -163,6 +163,9 @@ class Conn {
   private tds5 = false;
   private handle = 0;
   private inTran = false;
+  private readonly handles = new Map<number, boolean>();
+  /** The client logged in with TDS 7.0/7.1: 8-byte DONE, u16 user types and line numbers. */
+  private v71 = false;
 
   constructor(
     private readonly sock: Socket,
@@ -225,20 +228,21 @@ class Conn {
         return;
       }
       case 0x10: {
+        this.v71 = p.readUInt32LE(4) < 0x72000000;
         const user = loginField(p, 40);
         const db = loginField(p, 68);
         if (loginPassword(p) !== this.opts.password) {
-          this.send(0x04, Buffer.concat([errorToken(18456, 1, 14, `Login failed for user '${user}'.`), done(0xfd, 0x02, 0, false)]));
+          this.send(0x04, Buffer.concat([errorToken(18456, 1, 14, `Login failed for user '${user}'.`, this.v71), done(0xfd, 0x02, 0, this.v71)]));
           return;
         }
-        this.send(0x04, loginResponse(this.opts.database ?? (db || 'master')));
+        this.send(0x04, loginResponse(this.opts.database ?? (db || 'master'), this.v71));
         return;
       }
       case 0x02:
         this.login5(p);
         return;
       case 0x01:
-        this.reply(this.tds5 ? p.toString('latin1').toLowerCase() : p.toString('utf16le').toLowerCase(), false);
+        this.reply(this.tds5 ? p.toString('latin1').toLowerCase() : p.toString('utf16le').toLowerCase(), this.tds5 || this.v71);
         return;
       case 0x03: {
         const { proc, text } = sqlOfRpc(p);
@@ -248,13 +252,20 @@ class Conn {
           const v = Buffer.alloc(4);
           v.writeInt32LE(++this.handle);
           // RETURNVALUE: ordinal, name, status (output), user type, flags, INTN(4), value
-          out = Buffer.concat([Buffer.from([0xac, 0, 0]), bVarchar('@handle'), Buffer.from([1, 0, 0, 0, 0, 0x09, 0x00, 0x26, 4, 4]), v]);
+          out = Buffer.concat([Buffer.from([0xac, 0, 0]), bVarchar('@handle'), Buffer.from(this.v71 ? [1, 0, 0, 0x09, 0x00, 0x26, 4, 4] : [1, 0, 0, 0, 0, 0x09, 0x00, 0x26, 4, 4]), v]);
         }
-        const isSelect = proc !== '#11' && proc !== 'sp_prepare' && text.includes('select');
+        let isSelect = proc !== '#11' && proc !== 'sp_prepare' && text.includes('select');
+        if (wantsHandle) this.handles.set(this.handle, text.includes('select'));
+        if (proc === '#12' || proc === 'sp_execute') {
+          // The handle: the first INTN(4) value (type 0x26, max 4, length 4).
+          const at = p.indexOf(Buffer.from([0x26, 4, 4]));
+          if (at >= 0) isSelect = this.handles.get(p.readInt32LE(at + 3)) === true;
+        }
         const missing = text.includes('missing_table');
-        const body = missing ? Buffer.concat([errorToken(208, 1, 16, "Invalid object name 'missing_table'."), done(0xff, 0x02, 0, false)]) : isSelect ? Buffer.concat([resultSet(), done(0xff, 0x10, 2, false)]) : done(0xff, 0x10, 1, false);
+        const v = this.v71;
+        const body = missing ? Buffer.concat([errorToken(208, 1, 16, "Invalid object name 'missing_table'.", v), done(0xff, 0x02, 0, v)]) : isSelect ? Buffer.concat([resultSet(v), done(0xff, 0x10, 2, v)]) : done(0xff, 0x10, 1, v);
         const rs = Buffer.from([0x79, 0, 0, 0, 0]);
-        this.send(0x04, Buffer.concat([wantsHandle ? out : Buffer.alloc(0), body, rs, wantsHandle ? Buffer.alloc(0) : Buffer.alloc(0), done(0xfe, missing ? 0x02 : 0, 0, false)]));
+        this.send(0x04, Buffer.concat([wantsHandle ? out : Buffer.alloc(0), body, rs, wantsHandle ? Buffer.alloc(0) : Buffer.alloc(0), done(0xfe, missing ? 0x02 : 0, 0, v)]));
         return;
       }
       case 0x0e: {
@@ -262,27 +273,27 @@ class Conn {
         const desc = Buffer.from([8, 1, 0, 0, 0, 0, 0, 0, 0]);
         const env = kind === 5 ? envChange(8, desc, Buffer.from([0])) : kind === 7 ? envChange(9, Buffer.from([0]), desc) : envChange(10, Buffer.from([0]), desc);
         this.inTran = kind === 5;
-        this.send(0x04, Buffer.concat([env, done(0xfd, 0, 0, false)]));
+        this.send(0x04, Buffer.concat([env, done(0xfd, 0, 0, this.v71)]));
         return;
       }
       case 0x06:
-        this.send(0x04, done(0xfd, 0x20, 0, this.tds5));
+        this.send(0x04, done(0xfd, 0x20, 0, this.tds5 || this.v71));
         return;
       case 0x0f:
         this.language5(p);
         return;
       default:
-        this.send(0x04, done(0xfd, 0, 0, this.tds5));
+        this.send(0x04, done(0xfd, 0, 0, this.tds5 || this.v71));
     }
   }
 
-  private reply(text: string, tds5: boolean): void {
+  private reply(text: string, short: boolean): void {
     if (text.includes('missing_table')) {
-      this.send(0x04, Buffer.concat([errorToken(208, 1, 16, "Invalid object name 'missing_table'."), done(0xfd, 0x02, 0, tds5)]));
-    } else if (/\bselect\b/.test(text) && !text.includes('set ')) {
-      this.send(0x04, Buffer.concat([resultSet(), done(0xfd, 0x10, 2, tds5)]));
+      this.send(0x04, Buffer.concat([errorToken(208, 1, 16, "Invalid object name 'missing_table'.", short), done(0xfd, 0x02, 0, short)]));
+    } else if (/\bselect\b/.test(text)) {
+      this.send(0x04, Buffer.concat([resultSet(this.v71), done(0xfd, 0x10, 2, short)]));
     } else {
-      this.send(0x04, done(0xfd, 0x10, text.startsWith('set') ? 0 : 1, tds5));
+      this.send(0x04, done(0xfd, 0x10, text.startsWith('set') ? 0 : 1, short));
     }
     void this.inTran;
   }
@@ -300,7 +311,14 @@ class Conn {
     const db = this.opts.database ?? 'master';
     const env = token(0xe3, Buffer.concat([Buffer.from([1, db.length]), Buffer.from(db, 'latin1'), Buffer.from([6]), Buffer.from('master', 'latin1')]));
     const ack = Buffer.concat([Buffer.from([5, 5, 0, 0, 0]), Buffer.from([10]), Buffer.from('sql server', 'latin1'), Buffer.from([15, 7, 0, 0])]);
-    const cap = token(0xe2, Buffer.from([1, 14, 0x00, 0x00, 0x00, 0x01, 0xec, 0xef, 0x65, 0x7f, 0xff, 0xff, 0xff, 0xd6, 0x02, 0x0e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]));
+    // CAPABILITY: the client's own token (at the end of its login) echoed back, as a server that supports all of it.
+    let cap = Buffer.alloc(0);
+    for (let i = 563; i + 3 <= p.length; i++) {
+      if (p[i] === 0xe2 && i + 3 + p.readUInt16LE(i + 1) === p.length) {
+        cap = Buffer.from(p.subarray(i));
+        break;
+      }
+    }
     this.send(0x04, Buffer.concat([env, token(0xad, ack), cap, done(0xfd, 0, 0, true)]));
   }
 
@@ -321,6 +339,10 @@ class Conn {
     if (p[0] === 0x71) return;
     if (text.includes('missing_table')) {
       this.send(0x04, Buffer.concat([this.eed(208, 1, 16, 'missing_table not found.'), done(0xfd, 0x02, 0, true)]));
+    } else if (text.includes('syscharsets')) {
+      // The server charset, asked by jTDS after login.
+      const body = Buffer.concat([Buffer.from([1, 0, 4]), Buffer.from('name', 'latin1'), Buffer.from([0x10, 0, 0, 0, 0, 0x27, 30, 0])]);
+      this.send(0x04, Buffer.concat([token(0xee, body), Buffer.from([0xd1, 5]), Buffer.from('iso_1', 'latin1'), done(0xfd, 0x10, 1, true)]));
     } else if (/\bselect\b/.test(text)) {
       // ROWFMT: 2 columns: id INTN(4), name VARCHAR(30)
       const col = (name: string, type: Buffer): Buffer => Buffer.concat([Buffer.from([name.length]), Buffer.from(name, 'latin1'), Buffer.from([0x10, 0, 0, 0, 0]), type, Buffer.from([0])]);

@@ -240,3 +240,55 @@ toolTest('pytds: login, execute with parameters, callproc', '/usr/lib/python3/di
   t.deepEqual(sel.params, [5, 'bolt']);
   t.truthy(events.find((e) => e.sql === 'update items set qty = 3' && e.status === 'ok'));
 });
+
+const JAVA = `import java.sql.*;
+public class JtdsClient {
+  public static void main(String[] a) throws Exception {
+    Class.forName("net.sourceforge.jtds.jdbc.Driver");
+    try (Connection c = DriverManager.getConnection(a[0], a[1], a[2])) {
+      try (Statement s = c.createStatement()) { try (ResultSet rs = s.executeQuery("select id, name from customers")) { while (rs.next()) {} } }
+      try (PreparedStatement p = c.prepareStatement("select id, name from orders where id = ? and note = ?")) {
+        p.setInt(1, 77); p.setString(2, "rush");
+        try (ResultSet rs = p.executeQuery()) { while (rs.next()) {} } catch (SQLException e) { System.out.println("first: " + e.getMessage()); }
+      }
+      try (Statement s = c.createStatement()) { s.executeUpdate("update t set n = 2"); }
+      try (Statement s = c.createStatement()) { s.executeQuery("select * from missing_table"); } catch (SQLException e) { System.out.println("expected: " + e.getMessage()); }
+    }
+  }
+}
+`;
+
+for (const mode of ['sqlserver', 'sybase'] as const) {
+  toolTest(`jTDS 1.3 (${mode}): login, statement, prepared statement with parameters, error`, '/usr/share/java/jtds.jar', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'dbtap-jtds-'));
+    writeFileSync(join(dir, 'JtdsClient.java'), JAVA);
+    const javac = await sh('javac', ['-cp', '/usr/share/java/jtds.jar', '-d', dir, join(dir, 'JtdsClient.java')], {});
+    t.is(javac.code, 0, javac.out);
+    const r = await startTdsResponder({ password: PASSWORD });
+    try {
+      const res = await sh('java', ['-cp', `/usr/share/java/jtds.jar:${dir}`, 'JtdsClient', `jdbc:jtds:${mode}://127.0.0.1:${r.port}/shop;appName=jtds-live`, 'juser', PASSWORD], {});
+      t.log(res.out.split('\n')[0]);
+    } finally {
+      await r.close();
+    }
+    const { events, stats } = runTds(r.conversations[0]!);
+    noPassword(t, events);
+    t.is(stats.malformed, 0);
+    t.like(events[0], { kind: 'login', status: 'ok', user: 'juser', clientProgram: 'jtds-live', dbProduct: mode === 'sybase' ? 'sybase' : 'mssql' });
+    t.regex(events[0]!.clientLibrary ?? '', /^jTDS/);
+    t.truthy(events.find((e) => e.sql === 'select id, name from customers' && e.status === 'ok' && e.rowsReturned === 2));
+    t.truthy(events.find((e) => e.sql === 'update t set n = 2' && e.status === 'ok'));
+    t.truthy(events.find((e) => e.sql === 'select * from missing_table' && e.status === 'error'));
+    const exec = events.find((e) => e.params !== undefined && e.params.length === 2);
+    if (mode === 'sqlserver') {
+      // sp_prepare, then sp_execute with the handle the server returned.
+      t.like(exec, { sql: 'select id, name from orders where id =  @P0  and note =  @P1 ', statementId: '1', command: 'RPC' });
+      t.deepEqual(exec!.params, [77, 'rush']);
+    } else {
+      // TDS 5.0 DYNAMIC prepare ("create proc jtds000001 as ...") then execute with PARAMFMT/PARAMS.
+      t.like(exec, { sql: 'select id, name from orders where id = ? and note = ?', statementId: 'jtds000001', command: 'Dynamic' });
+      t.deepEqual(exec!.params, [77, 'rush']);
+      t.is(events.at(-1)!.command, 'LOGOUT');
+    }
+  });
+}

@@ -7,7 +7,7 @@
 // key = SID, -1 for the plain stream). The login state follows the messages
 // seen rather than a fixed sequence, so a lost PRELOGIN answer or a capture
 // picked up mid-session still decodes what follows.
-import { Direction, decodeText, type AuditEvent, type CloseReason, type ParamValue } from '@dbtap/core';
+import { Direction, decodeText, type AuditEvent, type CloseReason } from '@dbtap/core';
 import { BoundedMap, Framer, FrameFlag, KeyedPairing, KitSession, pickCharset, type Pending } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
 import { decodeLogin5, decodeLogin7, decodePreLogin, decodeRpc, decodeSqlBatch, decodeTransactionManager, skipAllHeaders } from './decoder.js';
@@ -415,7 +415,7 @@ export class TdsSession extends KitSession {
           this.records.emit(out);
           return;
         }
-        const params = p.lastParams?.map((v): ParamValue => v);
+        const params = p.lastParams;
         if (acc.language !== undefined) {
           ev.command = 'Language';
           this.records.sql(ev, acc.language);
@@ -427,8 +427,11 @@ export class TdsSession extends KitSession {
           ev.command = 'Dynamic';
           ev.statementId = acc.dynamicId;
           if (acc.dynamicSql !== undefined) {
-            this.records.sql(ev, acc.dynamicSql);
-            this.prepared.set(`d:${acc.dynamicId}`, acc.dynamicSql);
+            // jTDS and Open Client prepare as "create proc <id> as <statement>": the statement is what runs.
+            const m = /^\s*create\s+proc(?:edure)?\s+(\S+)\s+as\s+/i.exec(acc.dynamicSql);
+            const sql = m !== null && m[1] === acc.dynamicId ? acc.dynamicSql.slice(m[0].length) : acc.dynamicSql;
+            this.records.sql(ev, sql);
+            this.prepared.set(`d:${acc.dynamicId}`, sql);
           } else {
             const sql = this.prepared.get(`d:${acc.dynamicId}`);
             if (sql !== undefined) this.records.sql(ev, sql);
@@ -575,6 +578,14 @@ export class TdsSession extends KitSession {
 
   private loginAck(product: string, version: string, tdsVersion: number, ok: boolean): void {
     const w = this.records.who;
+    if (this.dialect !== Dialect.Tds50 && (tdsVersion >>> 24) >= 0x70) {
+      // The server's LOGINACK names the version both sides speak from here on.
+      this.dialect = tdsVersion >>> 0 >= 0x72000000 ? Dialect.Tds72 : Dialect.Tds70;
+      for (const ch of [this.main, ...this.channels.values()]) {
+        ch.parser.dialect = this.dialect;
+        ch.parser.versionKnown = true;
+      }
+    }
     w.serverVersion = version;
     w.dbProduct = this.dialect === Dialect.Tds50 && !/microsoft/i.test(product) ? 'sybase' : 'mssql';
     const r = this.pairing.get(this.main.id);

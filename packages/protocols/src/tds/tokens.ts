@@ -529,13 +529,15 @@ export class TokenParser {
   private row5(r: ByteReader, acc: ResponseAcc, cols: Col5[], params = false): number {
     const keep = !params && acc.rows !== undefined && acc.rows.length < this.maxRows && acc.rowsReturned === 0;
     const out: (string | null)[] = [];
+    const values: ParamValue[] = [];
     for (const c of cols) {
       const v = this.value5(r, c);
       if (r.overrun) return Outcome.More;
-      out.push(valueText(v));
+      if (params) values.push(v);
+      else out.push(valueText(v));
     }
     if (params) {
-      this.lastParams = out;
+      this.lastParams = values;
       return 1;
     }
     acc.rowCount++;
@@ -544,7 +546,7 @@ export class TokenParser {
   }
 
   /** Values of the last 5.0 PARAMS token (request side). */
-  lastParams: (string | null)[] | undefined;
+  lastParams: ParamValue[] | undefined;
 
   private value5(r: ByteReader, c: Col5): ParamValue {
     let n = c.size;
