@@ -360,6 +360,7 @@ export class TdsSession extends KitSession {
     const ev = this.records.start('statement', this.now);
     ev.bytesIn = wire;
     if (status & PacketStatus.ResetConnection) ev.attributes = { resetConnection: 'true' };
+    if (ch.id >= 0) (ev.attributes ??= {}).marsSession = String(ch.id);
     let more: AuditEvent[] = [];
     let prepares: string | undefined;
     switch (type) {
