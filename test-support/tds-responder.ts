@@ -14,6 +14,8 @@
 //   Transaction mgr  -> ENVCHANGE begin/commit/rollback + DONE
 //   Attention        -> DONE(ATTN)
 import { createServer, type Server, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 
 /** One recorded chunk: direction (0 client->server, 1 server->client) and bytes. */
 export type TapChunk = readonly [0 | 1, Uint8Array];
@@ -33,7 +35,9 @@ export interface ResponderOptions {
   /** Database reported by ENVCHANGE after login (default: the one the client asked for, else "master"). */
   readonly database?: string;
   /** PRELOGIN ENCRYPTION answer: 'on' makes the client start TLS, which the responder does not speak (it only records). */
-  readonly encryption?: 'on' | 'not_sup';
+  readonly encryption?: 'on' | 'off' | 'not_sup';
+  /** Key and certificate (PEM) for 'off': the login-only TLS handshake inside PRELOGIN packets ([MS-TDS] 3.3.5.3). */
+  readonly tls?: { readonly key: string; readonly cert: string };
 }
 
 const enc16 = (s: string): Buffer => Buffer.from(s, 'utf16le');
@@ -232,7 +236,54 @@ class Conn {
   /** After answering ENCRYPT_ON, or on TLS from the first byte (TDS 8.0): record only. */
   private deaf = false;
 
+  // Login-only TLS: handshake records travel in PRELOGIN packets, then the
+  // LOGIN7 arrives as raw TLS records; everything after it is clear.
+  private tls: 'none' | 'handshake' | 'login' = 'none';
+  private tlsIn: Duplex | undefined;
+
+  private startTls(creds: { key: string; cert: string }): void {
+    const self = this;
+    this.tls = 'handshake';
+    const d = new Duplex({
+      read() {},
+      write(chunk: Buffer, _enc, cb) {
+        if (self.tls !== 'none') self.send(0x12, chunk);
+        cb();
+      },
+    });
+    this.tlsIn = d;
+    const t = new TLSSocket(d as unknown as Socket, { isServer: true, key: creds.key, cert: creds.cert, maxVersion: 'TLSv1.2' });
+    t.on('secure', () => {
+      this.tls = 'login';
+    });
+    t.on('data', (clear: Buffer) => {
+      this.tls = 'none';
+      this.tds(clear);
+    });
+    t.on('error', () => {});
+  }
+
   tds(chunk: Buffer): void {
+    if (this.tls !== 'none') {
+      // Handshake: unwrap PRELOGIN packets; login: raw TLS records.
+      if (this.tls === 'login') this.tlsIn!.push(chunk);
+      else {
+        this.buf = Buffer.concat([this.buf, chunk]);
+        if (this.buf[0]! >= 0x14 && this.buf[0]! <= 0x17 && this.buf[1] === 0x03) {
+          // Raw records before 'secure' fired: the handshake is over on the client's side.
+          this.tls = 'login';
+          this.tlsIn!.push(this.buf);
+          this.buf = Buffer.alloc(0);
+          return;
+        }
+        while (this.buf.length >= 8 && this.buf.length >= this.buf.readUInt16BE(2)) {
+          const len = this.buf.readUInt16BE(2);
+          this.tlsIn!.push(Buffer.from(this.buf.subarray(8, len)));
+          this.buf = this.buf.subarray(len);
+        }
+      }
+      return;
+    }
     if (this.deaf || (this.buf.length === 0 && this.msgType < 0 && chunk[0] === 0x16)) {
       this.deaf = true;
       return;
@@ -270,7 +321,7 @@ class Conn {
         // VERSION, ENCRYPTION=NOT_SUP, INSTOPT, THREADID, MARS=0, terminator
         const opts = [
           [0, Buffer.from([16, 0, 0x03, 0xe8, 0, 0])],
-          [1, Buffer.from([this.opts.encryption === 'on' ? 1 : 2])],
+          [1, Buffer.from([this.opts.encryption === 'on' ? 1 : this.opts.encryption === 'off' ? 0 : 2])],
           [2, Buffer.from([0])],
           [3, Buffer.alloc(0)],
           [4, Buffer.from([this.clientMars(p) ? 1 : 0])],
@@ -289,6 +340,7 @@ class Conn {
         head[head.length - 1] = 0xff;
         this.send(0x04, Buffer.concat([head, ...data]));
         if (this.opts.encryption === 'on') this.deaf = true;
+        if (this.opts.encryption === 'off' && this.opts.tls !== undefined) this.startTls(this.opts.tls);
         return;
       }
       case 0x10: {

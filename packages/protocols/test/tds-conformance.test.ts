@@ -17,4 +17,6 @@ conformance([
   { name: 'tds tedious 7.4', decoder: tds, chunks: load('tds-tedious-7.4.hex'), lastSql: 'delete from t where id = 9' },
   // FreeTDS tsql, TDS 5.0: login, LANGUAGE select with ROWFMT rows, LANGUAGE update.
   { name: 'tds freetds 5.0', decoder: tds, chunks: load('tds-freetds-5.0.hex'), lastSql: 'update t set n = 1\n' },
+  // pytds with MARS: SMP sessions 0-3, statements on sessions 2 and 3 (ends at the last response; the FINs are dropped).
+  { name: 'tds pytds mars', decoder: tds, chunks: load('tds-pytds-mars.hex').slice(0, -4), lastSql: 'select id, name from parts where id = @P1' },
 ]);

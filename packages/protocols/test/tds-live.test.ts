@@ -4,13 +4,14 @@
 // what the clients were told to send.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AuditEvent } from '@dbtap/core';
 import { Connection, Request, TYPES } from 'tedious';
 import { startTdsResponder, type TapChunk, type TdsResponder } from '../../../test-support/tds-responder.js';
-import { runTds } from './helpers/tds.js';
+import { runTds, unhex } from './helpers/tds.js';
 
 const PASSWORD = 'S3cret-pw!x9';
 
@@ -292,3 +293,25 @@ for (const mode of ['sqlserver', 'sybase'] as const) {
     }
   });
 }
+
+// Recorded from jTDS (ssl=request) against the responder answering ENCRYPT_OFF with a real TLS 1.2
+// handshake (test-support/tds-responder.ts `encryption: 'off'`); replayed from the fixture because the
+// client's timing against the responder's TLS layer makes the live run racy.
+test('jTDS ssl=request against ENCRYPT_OFF: the LOGIN7 inside TLS, everything after it decoded in clear', (t) => {
+  const lines = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tds-jtds-login-tls.hex'), 'utf8').split('\n');
+  const conv = unhex(lines.filter((l) => l !== '' && !l.startsWith('#')));
+  const client = Buffer.concat(conv.filter(([d]) => d === 0).map(([, b]) => b));
+  t.true(client.some((x, i) => x === 0x12 && client[i + 8] === 0x16 && client[i + 9] === 0x03), 'no TLS handshake in PRELOGIN packets');
+  t.true(client.some((x, i) => x === 0x17 && client[i + 1] === 0x03 && client[i + 2] === 0x03 && client[i - 5] !== 0x12), 'no raw TLS record');
+  const { events, stats } = runTds(conv);
+  t.is(stats.malformed, 0);
+  t.false(JSON.stringify(events).includes('jtds-tls-pw'));
+  const login = events[0]!;
+  t.like(login, { kind: 'login', status: 'ok', tls: false, command: 'LOGIN7', serverVersion: '16.0.1000' });
+  t.like(login.attributes, { loginEncrypted: 'true', encryption: 'off', serverEncryption: 'off', serverTdsVersion: '7.1' });
+  t.is(login.user, undefined); // it travelled encrypted
+  t.like(events.find((e) => e.sql === 'select id, name from customers'), { status: 'ok', rowsReturned: 2, tls: false });
+  const exec = events.find((e) => e.attributes?.procedure === 'sp_execute')!;
+  t.deepEqual(exec.params, [77, 'rush']);
+  t.truthy(events.find((e) => e.sql === 'select * from missing_table' && e.status === 'error' && e.errorCode === 208));
+});

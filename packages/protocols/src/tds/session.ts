@@ -319,6 +319,8 @@ export class TdsSession extends KitSession {
     else if (s === Encrypt.Off && c === Encrypt.Off) this.crypt = Crypt.LoginOnly;
     else this.crypt = Crypt.Full;
     if (pre.version !== undefined && this.records.who.serverVersion === undefined) this.records.who.serverVersion = pre.version;
+    // Login-only encryption leaves everything after LOGIN7 in clear: records are not tls.
+    if (this.crypt !== Crypt.Full) this.records.who.tls = false;
     if (this.crypt === Crypt.Full) this.tlsSession(undefined);
   }
 
