@@ -106,6 +106,8 @@ export class TdsSession extends KitSession {
     this.channels = new BoundedMap(64);
     this.pairing = new KeyedPairing(64, (r) => this.emitReq(r, true));
     this.track(this.framers[0], this.framers[1], this.pairing, this.prepared);
+    // SQL Server until a TDS 5.0 message says otherwise (a mid-session capture may never show a login).
+    this.records.who.dbProduct = 'mssql';
   }
 
   private newChannel(id: number): Channel {
