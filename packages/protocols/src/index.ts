@@ -12,3 +12,4 @@ export * from './detect.js';
 export * from './builtin.js';
 export * from './postgres/index.js';
 export * from './mysql/index.js';
+export * from './tds/index.js';
