@@ -54,10 +54,8 @@ export interface DerbyOptions {
   readonly users?: Readonly<Record<string, string>>;
   /** Extra derby.properties lines. */
   readonly properties?: readonly string[];
-  /** Extra arguments of `NetworkServerControl start` (e.g. `-ssl basic`). */
-  readonly serverArgs?: readonly string[];
-  /** JVM options of the server (e.g. a keystore). */
-  readonly jvmArgs?: readonly string[];
+  /** TLS from the first byte (`-ssl basic`), with a throw-away self-signed key made by keytool. */
+  readonly tls?: boolean;
 }
 
 /**
@@ -78,11 +76,19 @@ export async function startDerby(opts: DerbyOptions = {}): Promise<Derby> {
     ...(opts.properties ?? []),
   ];
   writeFileSync(join(home, 'derby.properties'), props.join('\n') + '\n');
+  const jvm: string[] = [];
+  const ssl: string[] = [];
+  if (opts.tls === true) {
+    const ks = join(home, 'server.jks');
+    await run('keytool', ['-genkeypair', '-alias', 'derby', '-keyalg', 'RSA', '-keysize', '2048', '-validity', '2', '-dname', 'CN=localhost', '-keystore', ks, '-storepass', 'dbtap-test', '-keypass', 'dbtap-test'], { timeout: 60_000 });
+    jvm.push(`-Djavax.net.ssl.keyStore=${ks}`, '-Djavax.net.ssl.keyStorePassword=dbtap-test');
+    ssl.push('-ssl', 'basic');
+  }
   const port = await freePort();
   const cp = [derbyJars.engine, derbyJars.net, derbyJars.tools].join(':');
   const server: Proc = startProcess('java', [
     `-Dderby.system.home=${home}`,
-    ...(opts.jvmArgs ?? []),
+    ...jvm,
     '-cp',
     cp,
     'org.apache.derby.drda.NetworkServerControl',
@@ -91,12 +97,18 @@ export async function startDerby(opts: DerbyOptions = {}): Promise<Derby> {
     '127.0.0.1',
     '-p',
     String(port),
-    ...(opts.serverArgs ?? []),
+    ...ssl,
   ]);
   let exited = false;
   void server.exited.then(() => (exited = true));
-  await waitFor(() => exited || /started and ready to accept connections/.test(server.out()), 'Derby to start', 60_000, 50);
-  if (exited) throw new Error(`Derby did not start: ${server.out()}`);
+  try {
+    await waitFor(() => exited || /started and ready to accept (SSL )?connections/.test(server.out()), 'Derby to start', 60_000, 50);
+    if (exited) throw new Error(`Derby did not start: ${server.out()}`);
+  } catch (err) {
+    server.child.kill('SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+    throw err;
+  }
   const compiled = new Set<string>();
   const clientCp = [derbyJars.client, derbyJars.tools].join(':');
   return {
@@ -122,7 +134,7 @@ export async function startDerby(opts: DerbyOptions = {}): Promise<Derby> {
     async stop(): Promise<void> {
       if (!exited) {
         try {
-          execFileSync('java', [...(opts.jvmArgs ?? []), '-cp', cp, 'org.apache.derby.drda.NetworkServerControl', 'shutdown', '-h', '127.0.0.1', '-p', String(port), ...(opts.serverArgs?.includes('-ssl') === true ? ['-ssl', 'basic'] : [])], {
+          execFileSync('java', [...jvm, '-cp', cp, 'org.apache.derby.drda.NetworkServerControl', 'shutdown', '-h', '127.0.0.1', '-p', String(port), ...ssl], {
             stdio: 'ignore',
             timeout: 60_000,
           });

@@ -166,3 +166,33 @@ liveTest('queries: rows across continuation fetches, first rows, counts, errors'
   t.is(batch.length, 1000);
   t.true(batch.every((e) => e.status === 'ok' && e.affectedRows === 1));
 });
+
+liveTest('Derby with -ssl basic: TLS from the first byte is one login record with tls: true, nothing decoded', async (t) => {
+  const derby = await startDerby({ users, tls: true });
+  try {
+    const cap = startLiveCapture(`tcp port ${derby.port}`);
+    keepAlive.push(cap);
+    let printed = '';
+    try {
+      printed = await derby.ij(`connect 'jdbc:derby://127.0.0.1:${derby.port}/tlsdb;create=true;ssl=basic;user=app;password=apppw';
+create table secret_table (x int);
+select * from secret_table;
+disconnect;
+exit;
+`);
+    } finally {
+      const frames = await cap.stop();
+      // Content cannot say DRDA under TLS: the port is configured as DRDA, as an audit object would.
+      const tls = auditFrames(frames, { ports: new Map([[derby.port, 'drda']]) }).events;
+      t.notRegex(printed, /ERROR/);
+      t.true(derby.log().includes('create table secret_table'), 'the statements ran');
+      t.deepEqual(
+        tls.map((e) => [e.kind, e.tls, e.status]),
+        [['login', true, 'unknown']],
+      );
+      t.false(JSON.stringify(tls).includes('secret_table'));
+    }
+  } finally {
+    await derby.stop();
+  }
+});

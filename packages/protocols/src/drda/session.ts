@@ -124,6 +124,7 @@ export class DrdaSession extends KitSession {
   private loginTs: number | undefined = undefined;
   private loginAttrs: Record<string, string> = {};
   private started = false;
+  private closing = false;
   private readonly maxRows: number;
 
   constructor(ctx: SessionContext) {
@@ -168,6 +169,7 @@ export class DrdaSession extends KitSession {
   }
 
   protected onClose(reason: CloseReason): void {
+    this.closing = true;
     this.endReplies();
     for (const q of [...this.queries.values()]) this.emitQuery(q);
     this.queries.clear();
@@ -706,8 +708,8 @@ export class DrdaSession extends KitSession {
       this.finish(req);
       return;
     }
-    // A statement whose reply was not captured: recorded with status unknown.
-    if (req.truncated || req.gapBefore || this.dirs[1].framer.synced === false) {
+    // A statement whose reply was not captured (or never came before the end): recorded with status unknown.
+    if (this.closing || req.truncated || req.gapBefore || !this.dirs[1].framer.synced) {
       const ev = req.ev;
       ev.truncated = true;
       ev.bytesIn = req.bytesIn;
