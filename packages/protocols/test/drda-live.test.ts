@@ -196,3 +196,32 @@ exit;
     await derby.stop();
   }
 });
+
+liveTest('security mechanisms: one the server refuses (SECCHKCD 0x01), and the password substitute (SECMEC 8)', async (t) => {
+  const derby = await startDerby({ users, properties: ['derby.drda.securityMechanism=STRONG_PASSWORD_SUBSTITUTE_SECURITY'] });
+  try {
+    const cap = startLiveCapture(`tcp port ${derby.port}`);
+    keepAlive.push(cap);
+    let printed = '';
+    try {
+      const url = `jdbc:derby://127.0.0.1:${derby.port}/secdb;create=true;user=app;password=apppw`;
+      printed = await derby.ij(`connect '${url}';\nconnect '${url};securityMechanism=8';\nvalues 1;\nexit;\n`);
+    } finally {
+      const frames = await cap.stop();
+      const logins = auditFrames(frames, { ports: [derby.port] }).events.filter((e) => e.kind === 'login');
+      t.regex(printed, /ERROR 08004: .*Security mechanism not supported/);
+      t.deepEqual(
+        logins.map((e) => [e.status, e.user, e.database, e.errorCode, e.sqlState, e.attributes?.secmec]),
+        [
+          // ACCSEC asked for USRIDPWD (3) and the server said no: SECCHK (with the user id) never followed.
+          ['error', undefined, 'secdb', 'SECCHKCD 0x01', '08004', '3'],
+          ['ok', 'app', 'secdb', undefined, undefined, '8'],
+        ],
+      );
+      t.is(logins[0]!.message, 'security check failed: security mechanism not supported');
+      t.false(JSON.stringify(logins).includes('apppw'));
+    }
+  } finally {
+    await derby.stop();
+  }
+});
