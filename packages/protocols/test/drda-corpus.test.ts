@@ -38,6 +38,9 @@ corpusTest('DB2: login, SET statements, queries with rows, a catalog call and co
   // DDM names on this server are EBCDIC (SRVCLSNM QDB2/LINUX); the server's data CCSID is 819.
   t.like(login.attributes, { serverClass: 'QDB2/LINUX', secmec: '3', serverCcsids: '819/-/-' });
   t.deepEqual(events[11]!.rows, [['2007-04-02']]);
+  // SQLDARD: DB2 names an unnamed result column by its number; SQLNUM is little-endian here, string lengths are not.
+  t.deepEqual(events[11]!.columns, ['1']);
+  t.deepEqual(events[5]!.columns, ['1']);
   t.deepEqual(events[7]!.params, ['', '%', '', '', "DATATYPE='JDBC';GETSCHEMAS = 1;CURSORHOLD = 1"]);
   t.true(events.every((e) => e.user === 'MYUSER' && e.dbType === 'drda'));
   t.is(summary.sessions.malformed, 0);

@@ -148,6 +148,8 @@ liveTest('queries: rows across continuation fetches, first rows, counts, errors'
   t.is(all.rowsReturned, 1009);
   t.is(all.rows?.length, 3);
   t.is(all.rows?.[0]?.[0], '1');
+  t.deepEqual(all.columns, ['ID', 'NAME', 'QTY', 'BIG', 'PRICE', 'RATIO', 'R', 'CODE', 'BORN', 'TM', 'STAMP', 'RAW', 'FLAG']);
+  t.deepEqual(events.find((e) => e.sql === 'SELECT id, name FROM items WHERE qty = ? AND id > ?')!.columns, ['ID', 'NAME']);
   const upd = events.find((e) => e.sql === 'UPDATE items SET qty = 0 WHERE id >= 1000')!;
   t.is(upd.affectedRows, 100);
   t.is(events.find((e) => e.sql === 'DELETE FROM items WHERE id BETWEEN 1050 AND 1059')!.affectedRows, 10);

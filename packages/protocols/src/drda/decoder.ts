@@ -219,3 +219,61 @@ export function decodeSection(b: Uint8Array): Section | undefined {
   }
   return { key, name: `${col}.${pkg}:${sn}` };
 }
+
+/**
+ * Column names of an SQLDARD (after its SQLCA), or undefined when the
+ * layout is not the one read here. DRDA Vol. 1 at SQLAM 7, as Derby and
+ * DB2 send it:
+ *
+ * ```
+ *   SQLDHGRP: 00 | six i16 | SQLRDBNAME vcs | SQLDSCHEMA vcm vcs    (FF: none)
+ *   SQLNUM u16, then per column SQLDAGRP:
+ *     precision i16 | scale i16 | length i64 | SQLTYPE i16 | CCSID u16
+ *     SQLDOPTGRP: 00 | unnamed i16 | SQLNAME vcm vcs | label vcm vcs | comments vcm vcs
+ *                 | SQLUDTGRP (FF) | SQLDXGRP: 00 | four i16 | rdbnam vcs | corname, basename,
+ *                 schema, name: vcm vcs each                     (FF: none)
+ * ```
+ */
+export function decodeSqldaNames(c: Cursor, codec: Codec): string[] | undefined {
+  const vc = (): string => {
+    const b = c.take(c.u16());
+    return b.length === 0 ? '' : decodeCcsid(b, codec.mbc ?? codec.sbc);
+  };
+  const pair = (): string => {
+    const m = vc();
+    const s = vc();
+    return m !== '' ? m : s;
+  };
+  const dh = c.u8();
+  if (dh === 0x00) {
+    c.take(12);
+    vc();
+    pair();
+  } else if (dh !== 0xff) return undefined;
+  // SQLNUM is an integer in the sender's byte order (little-endian from DB2 on x86); string lengths are big-endian.
+  const n = c.int(2, codec.le) as number;
+  if (!c.ok || n < 0 || n > 4096) return undefined;
+  const names: string[] = [];
+  for (let i = 0; i < n; i++) {
+    c.take(16);
+    const opt = c.u8();
+    if (opt === 0xff) {
+      names.push('');
+      continue;
+    }
+    if (opt !== 0x00) return undefined;
+    c.take(2);
+    names.push(pair());
+    pair();
+    pair();
+    if (c.u8() !== 0xff) return names.length === n ? names : undefined; // a UDT group: not read further
+    const dx = c.u8();
+    if (dx === 0x00) {
+      c.take(8);
+      vc();
+      for (let k = 0; k < 4; k++) pair();
+    } else if (dx !== 0xff) return undefined;
+    if (!c.ok) return undefined;
+  }
+  return names;
+}

@@ -14,7 +14,7 @@ import { BoundedMap } from '../kit/bounded-map.js';
 import { KeyedPairing, type Pending } from '../kit/pairing.js';
 import type { SessionContext } from '../plugin.js';
 import { KitSession } from '../kit/session.js';
-import { decodeSection, decodeSqlca, decodeSqlstt, numParam, param, parseDdms, textParam, type Section } from './decoder.js';
+import { decodeSection, decodeSqlca, decodeSqldaNames, decodeSqlstt, numParam, param, parseDdms, textParam, type Section } from './decoder.js';
 import { DssAssembler } from './framer.js';
 import { cpName, Cp, DssFlag, DssType, LOGIN_FAILURES, type Ddm, type Dss, type Sqlca } from './messages.js';
 import { ccsidCharset, Cursor, ddmText, decodeValue, newCodec, parseDescriptor, type Codec, type Column } from './values.js';
@@ -44,6 +44,8 @@ interface Req extends Pending {
 /** An open query: its record stays open across CNTQRY fetches until ENDQRYRM or CLSQRY. */
 interface Query {
   readonly ev: AuditEvent;
+  /** The section it was opened on (its prepare described the columns). */
+  readonly key: string | undefined;
   columns: Column[] | undefined;
   carry: Uint8Array | undefined;
   rows: number;
@@ -59,6 +61,8 @@ interface Prepared {
   readonly name: string;
   /** Chain in which the prepare failed (its executes in that chain are not separate records). */
   failedChain: number;
+  /** Result column names (SQLDARD of the prepare). */
+  columns?: string[];
 }
 
 /** SECCHKCD values (DRDA Vol. 3, SECCHKCD). */
@@ -305,7 +309,7 @@ export class DrdaSession extends KitSession {
         if (req.cp === Cp.OPNQRY && key !== undefined) {
           const open = this.queries.get(key);
           if (open !== undefined) this.endQuery(key, open);
-          req.query = this.newQuery(ev);
+          req.query = this.newQuery(ev, key);
         }
         return;
       }
@@ -365,8 +369,8 @@ export class DrdaSession extends KitSession {
     return out;
   }
 
-  private newQuery(ev: AuditEvent): Query {
-    return { ev, columns: undefined, carry: undefined, rows: 0, kept: [], uncounted: false, done: false };
+  private newQuery(ev: AuditEvent, key: string | undefined): Query {
+    return { ev, key, columns: undefined, carry: undefined, rows: 0, kept: [], uncounted: false, done: false };
   }
 
   private statement(req: Req): AuditEvent {
@@ -410,10 +414,22 @@ export class DrdaSession extends KitSession {
   private reply(req: Req, o: Ddm): void {
     const codec = this.codecs[1];
     switch (o.cp) {
-      case Cp.SQLCARD:
-      case Cp.SQLDARD: {
+      case Cp.SQLCARD: {
         const ca = decodeSqlca(new Cursor(o.body), codec);
         if (ca) this.sqlca(req, ca);
+        return;
+      }
+      case Cp.SQLDARD: {
+        // The SQLCA, then the description of the statement's result columns.
+        const c = new Cursor(o.body);
+        const ca = decodeSqlca(c, codec);
+        if (ca) this.sqlca(req, ca);
+        if (ca === undefined || c.u8() !== 0xff) return; // SQLDIAGGRP present: not read
+        const names = decodeSqldaNames(c, codec);
+        if (names === undefined || names.length === 0) return;
+        const prep = req.section !== undefined ? this.sections.get(req.section.key) : undefined;
+        if (prep !== undefined && req.cp === Cp.PRPSQLSTT) prep.columns = names;
+        if (req.ev !== undefined && req.ev.id === '') req.ev.columns = names;
         return;
       }
       case Cp.SQLDTARD: {
@@ -456,7 +472,7 @@ export class DrdaSession extends KitSession {
       }
       case Cp.OPNQRYRM:
         // A CALL's result set: its rows count for the EXCSQLSTT.
-        if (req.query === undefined && req.ev !== undefined && req.cp === Cp.EXCSQLSTT) req.query = this.newQuery(req.ev);
+        if (req.query === undefined && req.ev !== undefined && req.cp === Cp.EXCSQLSTT) req.query = this.newQuery(req.ev, undefined);
         this.rm(req, o.cp, parseDdms(o.body));
         return;
       case Cp.QRYDSC: {
@@ -679,6 +695,8 @@ export class DrdaSession extends KitSession {
   }
 
   private fillQuery(q: Query): void {
+    const names = q.key !== undefined ? this.sections.get(q.key)?.columns : undefined;
+    if (names !== undefined && q.ev.columns === undefined) q.ev.columns = names;
     if (!q.uncounted && q.columns !== undefined) q.ev.rowsReturned = q.rows;
     if (this.maxRows > 0 && q.kept.length > 0) q.ev.rows = q.kept;
   }
