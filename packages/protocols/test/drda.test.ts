@@ -126,3 +126,20 @@ test('a refused password: one failed login with SECCHKCD, the password nowhere i
   t.like(events[0], { kind: 'login', status: 'error', user: 'app', database: 'fx', errorCode: 'SECCHKCD 0x13', sqlState: '08004', dbProduct: 'derby' });
   t.false(JSON.stringify(events).includes('wrong'));
 });
+
+test('a reply cut by a gap: its statement is recorded, truncated, and the next one decodes', (t) => {
+  const q = ij.findIndex(([d, b]) => d === Direction.ToServer && Buffer.from(b).includes(Buffer.from('select id, name, price from fixture')));
+  const reply = ij[q + 1]!;
+  t.is(reply[0], Direction.ToClient);
+  const cut = Math.floor(reply[1].length / 2);
+  const damaged: [Direction, Uint8Array | number][] = [...ij.slice(0, q + 1), [Direction.ToClient, reply[1].subarray(0, cut)], [Direction.ToClient, reply[1].length - cut], ...ij.slice(q + 2)];
+  const events: AuditEvent[] = [];
+  const s = drda.createSession({ flowId: 'f', client: { ip: '127.0.0.1', port: 1 }, server: { ip: '127.0.0.1', port: 2 }, midStream: false, options: { maxRows: 0, maxSqlLength: 1 << 20, maxMessageBytes: 1 << 20 }, emit: (e) => events.push(e) });
+  let ts = 0;
+  for (const [d, b] of damaged) typeof b === 'number' ? s.gap(d, b, ++ts) : s.data(d, b, ++ts);
+  s.close('fin', ++ts);
+  const rec = events.find((e) => e.sql === 'select id, name, price from fixture order by id');
+  t.truthy(rec);
+  t.true(rec!.truncated);
+  t.true(events.some((e) => e.sql === 'drop table fixture' && e.status === 'ok'));
+});

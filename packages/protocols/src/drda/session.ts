@@ -169,7 +169,11 @@ export class DrdaSession extends KitSession {
   protected onGap(dir: Direction, nbytes: number): void {
     this.dirs[dir].gap(nbytes);
     this.pairing.markTruncated();
-    if (dir === 1) this.cur = undefined;
+    if (dir === 1 && this.cur !== undefined) {
+      // Part of the reply being read was not captured: the command is recorded with what arrived.
+      this.cur.truncated = true;
+      this.finishCur();
+    }
   }
 
   protected onClose(reason: CloseReason): void {
