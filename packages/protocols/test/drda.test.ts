@@ -143,3 +143,61 @@ test('a reply cut by a gap: its statement is recorded, truncated, and the next o
   t.true(rec!.truncated);
   t.true(events.some((e) => e.sql === 'drop table fixture' && e.status === 'ok'));
 });
+
+// ---- frame builder: a DB2 for z/OS-like conversation in EBCDIC ------------------
+
+const u16 = (n: number): string => n.toString(16).padStart(4, '0');
+/** A DDM object (or parameter): length, code point, body. */
+const ddm = (cp: number, ...body: Uint8Array[]): Uint8Array => {
+  const b = Buffer.concat(body);
+  return Buffer.concat([hex(u16(b.length + 4) + u16(cp)), b]);
+};
+/** A DSS: length, D0, format, correlation id, one DDM object. */
+const dss = (fmt: number, corr: number, obj: Uint8Array): Uint8Array => Buffer.concat([hex(u16(obj.length + 6) + 'd0' + fmt.toString(16).padStart(2, '0') + u16(corr)), obj]);
+/** EBCDIC 037 bytes of ASCII text (the inverse of the table, for the builder only). */
+const ebcdic = (s: string): Uint8Array => {
+  const inv = new Map<string, number>();
+  for (let i = 0; i < 256; i++) inv.set(decodeEbcdic(Uint8Array.of(i)), i);
+  return Uint8Array.from([...s].map((ch) => inv.get(ch)!));
+};
+const n16 = (n: number): Uint8Array => hex(u16(n));
+
+test('EBCDIC end to end: DDM names, TYPDEFOVR CCSID 37, an SQL statement and its error in EBCDIC', (t) => {
+  const pkg = Buffer.concat([ebcdic('DSNDB01'.padEnd(18)), ebcdic('NULLID'.padEnd(18)), ebcdic('SYSSH200'.padEnd(18)), hex('5359534c564c3031'), n16(1)]);
+  const sql = "SELECT NAME FROM SYSIBM.SYSTABLES WHERE CREATOR = 'X' AND NAME LIKE '[A]%'";
+  const client = [
+    dss(0x41, 1, ddm(0x1041, ddm(0x115e, ebcdic('PAYROLL')), ddm(0x116d, ebcdic('ZHOST1')), ddm(0x115a, ebcdic('DSN11015')))),
+    dss(0x01, 2, ddm(0x106d, ddm(0x11a2, n16(3)), ddm(0x2110, ebcdic('DSNDB01')))),
+    dss(0x41, 1, ddm(0x106e, ddm(0x11a2, n16(3)), ddm(0x2110, ebcdic('DSNDB01')), ddm(0x11a0, ebcdic('CICSUSR')), ddm(0x11a1, ebcdic('S3CRET')))),
+    dss(0x01, 2, ddm(0x2001, ddm(0x2110, ebcdic('DSNDB01')), ddm(0x112e, ebcdic('DSN11015')), ddm(0x002f, ebcdic('QTDSQL370')), ddm(0x0035, ddm(0x119c, n16(37)), ddm(0x119e, n16(37))))),
+    Buffer.concat([
+      dss(0x51, 1, ddm(0x200a, ddm(0x2113, pkg))),
+      // SQLSTT: nullable mixed string (4-byte length) in CCSID 37, single-byte string null.
+      dss(0x03, 1, ddm(0x2414, hex('00'), hex(ebcdic(sql).length.toString(16).padStart(8, '0')), ebcdic(sql), hex('ff'))),
+    ]),
+  ];
+  // Replies: EXCSATRD, ACCSECRD, SECCHKRM, ACCRDBRM; then SQLCARD -204 42704 with an EBCDIC token.
+  const card = Buffer.concat([hex('00 ffffff34'), ebcdic('42704'), ebcdic('DSNXOTL '), hex('00'), hex('00'.repeat(24)), ebcdic(' '.repeat(11)), n16(0), n16(9), ebcdic('X.NOSUCH1'), n16(0), hex('ff')]);
+  const server = [
+    Buffer.concat([
+      dss(0x42, 1, ddm(0x1443, ddm(0x115a, ebcdic('DSN11015')), ddm(0x1147, ebcdic('QDB2')), ddm(0x116d, ebcdic('DB2PROD')))),
+      dss(0x02, 2, ddm(0x14ac, ddm(0x11a2, n16(3)))),
+    ]),
+    Buffer.concat([dss(0x42, 1, ddm(0x1219, ddm(0x1149, n16(0)), ddm(0x11a4, Uint8Array.of(0)))), dss(0x02, 2, ddm(0x2201, ddm(0x1149, n16(0)), ddm(0x112e, ebcdic('DSN11015')), ddm(0x002f, ebcdic('QTDSQL370')), ddm(0x0035, ddm(0x119c, n16(37)))))]),
+    dss(0x03, 1, ddm(0x2408, card)),
+  ];
+  const events = runChunks([
+    [Direction.ToServer, client[0]!],
+    [Direction.ToServer, client[1]!],
+    [Direction.ToClient, server[0]!],
+    [Direction.ToServer, client[2]!],
+    [Direction.ToServer, client[3]!],
+    [Direction.ToClient, server[1]!],
+    [Direction.ToServer, client[4]!],
+    [Direction.ToClient, server[2]!],
+  ]);
+  t.like(events[0], { kind: 'login', status: 'ok', user: 'CICSUSR', database: 'DSNDB01', clientProgram: 'PAYROLL', clientHost: 'ZHOST1', serverVersion: 'DSN11015', dbProduct: 'db2-zos' });
+  t.like(events[0]!.attributes, { clientCcsids: '37/37/-', serverCcsids: '37/-/-' });
+  t.like(events[1], { kind: 'statement', command: 'EXCSQLIMM', sql, status: 'error', errorCode: -204, sqlState: '42704', message: 'X.NOSUCH1' });
+  t.false(JSON.stringify(events).includes('S3CRET'));
+});
