@@ -1,3 +1,4 @@
+import { drda } from './drda/index.js';
 import { mysql } from './mysql/index.js';
 import { postgres } from './postgres/index.js';
 import { tds } from './tds/index.js';
@@ -9,6 +10,7 @@ import type { ProtocolDecoder } from './plugin.js';
  * line here (see `docs/protocols.md`).
  */
 export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, tds]);
+export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, drda]);
 
 /** A registry with every decoder dbtap ships, registered explicitly. */
 export function createDefaultRegistry(): ProtocolRegistry {

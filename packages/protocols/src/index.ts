@@ -13,3 +13,4 @@ export * from './builtin.js';
 export * from './postgres/index.js';
 export * from './mysql/index.js';
 export * from './tds/index.js';
+export * from './drda/index.js';
