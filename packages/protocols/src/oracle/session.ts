@@ -1,0 +1,673 @@
+// The Oracle session state machine. TNS packets are framed per direction
+// (kit Framer); the TTC messages inside DATA packets carry no lengths of
+// their own and one call or answer may span several DATA packets, but the
+// conversation is half-duplex: a request runs until the server starts to
+// answer, an answer until the client speaks again. So DATA payloads are
+// gathered per direction and handed on as one unit when the direction
+// turns (or the connection ends).
+//
+// Records: one `login` per authentication attempt (AUTH phase 1 + 2; a
+// listener REFUSE; a CONNECT that never authenticated; a connection that
+// turned to native encryption or TLS), one `statement` per SQL call (OALL8,
+// OALL7, bundled parse), commit and rollback, with the fetches of a query
+// folded into its record, one `logout` per OLOGOFF (or FIN/RST after login).
+import { decodeText, Direction, type AuditEvent, type CloseReason, type Timestamp } from '@dbtap/core';
+import { BoundedMap, FifoPairing, Framer, KitSession, pickCharset, type Pending } from '../kit/index.js';
+import type { SessionContext } from '../plugin.js';
+import { ascii, connectInfo, decodeAccept, decodeConnect, decodeRedirect, decodeRefuse, markerKind } from './decoder.js';
+import { headerBytes, largeSduVersion, longFormat, plausiblePacket, shortFormat } from './framer.js';
+import { type ConnectInfo, Func, MarkerKind, PacketType, TtcType } from './messages.js';
+import {
+  authUser,
+  callInts,
+  charsetLabel,
+  decodeAno,
+  findCall,
+  findOraError,
+  findSql,
+  findStatus,
+  keyValues,
+  protocolAnswer,
+  protocolRequest,
+  readClr,
+  readUb,
+  Rep,
+  type OraError,
+  type StatusFields,
+} from './ttc.js';
+import { listenerMessage, versionText } from './values.js';
+
+/** Most cursors whose SQL is remembered per session. */
+const MAX_CURSORS = 1024;
+/** Most calls waiting for their answer (the protocol allows one; the bound guards against confusion). */
+const MAX_PENDING = 16;
+
+type CallKind = 'auth1' | 'auth2' | 'statement' | 'fetch' | 'logoff' | 'version' | 'ignored';
+
+interface PendingCall extends Pending {
+  kind: CallKind;
+  func: number;
+  /** The record under construction (statements, login). */
+  ev: AuditEvent | undefined;
+  cursor: number;
+  bytesIn: number;
+}
+
+/** Command names of the calls that become statement records. */
+function commandName(func: number): string {
+  switch (func) {
+    case Func.All8:
+      return 'OALL8';
+    case Func.All7:
+      return 'OALL7';
+    case Func.Bundled:
+      return 'OALL7-BUNDLED';
+    case Func.Parse:
+      return 'OPARSE';
+    case Func.Execute:
+      return 'OEXEC';
+    case Func.Fetch:
+      return 'OFETCH';
+    case Func.Commit:
+      return 'OCOMMIT';
+    case Func.Rollback:
+      return 'OROLLBACK';
+    default:
+      return `0x${func.toString(16).padStart(2, '0')}`;
+  }
+}
+
+const isQuery = (sql: string): boolean => /^\s*(?:\(\s*)*(SELECT|WITH)\b/i.test(sql);
+const isDml = (sql: string): boolean => /^\s*(INSERT|UPDATE|DELETE|MERGE)\b/i.test(sql);
+
+/** One Oracle connection; see the module comment. */
+export class OracleSession extends KitSession {
+  private readonly framers: [Framer, Framer];
+  private readonly pairing: FifoPairing<PendingCall>;
+  private readonly cursors = new BoundedMap<number, string>(MAX_CURSORS);
+  // The unit being gathered: DATA payloads of one direction.
+  private unitDir = -1;
+  private unit: Uint8Array[] = [];
+  private unitBytes = 0;
+  private unitTs: Timestamp = 0;
+  private unitEnd: Timestamp = 0;
+  private unitTruncated = false;
+  private unitGap = false;
+  // Connection facts.
+  private connect: ConnectInfo | undefined;
+  private connectTs: Timestamp = 0;
+  private pendingConnectData = 0;
+  private tnsVersion = 0;
+  private sdu = 0;
+  private tdu = 0;
+  private clientPlatform: string | undefined;
+  private serverPlatform: string | undefined;
+  private charset: string;
+  private rep: Rep = Rep.Var;
+  private firstClient = true;
+  private loginRecords = 0;
+  private redirect: string | undefined;
+  private breaks = 0;
+  /** Authentication attempt in progress (from AUTH phase 1 to the answer of phase 2). */
+  private login: AuditEvent | undefined;
+  /** A query whose fetches are still coming (its record goes out when they end). */
+  private held: AuditEvent | undefined;
+  private heldCursor = -1;
+  private readonly seen = new Map<string, number>();
+
+  constructor(ctx: SessionContext) {
+    super(ctx, 'oracle');
+    const limit = Math.max(1 << 10, ctx.options.maxMessageBytes);
+    const mk = (dir: Direction): Framer =>
+      new Framer(shortFormat, (m, wire, flags) => this.packet(dir, m, wire, flags), {
+        maxMessageBytes: limit,
+        resync: (buf, at, end) => plausiblePacket(buf, at, end, this.tnsVersion >= largeSduVersion),
+        startSynced: !ctx.midStream,
+      });
+    this.framers = [mk(Direction.ToServer), mk(Direction.ToClient)];
+    this.pairing = new FifoPairing<PendingCall>(MAX_PENDING, (c) => this.finishUnanswered(c));
+    this.charset = pickCharset(ctx.options.charset, undefined);
+    this.track(this.framers[0], this.framers[1], this.pairing, this.cursors);
+    if (ctx.midStream) this.loggedIn = true;
+  }
+
+  // ---- KitSession hooks ----------------------------------------------------------
+
+  protected onData(dir: Direction, bytes: Uint8Array): void {
+    if (this.firstClient && dir === Direction.ToServer) {
+      this.firstClient = false;
+      // TCPS: a TLS ClientHello instead of a TNS CONNECT.
+      if (bytes.length >= 3 && bytes[0] === 0x16 && bytes[1] === 0x03 && bytes[2]! <= 0x04) {
+        const ev = this.records.start('login', this.now);
+        ev.command = 'CONNECT';
+        ev.tls = true;
+        ev.attributes = { encryption: 'tls' };
+        this.loginRecords++;
+        this.records.emit(ev);
+        this.encrypted();
+        return;
+      }
+    }
+    this.framers[dir].push(bytes);
+  }
+
+  protected onGap(dir: Direction, nbytes: number): void {
+    if (this.unitDir === dir) this.unitTruncated = true;
+    else this.unitGap = true;
+    this.framers[dir].gap(nbytes);
+    this.pairing.markTruncated();
+  }
+
+  protected onClose(reason: CloseReason): void {
+    this.flushUnit();
+    for (const c of this.pairing.flush()) this.finishUnanswered(c);
+    this.releaseHeld();
+    if (this.login !== undefined) {
+      // AUTH phase 1 without an answer to phase 2: the outcome was not seen.
+      const ev = this.login;
+      this.login = undefined;
+      this.emitLogin(ev);
+    }
+    if (this.loginRecords === 0 && this.connect !== undefined) {
+      // A CONNECT that never authenticated (a probe, a JDBC ping, a capture cut short).
+      const ev = this.loginRecord(this.connectTs, 'CONNECT');
+      if (this.redirect !== undefined) (ev.attributes ??= {}).redirect = this.redirect;
+      this.emitLogin(ev);
+    }
+    const out = this.logoutOnClose(reason);
+    if (out !== undefined) {
+      out.command = 'close';
+      this.records.emit(out);
+    }
+  }
+
+  protected onBug(dir: Direction): void {
+    this.framers[dir].loseSync();
+    if (this.unitDir === dir) this.dropUnit();
+  }
+
+  protected override protocolCounters(): Record<string, number> {
+    const out: Record<string, number> = { breaks: this.breaks };
+    for (const [k, v] of this.seen) out[k] = v;
+    return out;
+  }
+
+  private count(name: string): void {
+    this.seen.set(name, (this.seen.get(name) ?? 0) + 1);
+  }
+
+  // ---- TNS packets -----------------------------------------------------------------
+
+  private packet(dir: Direction, p: Uint8Array, wire: number, flags: number): void {
+    this.stats.messages++;
+    if (this.framers[dir].takeLostSync()) this.unitGap = true;
+    const type = p[4]!;
+    switch (type) {
+      case PacketType.Connect: {
+        if (dir !== Direction.ToServer) break;
+        const { info, pendingData } = decodeConnect(p);
+        this.connect = info;
+        this.connectTs = this.now;
+        this.pendingConnectData = pendingData;
+        this.applyConnect(info);
+        break;
+      }
+      case PacketType.Accept: {
+        if (dir !== Direction.ToClient) break;
+        const a = decodeAccept(p);
+        this.tnsVersion = a.version;
+        this.sdu = a.sdu;
+        this.tdu = a.tdu;
+        if (a.version >= largeSduVersion) {
+          // Every packet after this one has a 32-bit length (both directions).
+          this.framers[0].format = longFormat;
+          this.framers[1].format = longFormat;
+        }
+        break;
+      }
+      case PacketType.Refuse: {
+        if (dir !== Direction.ToClient) break;
+        const r = decodeRefuse(p);
+        const ev = this.loginRecord(this.connectTs || this.now, 'CONNECT');
+        this.records.end(ev, this.now);
+        const code = r.err !== undefined ? `ORA-${String(r.err).padStart(5, '0')}` : 'REFUSE';
+        this.records.error(ev, { code, message: listenerMessage(r.err) ?? r.text });
+        (ev.attributes ??= {}).refuse = r.text;
+        this.emitLogin(ev);
+        break;
+      }
+      case PacketType.Redirect:
+        if (dir === Direction.ToClient) this.redirect = decodeRedirect(p);
+        break;
+      case PacketType.Marker:
+        if (markerKind(p) === MarkerKind.Break) {
+          this.breaks++;
+          if (dir === Direction.ToServer) this.count('clientBreaks');
+        }
+        break;
+      case PacketType.Data:
+        this.dataPacket(dir, p, wire, flags);
+        break;
+      default:
+        // RESEND (the client sends its CONNECT again), CONTROL, ACK, NULL, ABORT: nothing to record.
+        break;
+    }
+  }
+
+  private dataPacket(dir: Direction, p: Uint8Array, wire: number, flags: number): void {
+    const payload = p.subarray(Math.min(p.length, headerBytes + 2));
+    if (dir === Direction.ToServer && this.pendingConnectData > 0 && this.connect !== undefined) {
+      // The connect descriptor did not fit in the CONNECT packet and follows here.
+      const desc = ascii(payload, 0, Math.min(payload.length, this.pendingConnectData));
+      this.pendingConnectData = 0;
+      this.connect = connectInfo(this.connect.version, this.connect.sdu, desc);
+      this.applyConnect(this.connect);
+      return;
+    }
+    if (payload.length === 0) return;
+    if (this.unitDir !== dir) {
+      this.flushUnit();
+      this.unitDir = dir;
+      this.unitTs = this.now;
+    }
+    const limit = this.ctx.options.maxMessageBytes;
+    if (this.unitBytes + payload.length > limit) {
+      // Bounded: keep the start of a huge unit (the call and its SQL are at the front).
+      const room = Math.max(0, limit - this.unitBytes);
+      if (room > 0) this.unit.push(payload.slice(0, room));
+      this.unitBytes += room;
+      this.unitTruncated = true;
+      this.stats.skippedBytes += payload.length - room;
+    } else {
+      this.unit.push(payload.slice());
+      this.unitBytes += payload.length;
+    }
+    if ((flags & 1) !== 0 || wire > p.length) this.unitTruncated = true;
+    this.unitEnd = this.now;
+  }
+
+  private dropUnit(): void {
+    this.unit = [];
+    this.unitBytes = 0;
+    this.unitDir = -1;
+    this.unitTruncated = false;
+  }
+
+  private flushUnit(): void {
+    if (this.unitDir < 0 || this.unit.length === 0) {
+      this.unitDir = -1;
+      return;
+    }
+    const dir = this.unitDir;
+    const parts = this.unit;
+    let b: Uint8Array;
+    if (parts.length === 1) b = parts[0]!;
+    else {
+      b = new Uint8Array(this.unitBytes);
+      let o = 0;
+      for (const part of parts) {
+        b.set(part, o);
+        o += part.length;
+      }
+    }
+    const truncated = this.unitTruncated;
+    const gap = this.unitGap;
+    const ts = this.unitTs;
+    const end = this.unitEnd;
+    this.dropUnit();
+    this.unitGap = false;
+    if (dir === Direction.ToServer) this.request(b, ts, truncated, gap);
+    else this.response(b, end, truncated);
+  }
+
+  // ---- connection facts ----------------------------------------------------------------
+
+  private applyConnect(c: ConnectInfo): void {
+    const w = this.records.who;
+    if (c.program !== undefined) w.clientProgram = c.program;
+    if (c.host !== undefined) w.clientHost = c.host;
+    if (c.osUser !== undefined) w.osUser = c.osUser;
+    const db = c.service ?? c.sid;
+    if (db !== undefined) w.database = db;
+  }
+
+  /** A login record with the connection facts as attributes. */
+  private loginRecord(ts: Timestamp, command: string): AuditEvent {
+    const ev = this.records.start('login', ts);
+    ev.command = command;
+    const a: Record<string, string> = {};
+    const c = this.connect;
+    if (c !== undefined) {
+      if (c.service !== undefined) a.serviceName = c.service;
+      if (c.sid !== undefined) a.sid = c.sid;
+      a.tnsVersion = String(this.tnsVersion || c.version);
+    }
+    if (this.sdu > 0) a.sdu = String(this.sdu);
+    if (this.tdu > 0) a.tdu = String(this.tdu);
+    if (this.clientPlatform !== undefined) a.clientPlatform = this.clientPlatform;
+    if (this.serverPlatform !== undefined) a.serverPlatform = this.serverPlatform;
+    ev.attributes = a;
+    return ev;
+  }
+
+  private emitLogin(ev: AuditEvent): void {
+    this.loginRecords++;
+    this.records.emit(ev);
+  }
+
+  // ---- requests ------------------------------------------------------------------------------
+
+  private request(b: Uint8Array, ts: Timestamp, truncated: boolean, gap: boolean): void {
+    if (b.length >= 4 && b[0] === 0xde && b[1] === 0xad && b[2] === 0xbe && b[3] === 0xef) {
+      this.count('anoRequests');
+      return;
+    }
+    const t = b[0]!;
+    if (t === TtcType.Protocol) {
+      this.clientPlatform = protocolRequest(b) ?? this.clientPlatform;
+      return;
+    }
+    if (t === TtcType.DataTypes) return;
+    const call = findCall(b);
+    if (call === undefined) {
+      this.count('unknownRequests');
+      return;
+    }
+    const hex = `0x${call.func.toString(16).padStart(2, '0')}`;
+    if (t === TtcType.Function) this.count(`call.${hex}`);
+    for (const pb of call.piggybacks) this.count(`piggyback.0x${pb.toString(16).padStart(2, '0')}`);
+    const pc: PendingCall = { ts, truncated, gapBefore: gap, kind: 'ignored', func: call.func, ev: undefined, cursor: -1, bytesIn: b.length };
+    if (call.func !== Func.Fetch) this.releaseHeld();
+    switch (call.func) {
+      case Func.Auth1:
+        this.auth1(b, call.at, pc);
+        break;
+      case Func.Auth2: {
+        pc.kind = 'auth2';
+        const kv = keyValues(b, call.at, b.length);
+        if (kv !== undefined) {
+          this.rep = kv.rep;
+          const alter = kv.pairs.get('AUTH_ALTER_SESSION');
+          if (this.login === undefined) this.login = this.loginRecord(ts, 'OAUTH');
+          if (alter !== undefined && alter !== '') (this.login.attributes ??= {}).alterSession = alter;
+        }
+        break;
+      }
+      case Func.All8:
+      case Func.All7:
+      case Func.Bundled:
+      case Func.Parse:
+      case Func.Execute:
+        this.sqlCall(b, call.at, call.func, pc);
+        break;
+      case Func.Fetch: {
+        const ints = callInts(b, call.at, this.rep);
+        pc.cursor = ints?.[0] ?? -1;
+        if (this.held !== undefined && (pc.cursor === this.heldCursor || this.heldCursor < 0)) {
+          pc.kind = 'fetch';
+        } else {
+          this.releaseHeld();
+          pc.kind = 'statement';
+          pc.ev = this.records.start('statement', ts);
+          pc.ev.command = 'OFETCH';
+          const sql = this.cursors.get(pc.cursor);
+          if (sql !== undefined) this.records.sql(pc.ev, sql);
+          pc.ev.statementId = String(pc.cursor);
+        }
+        break;
+      }
+      case Func.Commit:
+      case Func.Rollback:
+        pc.kind = 'statement';
+        pc.ev = this.records.start('statement', ts);
+        pc.ev.command = commandName(call.func);
+        break;
+      case Func.Logoff:
+        pc.kind = 'logoff';
+        break;
+      case Func.Version:
+        pc.kind = 'version';
+        this.count(`ignored.${hex}`);
+        break;
+      default:
+        this.count(`ignored.${hex}`);
+        break;
+    }
+    if (pc.ev !== undefined) {
+      pc.ev.bytesIn = b.length;
+      if (truncated) pc.ev.truncated = true;
+      if (gap) pc.ev.gapBefore = true;
+    }
+    this.pairing.push(pc);
+  }
+
+  private auth1(b: Uint8Array, at: number, pc: PendingCall): void {
+    pc.kind = 'auth1';
+    if (this.login !== undefined) {
+      // The previous attempt never got its answer.
+      const old = this.login;
+      this.login = undefined;
+      this.emitLogin(old);
+    }
+    const kv = keyValues(b, at, b.length);
+    const w = this.records.who;
+    if (kv !== undefined) {
+      this.rep = kv.rep;
+      const user = authUser(b, at, kv.start);
+      if (user !== undefined) w.user = user;
+      const p = kv.pairs;
+      const set = (k: string, f: 'clientProgram' | 'clientHost' | 'osUser' | 'clientPid'): void => {
+        const v = p.get(k);
+        if (v !== undefined && v !== '') w[f] = v;
+      };
+      set('AUTH_PROGRAM_NM', 'clientProgram');
+      set('AUTH_MACHINE', 'clientHost');
+      set('AUTH_SID', 'osUser');
+      set('AUTH_PID', 'clientPid');
+      const ev = this.loginRecord(pc.ts, 'OAUTH');
+      const term = p.get('AUTH_TERMINAL');
+      if (term !== undefined && term !== '') (ev.attributes ??= {}).terminal = term;
+      this.login = ev;
+    } else {
+      this.login = this.loginRecord(pc.ts, 'OAUTH');
+    }
+    pc.ev = this.login;
+  }
+
+  private sqlCall(b: Uint8Array, at: number, func: number, pc: PendingCall): void {
+    const ints = callInts(b, at, this.rep);
+    // OALL8 / OALL7: options, cursor id. The bundled and parse calls carry the cursor first.
+    const cursor = ints === undefined ? -1 : func === Func.All8 || func === Func.All7 ? ints[1] : ints[0];
+    pc.cursor = cursor;
+    const found = findSql(b, at);
+    let sql: string | undefined;
+    if (found !== undefined) sql = decodeText(found.bytes, this.charset);
+    else if (cursor > 0) sql = this.cursors.get(cursor);
+    pc.kind = 'statement';
+    const ev = this.records.start('statement', pc.ts);
+    ev.command = commandName(func);
+    if (sql !== undefined) this.records.sql(ev, sql);
+    if (cursor > 0) ev.statementId = String(cursor);
+    pc.ev = ev;
+  }
+
+  // ---- responses -------------------------------------------------------------------------------
+
+  private response(b: Uint8Array, end: Timestamp, truncated: boolean): void {
+    if (b.length >= 4 && b[0] === 0xde && b[1] === 0xad && b[2] === 0xbe && b[3] === 0xef) {
+      this.anoAnswer(b, end);
+      return;
+    }
+    if (b[0] === TtcType.Protocol) {
+      const a = protocolAnswer(b);
+      if (a !== undefined) {
+        this.serverPlatform = a.banner;
+        const label = charsetLabel(a.charsetId);
+        this.charset = pickCharset(this.ctx.options.charset, label);
+      }
+      return;
+    }
+    if (b[0] === TtcType.DataTypes) return;
+    const pc = this.pairing.shift();
+    if (pc === undefined) {
+      this.pairing.noRequest();
+      return;
+    }
+    if (truncated) pc.truncated = true;
+    const ora = findOraError(b);
+    const status = findStatus(b, this.rep, ora);
+    switch (pc.kind) {
+      case 'auth1':
+        if (ora !== undefined && pc.ev !== undefined && this.login === pc.ev) {
+          // Refused at phase 1 (unknown user under some settings, locked account).
+          this.login = undefined;
+          this.failLogin(pc.ev, ora, end);
+        }
+        break;
+      case 'auth2': {
+        const ev = this.login ?? this.loginRecord(pc.ts, 'OAUTH');
+        this.login = undefined;
+        if (ora !== undefined) this.failLogin(ev, ora, end);
+        else this.loginOk(ev, b, end);
+        break;
+      }
+      case 'statement':
+        this.statementAnswer(pc, b, end, ora, status);
+        break;
+      case 'fetch': {
+        const ev = this.held;
+        if (ev === undefined) break;
+        this.records.end(ev, end);
+        if (status !== undefined) ev.rowsReturned = status.rowNumber;
+        ev.bytesOut = (ev.bytesOut ?? 0) + b.length;
+        if (pc.truncated) ev.truncated = true;
+        if (ora !== undefined) {
+          if (ora.num !== 1403) this.records.error(ev, { code: ora.code, message: ora.message });
+          this.releaseHeld();
+        }
+        break;
+      }
+      case 'logoff': {
+        const ev = this.records.start('logout', pc.ts);
+        ev.command = 'OLOGOFF';
+        this.records.end(ev, end);
+        if (ora !== undefined) this.records.error(ev, { code: ora.code, message: ora.message });
+        else ev.status = 'ok';
+        this.loggedOut = true;
+        this.records.emit(ev);
+        break;
+      }
+      case 'version': {
+        // OVERSION answer: 0x08 | ub2 length | CLR banner | ub4 version number.
+        if (b[0] === TtcType.Parameter) {
+          const n = readUb(b, 1, b.length, this.rep, 2);
+          const clr = n === undefined ? undefined : readClr(b, n[1], b.length);
+          if (clr?.bytes !== undefined && clr.bytes.length > 0) this.records.who.serverVersion = decodeText(clr.bytes, this.charset).replace(/\0+$/, '');
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private anoAnswer(b: Uint8Array, end: Timestamp): void {
+    this.count('anoAnswers');
+    const ano = decodeAno(b);
+    if (ano === undefined) return;
+    const enc = ano.encryption ?? 0;
+    const sum = ano.integrity ?? 0;
+    if (enc === 0 && sum === 0) return;
+    // Native encryption or checksumming is on: everything after this is opaque.
+    const ev = this.loginRecord(this.connectTs || end, 'ANO');
+    const a = (ev.attributes ??= {});
+    if (enc !== 0) a.encryption = `ano:${enc}`;
+    if (sum !== 0) a.integrity = `ano:${sum}`;
+    if (enc !== 0) ev.tls = true;
+    this.emitLogin(ev);
+    if (enc !== 0) this.encrypted();
+  }
+
+  private failLogin(ev: AuditEvent, ora: OraError, end: Timestamp): void {
+    this.records.end(ev, end);
+    this.records.error(ev, { code: ora.code, message: ora.message });
+    this.emitLogin(ev);
+  }
+
+  private loginOk(ev: AuditEvent, b: Uint8Array, end: Timestamp): void {
+    const kv = keyValues(b, 0, b.length);
+    const w = this.records.who;
+    if (kv !== undefined) {
+      const p = kv.pairs;
+      const sid = p.get('AUTH_SESSION_ID');
+      const serial = p.get('AUTH_SERIAL_NUM');
+      if (sid !== undefined && sid !== '') w.sessionId = serial !== undefined && serial !== '' ? `${sid},${serial}` : sid;
+      const vn = p.get('AUTH_VERSION_NO');
+      const vs = p.get('AUTH_VERSION_STRING');
+      const v = vn !== undefined && /^\d+$/.test(vn) ? versionText(Number(vn)) : undefined;
+      if (v !== undefined) w.serverVersion = v;
+      const a = (ev.attributes ??= {});
+      if (vs !== undefined && vs !== '') a.versionString = vs.trim();
+      const dbName = p.get('AUTH_DBNAME');
+      if (dbName !== undefined && dbName !== '') a.dbName = dbName;
+      const inst = p.get('AUTH_INSTANCENAME') ?? p.get('AUTH_SC_INSTANCE_NAME');
+      if (inst !== undefined && inst !== '') a.instance = inst;
+      if (sid !== undefined) a.sessionId = sid;
+      if (serial !== undefined) a.serialNum = serial;
+    }
+    if (w.sessionId !== undefined) ev.sessionId = w.sessionId;
+    if (w.serverVersion !== undefined) ev.serverVersion = w.serverVersion;
+    this.records.end(ev, end);
+    ev.status = 'ok';
+    this.loggedIn = true;
+    this.loggedOut = false;
+    this.records.midSession = false;
+    this.emitLogin(ev);
+  }
+
+  private statementAnswer(pc: PendingCall, b: Uint8Array, end: Timestamp, ora: OraError | undefined, status: StatusFields | undefined): void {
+    const ev = pc.ev;
+    if (ev === undefined) return;
+    this.records.end(ev, end);
+    ev.bytesOut = b.length;
+    if (pc.truncated) ev.truncated = true;
+    const sql = ev.sql;
+    if (status !== undefined && status.cursor > 0 && pc.cursor <= 0) {
+      pc.cursor = status.cursor;
+      ev.statementId = String(status.cursor);
+    }
+    if (sql !== undefined && pc.cursor > 0) this.cursors.set(pc.cursor, sql);
+    if (ora !== undefined && ora.num !== 1403) {
+      this.records.error(ev, { code: ora.code, message: ora.message });
+      this.records.emit(ev);
+      return;
+    }
+    ev.status = 'ok';
+    const rows = status?.rowNumber;
+    if (sql !== undefined && isQuery(sql)) {
+      if (rows !== undefined) ev.rowsReturned = rows;
+      if (ora === undefined && ev.command !== 'OFETCH') {
+        // More rows may follow through OFETCH on this cursor.
+        this.held = ev;
+        this.heldCursor = pc.cursor;
+        return;
+      }
+    } else if (sql !== undefined && isDml(sql) && rows !== undefined) ev.affectedRows = rows;
+    this.records.emit(ev);
+  }
+
+  private releaseHeld(): void {
+    const ev = this.held;
+    if (ev === undefined) return;
+    this.held = undefined;
+    this.heldCursor = -1;
+    this.records.emit(ev);
+  }
+
+  private finishUnanswered(c: PendingCall): void {
+    const ev = c.ev;
+    if (ev === undefined || ev === this.login) return;
+    if (c.truncated) ev.truncated = true;
+    this.records.emit(ev);
+  }
+}
