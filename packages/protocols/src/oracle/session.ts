@@ -42,7 +42,7 @@ const MAX_CURSORS = 1024;
 /** Most calls waiting for their answer (the protocol allows one; the bound guards against confusion). */
 const MAX_PENDING = 16;
 
-type CallKind = 'auth1' | 'auth2' | 'statement' | 'fetch' | 'logoff' | 'version' | 'ignored';
+type CallKind = 'auth1' | 'auth2' | 'statement' | 'continue' | 'logoff' | 'version' | 'ignored';
 
 interface PendingCall extends Pending {
   kind: CallKind;
@@ -51,6 +51,22 @@ interface PendingCall extends Pending {
   ev: AuditEvent | undefined;
   cursor: number;
   bytesIn: number;
+  /** The call only parsed (and described) its SQL: the execution follows in another call on the cursor. */
+  parseOnly: boolean;
+}
+
+/** A statement record kept open while later calls continue its cursor (execute after parse, fetches). */
+interface Held {
+  ev: AuditEvent;
+  cursor: number;
+  parseOnly: boolean;
+}
+
+/** OALL8 / OALL7 option bits (node-oracledb constants.js TNS_EXEC_OPTION_*). */
+const enum ExecOption {
+  Parse = 0x01,
+  Execute = 0x20,
+  Fetch = 0x40,
 }
 
 /** Command names of the calls that become statement records. */
@@ -61,7 +77,7 @@ function commandName(func: number): string {
     case Func.All7:
       return 'OALL7';
     case Func.Bundled:
-      return 'OALL7-BUNDLED';
+      return 'OBUNDLED';
     case Func.Parse:
       return 'OPARSE';
     case Func.Execute:
@@ -110,9 +126,10 @@ export class OracleSession extends KitSession {
   private breaks = 0;
   /** Authentication attempt in progress (from AUTH phase 1 to the answer of phase 2). */
   private login: AuditEvent | undefined;
-  /** A query whose fetches are still coming (its record goes out when they end). */
-  private held: AuditEvent | undefined;
-  private heldCursor = -1;
+  /** The last SQL statement, open while later calls continue its cursor (its record goes out when they end). */
+  private held: Held | undefined;
+  /** Status messages carry the end-to-end sequence number (learnt from the first ORA- answer). */
+  private statusSeq = true;
   private readonly seen = new Map<string, number>();
 
   constructor(ctx: SessionContext) {
@@ -376,8 +393,9 @@ export class OracleSession extends KitSession {
     const hex = `0x${call.func.toString(16).padStart(2, '0')}`;
     if (t === TtcType.Function) this.count(`call.${hex}`);
     for (const pb of call.piggybacks) this.count(`piggyback.0x${pb.toString(16).padStart(2, '0')}`);
-    const pc: PendingCall = { ts, truncated, gapBefore: gap, kind: 'ignored', func: call.func, ev: undefined, cursor: -1, bytesIn: b.length };
-    if (call.func !== Func.Fetch) this.releaseHeld();
+    const pc: PendingCall = { ts, truncated, gapBefore: gap, kind: 'ignored', func: call.func, ev: undefined, cursor: -1, bytesIn: b.length, parseOnly: false };
+    const sqlCalls = call.func === Func.All8 || call.func === Func.All7 || call.func === Func.Bundled || call.func === Func.Parse || call.func === Func.Execute;
+    if (!sqlCalls && call.func !== Func.Fetch) this.releaseHeld();
     switch (call.func) {
       case Func.Auth1:
         this.auth1(b, call.at, pc);
@@ -403,8 +421,9 @@ export class OracleSession extends KitSession {
       case Func.Fetch: {
         const ints = callInts(b, call.at, this.rep);
         pc.cursor = ints?.[0] ?? -1;
-        if (this.held !== undefined && (pc.cursor === this.heldCursor || this.heldCursor < 0)) {
-          pc.kind = 'fetch';
+        if (this.held !== undefined && (pc.cursor === this.held.cursor || this.held.cursor <= 0)) {
+          pc.kind = 'continue';
+          pc.ev = this.held.ev;
         } else {
           this.releaseHeld();
           pc.kind = 'statement';
@@ -476,14 +495,25 @@ export class OracleSession extends KitSession {
 
   private sqlCall(b: Uint8Array, at: number, func: number, pc: PendingCall): void {
     const ints = callInts(b, at, this.rep);
-    // OALL8 / OALL7: options, cursor id. The bundled and parse calls carry the cursor first.
-    const cursor = ints === undefined ? -1 : func === Func.All8 || func === Func.All7 ? ints[1] : ints[0];
+    // OALL8 / OALL7 / bundled: options, cursor id; OPARSE / OEXEC: cursor id first.
+    const options = ints === undefined ? 0 : func === Func.Parse || func === Func.Execute ? 0 : ints[0];
+    const cursor = ints === undefined ? -1 : func === Func.Parse || func === Func.Execute ? ints[0] : ints[1];
     pc.cursor = cursor;
     const found = findSql(b, at);
+    const held = this.held;
+    if (found === undefined && held !== undefined && cursor > 0 && held.cursor === cursor && (held.parseOnly || (options & ExecOption.Execute) === 0)) {
+      // The execution (or fetch) of the statement parsed just before: one record.
+      held.parseOnly = false;
+      pc.kind = 'continue';
+      pc.ev = held.ev;
+      return;
+    }
+    this.releaseHeld();
     let sql: string | undefined;
     if (found !== undefined) sql = decodeText(found.bytes, this.charset);
     else if (cursor > 0) sql = this.cursors.get(cursor);
     pc.kind = 'statement';
+    pc.parseOnly = found !== undefined && (func === Func.Bundled || func === Func.Parse || ((func === Func.All8 || func === Func.All7) && (options & ExecOption.Execute) === 0));
     const ev = this.records.start('statement', pc.ts);
     ev.command = commandName(func);
     if (sql !== undefined) this.records.sql(ev, sql);
@@ -515,7 +545,8 @@ export class OracleSession extends KitSession {
     }
     if (truncated) pc.truncated = true;
     const ora = findOraError(b);
-    const status = findStatus(b, this.rep, ora);
+    const status = findStatus(b, this.rep, ora, this.statusSeq);
+    if (ora !== undefined && status !== undefined) this.statusSeq = status.withSeq;
     switch (pc.kind) {
       case 'auth1':
         if (ora !== undefined && pc.ev !== undefined && this.login === pc.ev) {
@@ -534,13 +565,15 @@ export class OracleSession extends KitSession {
       case 'statement':
         this.statementAnswer(pc, b, end, ora, status);
         break;
-      case 'fetch': {
-        const ev = this.held;
-        if (ev === undefined) break;
+      case 'continue': {
+        const held = this.held;
+        if (held === undefined || held.ev !== pc.ev) break;
+        const ev = held.ev;
         this.records.end(ev, end);
-        if (status !== undefined) ev.rowsReturned = status.rowNumber;
+        ev.bytesIn = (ev.bytesIn ?? 0) + pc.bytesIn;
         ev.bytesOut = (ev.bytesOut ?? 0) + b.length;
         if (pc.truncated) ev.truncated = true;
+        this.rowsOf(ev, status);
         if (ora !== undefined) {
           if (ora.num !== 1403) this.records.error(ev, { code: ora.code, message: ora.message });
           this.releaseHeld();
@@ -643,30 +676,34 @@ export class OracleSession extends KitSession {
       return;
     }
     ev.status = 'ok';
-    const rows = status?.rowNumber;
-    if (sql !== undefined && isQuery(sql)) {
-      if (rows !== undefined) ev.rowsReturned = rows;
-      if (ora === undefined && ev.command !== 'OFETCH') {
-        // More rows may follow through OFETCH on this cursor.
-        this.held = ev;
-        this.heldCursor = pc.cursor;
-        return;
-      }
-    } else if (sql !== undefined && isDml(sql) && rows !== undefined) ev.affectedRows = rows;
+    this.rowsOf(ev, status);
+    if (sql !== undefined && ora === undefined) {
+      // Later calls may continue this cursor (execute after parse, fetch more rows).
+      this.held = { ev, cursor: pc.cursor, parseOnly: pc.parseOnly };
+      return;
+    }
     this.records.emit(ev);
+  }
+
+  /** Rows of a status: fetched for a query, affected for DML. */
+  private rowsOf(ev: AuditEvent, status: StatusFields | undefined): void {
+    const rows = status?.rowNumber;
+    const sql = ev.sql;
+    if (rows === undefined || sql === undefined) return;
+    if (isQuery(sql)) ev.rowsReturned = rows;
+    else if (isDml(sql)) ev.affectedRows = rows;
   }
 
   private releaseHeld(): void {
     const ev = this.held;
     if (ev === undefined) return;
     this.held = undefined;
-    this.heldCursor = -1;
-    this.records.emit(ev);
+    this.records.emit(ev.ev);
   }
 
   private finishUnanswered(c: PendingCall): void {
     const ev = c.ev;
-    if (ev === undefined || ev === this.login) return;
+    if (ev === undefined || ev === this.login || ev === this.held?.ev) return;
     if (c.truncated) ev.truncated = true;
     this.records.emit(ev);
   }

@@ -269,23 +269,32 @@ export interface StatusFields {
   readonly cursor: number;
   /** Offset of the 0x04 byte. */
   readonly at: number;
+  /** The layout had the end-to-end sequence number. */
+  readonly withSeq: boolean;
 }
 
 /**
  * Status message 0x04 (node-oracledb `processErrorInfo`, Wireshark's
  * "Return Status"):
  *
- *   0x04 | ub4 call status | ub2 end-to-end seq | ub4 current row number | ub2 error number
+ *   0x04 | ub4 call status | [ub2 end-to-end seq] | ub4 current row number | ub2 error number
  *        | ub2 array error | ub2 array error | ub2 cursor id | sb2 error position | ... | CLR message
+ *
+ * The end-to-end sequence number is absent in answers to older clients (the
+ * OCI 8 of the TOAD capture); `withSeq` picks the layout.
  */
-export function statusAt(b: Uint8Array, at: number, rep: Rep): StatusFields | undefined {
+export function statusAt(b: Uint8Array, at: number, rep: Rep, withSeq: boolean): StatusFields | undefined {
   if (b[at] !== TtcType.Status) return undefined;
   const end = b.length;
   const cs = readUb(b, at + 1, end, rep, 4);
   if (cs === undefined) return undefined;
-  const seq = readUb(b, cs[1], end, rep, 2);
-  if (seq === undefined) return undefined;
-  const row = readUb(b, seq[1], end, rep, 4);
+  let p = cs[1];
+  if (withSeq) {
+    const seq = readUb(b, p, end, rep, 2);
+    if (seq === undefined) return undefined;
+    p = seq[1];
+  }
+  const row = readUb(b, p, end, rep, 4);
   if (row === undefined) return undefined;
   const err = readUb(b, row[1], end, rep, 2);
   if (err === undefined) return undefined;
@@ -295,27 +304,30 @@ export function statusAt(b: Uint8Array, at: number, rep: Rep): StatusFields | un
   if (a2 === undefined) return undefined;
   const cur = readUb(b, a2[1], end, rep, 2);
   if (cur === undefined) return undefined;
-  return { callStatus: cs[0], rowNumber: row[0], errorNum: err[0], cursor: cur[0], at };
+  return { callStatus: cs[0], rowNumber: row[0], errorNum: err[0], cursor: cur[0], at, withSeq };
 }
 
 /**
  * The status message of a response. With an ORA- text the one whose error
- * number matches it (searching back from the text); without, the last
- * plausible one (error 0, small call status).
+ * number matches it (searching back from the text, trying both layouts);
+ * without, the last plausible one (error 0, small call status) in the
+ * layout `withSeq`.
  */
-export function findStatus(b: Uint8Array, rep: Rep, ora: OraError | undefined): StatusFields | undefined {
+export function findStatus(b: Uint8Array, rep: Rep, ora: OraError | undefined, withSeq: boolean): StatusFields | undefined {
   if (ora !== undefined) {
     for (let i = ora.at - 1; i >= 0 && ora.at - i < 2048; i--) {
       if (b[i] !== TtcType.Status) continue;
-      const s = statusAt(b, i, rep);
-      if (s !== undefined && s.errorNum === ora.num) return s;
+      for (const seq of [withSeq, !withSeq]) {
+        const s = statusAt(b, i, rep, seq);
+        if (s !== undefined && s.errorNum === ora.num) return s;
+      }
     }
     return undefined;
   }
   let best: StatusFields | undefined;
   for (let i = 0; i < b.length; i++) {
     if (b[i] !== TtcType.Status) continue;
-    const s = statusAt(b, i, rep);
+    const s = statusAt(b, i, rep, withSeq);
     if (s !== undefined && s.errorNum === 0 && s.callStatus >= 1 && s.callStatus <= 0xffff && s.cursor <= 0xffff && s.rowNumber < 0x7fffffff) best = s;
   }
   return best;
