@@ -39,8 +39,15 @@ import { listenerMessage, versionText } from './values.js';
 
 /** Most cursors whose SQL is remembered per session. */
 const MAX_CURSORS = 1024;
-/** Most calls waiting for their answer (the protocol allows one; the bound guards against confusion). */
-const MAX_PENDING = 16;
+/**
+ * Calls waiting for their answer. TTC is strictly one call at a time (the
+ * piggy-backed calls travel with the main one), so a new request means the
+ * previous answer is not coming: it was lost in a gap, or reassembly
+ * delivered it before its request (a gap held one direction back). Keeping
+ * only the newest request keeps the pairing aligned in both cases.
+ * (Oracle 23ai pipelining, several calls in flight, is not decoded.)
+ */
+const MAX_PENDING = 1;
 
 type CallKind = 'auth1' | 'auth2' | 'statement' | 'continue' | 'logoff' | 'version' | 'ignored';
 
@@ -93,6 +100,13 @@ function commandName(func: number): string {
   }
 }
 
+/** True when a DATA payload opens a request: a call, a piggy-backed call, a negotiation or ANO. */
+function startsRequest(b: Uint8Array): boolean {
+  const t = b[0];
+  if (t === TtcType.Function || t === TtcType.Piggyback) return b.length >= 3 && findCall(b) !== undefined;
+  return t === 0xde && b[1] === 0xad && b[2] === 0xbe && b[3] === 0xef;
+}
+
 const isQuery = (sql: string): boolean => /^\s*(?:\(\s*)*(SELECT|WITH)\b/i.test(sql);
 const isDml = (sql: string): boolean => /^\s*(INSERT|UPDATE|DELETE|MERGE)\b/i.test(sql);
 
@@ -119,6 +133,8 @@ export class OracleSession extends KitSession {
   private clientPlatform: string | undefined;
   private serverPlatform: string | undefined;
   private charset: string;
+  /** Wire length of the last DATA packet of the unit being gathered. */
+  private lastWire = 0;
   private rep: Rep = Rep.Var;
   private firstClient = true;
   private loginRecords = 0;
@@ -282,11 +298,18 @@ export class OracleSession extends KitSession {
       return;
     }
     if (payload.length === 0) return;
+    if (this.unitDir === dir && dir === Direction.ToServer && this.lastWire < this.fullPacket() && startsRequest(payload)) {
+      // A call longer than the SDU fills every packet but its last: after a
+      // short packet, a packet that opens a call is a new request (the
+      // server's answer in between was lost or reordered by a gap).
+      this.flushUnit();
+    }
     if (this.unitDir !== dir) {
       this.flushUnit();
       this.unitDir = dir;
       this.unitTs = this.now;
     }
+    this.lastWire = wire;
     const limit = this.ctx.options.maxMessageBytes;
     if (this.unitBytes + payload.length > limit) {
       // Bounded: keep the start of a huge unit (the call and its SQL are at the front).
@@ -301,6 +324,11 @@ export class OracleSession extends KitSession {
     }
     if ((flags & 1) !== 0 || wire > p.length) this.unitTruncated = true;
     this.unitEnd = this.now;
+  }
+
+  /** The size of a full DATA packet (the negotiated SDU; 2048, the old default, before ACCEPT). */
+  private fullPacket(): number {
+    return this.sdu > 0 ? Math.min(this.sdu, 0xffff) : 2048;
   }
 
   private dropUnit(): void {
@@ -406,7 +434,13 @@ export class OracleSession extends KitSession {
         if (kv !== undefined) {
           this.rep = kv.rep;
           const alter = kv.pairs.get('AUTH_ALTER_SESSION');
-          if (this.login === undefined) this.login = this.loginRecord(ts, 'OAUTH');
+          if (this.login === undefined) {
+            // Phase 1 was not seen (lost in a gap): the user is in this call too.
+            const user = authUser(b, call.at, kv.start);
+            if (user !== undefined) this.records.who.user = user;
+            this.login = this.loginRecord(ts, 'OAUTH');
+            if (gap) this.login.gapBefore = true;
+          }
           if (alter !== undefined && alter !== '') (this.login.attributes ??= {}).alterSession = alter;
         }
         break;
@@ -538,13 +572,20 @@ export class OracleSession extends KitSession {
       return;
     }
     if (b[0] === TtcType.DataTypes) return;
+    const ora = findOraError(b);
     const pc = this.pairing.shift();
     if (pc === undefined) {
       this.pairing.noRequest();
+      if (ora !== undefined && this.login !== undefined) {
+        // The answer to an AUTH call whose request was lost in a gap.
+        const ev = this.login;
+        this.login = undefined;
+        ev.truncated = true;
+        this.failLogin(ev, ora, end);
+      }
       return;
     }
     if (truncated) pc.truncated = true;
-    const ora = findOraError(b);
     const status = findStatus(b, this.rep, ora, this.statusSeq);
     if (ora !== undefined && status !== undefined) this.statusSeq = status.withSeq;
     switch (pc.kind) {

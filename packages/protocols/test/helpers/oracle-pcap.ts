@@ -14,6 +14,8 @@ export interface OracleFlow {
   readonly chunks: [Direction, Uint8Array][];
   /** Gaps reported in the flow. */
   gaps: number;
+  /** Where the gaps were: before chunk index, direction, bytes missing. */
+  readonly gapAt: [number, Direction, number][];
   /** The session's protocol counters at close. */
   counters: Readonly<Record<string, number>>;
 }
@@ -35,7 +37,7 @@ export async function auditOracleCapture(path: string, maxRows = 3): Promise<Ora
     ...oracle,
     createSession(ctx: SessionContext): ProtocolSession {
       const inner = oracle.createSession(ctx);
-      const flow: OracleFlow = { flowId: ctx.flowId, clientPort: ctx.client.port, chunks: [], gaps: 0, counters: {} };
+      const flow: OracleFlow = { flowId: ctx.flowId, clientPort: ctx.client.port, chunks: [], gaps: 0, gapAt: [], counters: {} };
       flows.push(flow);
       return {
         get stats() {
@@ -47,6 +49,7 @@ export async function auditOracleCapture(path: string, maxRows = 3): Promise<Ora
         },
         gap(dir: Direction, n: number, ts: Timestamp) {
           flow.gaps++;
+          flow.gapAt.push([flow.chunks.length, dir, n]);
           inner.gap(dir, n, ts);
         },
         close(reason: CloseReason, ts: Timestamp) {
