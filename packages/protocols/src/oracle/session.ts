@@ -11,7 +11,7 @@
 // turned to native encryption or TLS), one `statement` per SQL call (OALL8,
 // OALL7, bundled parse), commit and rollback, with the fetches of a query
 // folded into its record, one `logout` per OLOGOFF (or FIN/RST after login).
-import { decodeText, Direction, type AuditEvent, type CloseReason, type Timestamp } from '@dbtap/core';
+import { decodeText, Direction, type AuditEvent, type CloseReason, type ParamValue, type Timestamp } from '@dbtap/core';
 import { BoundedMap, FifoPairing, Framer, KitSession, pickCharset, type Pending } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
 import { ascii, connectInfo, decodeAccept, decodeConnect, decodeRedirect, decodeRefuse, markerKind } from './decoder.js';
@@ -20,6 +20,7 @@ import { type ConnectInfo, Func, MarkerKind, PacketType, TtcType } from './messa
 import {
   authUser,
   callInts,
+  countBinds,
   charsetLabel,
   decodeAno,
   findCall,
@@ -29,13 +30,14 @@ import {
   keyValues,
   protocolAnswer,
   protocolRequest,
+  readBinds,
   readClr,
   readUb,
   Rep,
   type OraError,
   type StatusFields,
 } from './ttc.js';
-import { listenerMessage, versionText } from './values.js';
+import { bindValue, listenerMessage, versionText } from './values.js';
 
 /** Most cursors whose SQL is remembered per session. */
 const MAX_CURSORS = 1024;
@@ -546,12 +548,18 @@ export class OracleSession extends KitSession {
     let sql: string | undefined;
     if (found !== undefined) sql = decodeText(found.bytes, this.charset);
     else if (cursor > 0) sql = this.cursors.get(cursor);
+    let params: ParamValue[] | undefined;
+    if (found !== undefined && sql !== undefined && func === Func.All8) {
+      const binds = readBinds(b, found.next, this.rep, countBinds(sql));
+      if (binds !== undefined) params = binds.values.map((v, i) => bindValue(binds.meta[i]!.type, v, (t) => decodeText(t, binds.meta[i]!.form === 2 ? 'utf-16be' : this.charset)));
+    }
     pc.kind = 'statement';
     pc.parseOnly = found !== undefined && (func === Func.Bundled || func === Func.Parse || ((func === Func.All8 || func === Func.All7) && (options & ExecOption.Execute) === 0));
     const ev = this.records.start('statement', pc.ts);
     ev.command = commandName(func);
     if (sql !== undefined) this.records.sql(ev, sql);
     if (cursor > 0) ev.statementId = String(cursor);
+    if (params !== undefined) ev.params = params;
     pc.ev = ev;
   }
 

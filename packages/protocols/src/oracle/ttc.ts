@@ -389,6 +389,92 @@ export function callInts(b: Uint8Array, at: number, rep: Rep): [first: number, s
   return [a[0], c[0]];
 }
 
+// ---- binds -------------------------------------------------------------------------
+
+/** Type and character set form of one bind, from its metadata. */
+export interface BindMeta {
+  readonly type: number;
+  /** 1 database charset, 2 national charset. */
+  readonly form: number;
+}
+
+/** Placeholders of a SQL text (`:name`, `:1`), distinct, outside quotes and comments. */
+export function countBinds(sql: string): number {
+  const names = new Set<string>();
+  const re = /'(?:[^']|'')*'|"[^"]*"|--[^\n]*|\/\*[\s\S]*?\*\/|:([A-Za-z0-9_$#]+)/g;
+  for (let m = re.exec(sql); m !== null; m = re.exec(sql)) if (m[1] !== undefined) names.add(m[1].toUpperCase());
+  return names.size;
+}
+
+/**
+ * The binds of an OALL8 that carries its SQL (node-oracledb execute.js
+ * `writeExecuteMessage`, `writeColumnMetadata`, `writeBindParams`): after the
+ * SQL come the 13 ub4 of the al8i4 vector, then per bind
+ *
+ *   u8 type | u8 flags | u8 precision | u8 scale | ub4 buffer size | ub4 max array elements
+ *   | ub8 continuation flags | ub4 OID | ub2 version | ub2 charset id | u8 form
+ *   | ub4 LOB prefetch (11.2+) | [ub4 column id (12.2+)]
+ *
+ * and then a row-data message (0x07) with one CLR per bind. The optional
+ * trailing fields are tried both ways; the layout is accepted only when the
+ * metadata ends at a 0x07 and the values fit the request.
+ */
+export function readBinds(b: Uint8Array, at: number, rep: Rep, n: number): { meta: BindMeta[]; values: (Uint8Array | undefined)[] } | undefined {
+  if (n <= 0 || n > 1000) return undefined;
+  const end = b.length;
+  let p = at;
+  for (let i = 0; i < 13; i++) {
+    const v = readUb(b, p, end, rep, 4);
+    if (v === undefined) return undefined;
+    p = v[1];
+  }
+  for (const extra of [1, 0, 2]) {
+    const meta: BindMeta[] = [];
+    let q = p;
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) {
+      if (q + 4 > end) {
+        ok = false;
+        break;
+      }
+      const type = b[q]!;
+      q += 4;
+      let form = 1;
+      const fields: (2 | 4 | 1)[] = [4, 4, 4, 4, 2, 2, 1];
+      for (let k = 0; k < extra; k++) fields.push(4);
+      for (let k = 0; k < fields.length; k++) {
+        const w = fields[k]!;
+        if (w === 1) {
+          if (q >= end) ok = false;
+          else form = b[q++]!;
+          continue;
+        }
+        const v = readUb(b, q, end, rep, w);
+        if (v === undefined) {
+          ok = false;
+          break;
+        }
+        q = v[1];
+      }
+      meta.push({ type, form });
+    }
+    if (!ok || b[q] !== TtcType.RowData) continue;
+    q++;
+    const values: (Uint8Array | undefined)[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = readClr(b, q, end);
+      if (v === undefined) {
+        ok = false;
+        break;
+      }
+      values.push(v.bytes);
+      q = v.next;
+    }
+    if (ok) return { meta, values };
+  }
+  return undefined;
+}
+
 // ---- ANO ------------------------------------------------------------------------------
 
 /** What the server chose in an ANO answer. */

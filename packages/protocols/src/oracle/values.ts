@@ -79,3 +79,66 @@ export function listenerMessage(err: number | undefined): string | undefined {
       return undefined;
   }
 }
+
+/** Oracle data type codes of bind and column metadata. */
+export const enum OraType {
+  Varchar = 1, // VARCHAR2 / NVARCHAR2
+  Number = 2,
+  Long = 8,
+  Rowid = 11,
+  Date = 12,
+  Raw = 23,
+  LongRaw = 24,
+  Char = 96, // CHAR / NCHAR
+  BinaryFloat = 100,
+  BinaryDouble = 101,
+  Cursor = 102,
+  Clob = 112,
+  Blob = 113,
+  Bfile = 114,
+  Json = 119,
+  Timestamp = 180,
+  TimestampTz = 181,
+  IntervalYm = 182,
+  IntervalDs = 183,
+  Urowid = 208,
+  TimestampLtz = 231,
+  Boolean = 252,
+}
+
+function hex(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, '0');
+  return s;
+}
+
+/**
+ * A bind value as the record shows it: NUMBER as decimal text, DATE and
+ * TIMESTAMP as ISO text, character data decoded with `text` (the session's
+ * or the national charset), RAW and anything else as typed hex, and an
+ * empty value as NULL (Oracle has no empty strings).
+ */
+export function bindValue(type: number, b: Uint8Array | undefined, text: (b: Uint8Array) => string): string | null | { readonly type: string; readonly hex: string } {
+  if (b === undefined || b.length === 0) return null;
+  switch (type) {
+    case OraType.Varchar:
+    case OraType.Char:
+    case OraType.Long:
+      return text(b);
+    case OraType.Number:
+      return decodeNumber(b) ?? { type: 'number', hex: hex(b) };
+    case OraType.Date:
+    case OraType.Timestamp:
+    case OraType.TimestampLtz:
+      return decodeDate(b) ?? { type: 'date', hex: hex(b) };
+    case OraType.Raw:
+    case OraType.LongRaw:
+      return { type: 'raw', hex: hex(b) };
+    case OraType.Clob:
+    case OraType.Blob:
+    case OraType.Bfile:
+      return { type: 'lob-locator', hex: hex(b) };
+    default:
+      return { type: `oracle-${type}`, hex: hex(b) };
+  }
+}
