@@ -18,7 +18,7 @@ function detect(firstClientBytes: Uint8Array, firstServerBytes?: Uint8Array): Co
   }
   // A mid-stream pickup: a plausible TNS DATA/MARKER packet either way.
   const mid = (b: Uint8Array | undefined): boolean =>
-    b !== undefined && b.length >= 11 && (b[4] === PacketType.Data || b[4] === PacketType.Marker) && (plausiblePacket(b, 0, b.length, false) > 0 || plausiblePacket(b, 0, b.length, true) > 0);
+    b !== undefined && b.length >= 11 && (b[4] === PacketType.Data || b[4] === PacketType.Marker) && (plausiblePacket(b, 0, b.length, false, b === c) > 0 || plausiblePacket(b, 0, b.length, true, b === c) > 0);
   if (mid(c) || mid(firstServerBytes)) return Confidence.Medium;
   const s = firstServerBytes;
   if (s !== undefined && s.length >= 10 && (s[4] === PacketType.Accept || s[4] === PacketType.Refuse || s[4] === PacketType.Resend || s[4] === PacketType.Redirect) && s[2] === 0 && s[3] === 0 && s[6] === 0 && s[7] === 0) {

@@ -156,7 +156,7 @@ export class OracleSession extends KitSession {
     const mk = (dir: Direction): Framer =>
       new Framer(shortFormat, (m, wire, flags) => this.packet(dir, m, wire, flags), {
         maxMessageBytes: limit,
-        resync: (buf, at, end) => plausiblePacket(buf, at, end, this.tnsVersion >= largeSduVersion),
+        resync: (buf, at, end) => plausiblePacket(buf, at, end, this.tnsVersion >= largeSduVersion, dir === Direction.ToServer, this.sdu > 0 ? Math.max(this.sdu, 2048) : 0xffff),
         startSynced: !ctx.midStream,
       });
     this.framers = [mk(Direction.ToServer), mk(Direction.ToClient)];

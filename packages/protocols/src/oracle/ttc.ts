@@ -200,6 +200,11 @@ const knownFuncs = new Set<number>([
   0x6a, 0x77, 0x78, 0x7b, 0x8b, 0x9d, 0xa2,
 ]);
 
+/** True for a function code clients send (used to tell a call from stray bytes). */
+export function isKnownFunc(code: number): boolean {
+  return knownFuncs.has(code);
+}
+
 /**
  * The main call of a request: a function message (0x03 code seq), after any
  * piggy-backed ones (0x11 code seq ...). A piggy-backed call's arguments are
