@@ -119,7 +119,9 @@ export class OracleSession extends KitSession {
   private readonly cursors = new BoundedMap<number, string>(MAX_CURSORS);
   // The unit being gathered: DATA payloads of one direction.
   private unitDir = -1;
-  private unit: Uint8Array[] = [];
+  // One growing buffer per session: a unit is copied in packet by packet
+  // (framer views only live during the call) without an allocation per packet.
+  private unitBuf = new Uint8Array(4096);
   private unitBytes = 0;
   private unitTs: Timestamp = 0;
   private unitEnd: Timestamp = 0;
@@ -313,16 +315,21 @@ export class OracleSession extends KitSession {
     }
     this.lastWire = wire;
     const limit = this.ctx.options.maxMessageBytes;
-    if (this.unitBytes + payload.length > limit) {
-      // Bounded: keep the start of a huge unit (the call and its SQL are at the front).
-      const room = Math.max(0, limit - this.unitBytes);
-      if (room > 0) this.unit.push(payload.slice(0, room));
-      this.unitBytes += room;
+    // Bounded: keep the start of a huge unit (the call and its SQL are at the front).
+    const room = Math.min(payload.length, Math.max(0, limit - this.unitBytes));
+    if (room < payload.length) {
       this.unitTruncated = true;
       this.stats.skippedBytes += payload.length - room;
-    } else {
-      this.unit.push(payload.slice());
-      this.unitBytes += payload.length;
+    }
+    if (room > 0) {
+      const need = this.unitBytes + room;
+      if (need > this.unitBuf.length) {
+        const grown = new Uint8Array(Math.max(need, this.unitBuf.length * 2));
+        grown.set(this.unitBuf.subarray(0, this.unitBytes));
+        this.unitBuf = grown;
+      }
+      this.unitBuf.set(room === payload.length ? payload : payload.subarray(0, room), this.unitBytes);
+      this.unitBytes = need;
     }
     if ((flags & 1) !== 0 || wire > p.length) this.unitTruncated = true;
     this.unitEnd = this.now;
@@ -334,29 +341,20 @@ export class OracleSession extends KitSession {
   }
 
   private dropUnit(): void {
-    this.unit = [];
     this.unitBytes = 0;
+    if (this.unitBuf.length > 1 << 20) this.unitBuf = new Uint8Array(4096);
     this.unitDir = -1;
     this.unitTruncated = false;
   }
 
   private flushUnit(): void {
-    if (this.unitDir < 0 || this.unit.length === 0) {
+    if (this.unitDir < 0 || this.unitBytes === 0) {
       this.unitDir = -1;
       return;
     }
     const dir = this.unitDir;
-    const parts = this.unit;
-    let b: Uint8Array;
-    if (parts.length === 1) b = parts[0]!;
-    else {
-      b = new Uint8Array(this.unitBytes);
-      let o = 0;
-      for (const part of parts) {
-        b.set(part, o);
-        o += part.length;
-      }
-    }
+    // A view: everything read from it is decoded to strings before the buffer is reused.
+    const b = this.unitBuf.subarray(0, this.unitBytes);
     const truncated = this.unitTruncated;
     const gap = this.unitGap;
     const ts = this.unitTs;

