@@ -191,3 +191,49 @@ corpusTest('native encryption: an ANO answer that turns encryption on ends decod
   t.like(events[0]!.attributes, { encryption: 'ano:17', serviceName: 'orcl', tnsVersion: '314', serverPlatform: undefined });
   t.true(s.stats.skippedBytes > 10000);
 });
+
+/** A TTC ub2/ub4/ub8 as thin drivers write it: a length byte and the big-endian magnitude. */
+function ub(v: number): number[] {
+  const out: number[] = [];
+  for (let x = v; x > 0; x = Math.floor(x / 256)) out.unshift(x & 0xff);
+  return [out.length, ...out];
+}
+
+/** A DATA packet with a 32-bit length (TNS 315+). */
+function data32(payload: number[]): Uint8Array {
+  const p = new Uint8Array(10 + payload.length);
+  new DataView(p.buffer).setUint32(0, p.length);
+  p[4] = 6;
+  p.set(payload, 10);
+  return p;
+}
+
+test('thin-driver OALL8 (length-prefixed integers, 1-byte pointers): a SQL text over 252 bytes in ub4 chunks, its bind, then a re-execute of the cursor', (t) => {
+  // Field order of node-oracledb's writeExecuteMessage (execute.js) at TTC field version 12.2 ext 1.
+  const sql = `SELECT id, owner, balance FROM accounts WHERE owner = :owner ${'/* padding */ '.repeat(18)}ORDER BY id`;
+  t.true(sql.length > 252);
+  const sqlBytes = [...Buffer.from(sql, 'latin1')];
+  const options = 0x8000 | 0x40 | 0x20 | 0x08 | 0x01; // not PL/SQL, fetch, execute, bind, parse
+  const call = [
+    0x03, 0x5e, 0x05, ...ub(options), ...ub(0), 1, ...ub(sql.length), 1, ...ub(13), 0, 0, 0, ...ub(50), ...ub(0x7fffffff), 1, ...ub(1),
+    0, 0, 0, 0, 0, 0, ...ub(0), ...ub(0), 0, 1, 0, ...ub(0), 0, ...ub(0), ...ub(0), 0, ...ub(0), 0, 0, ...ub(0), 0, ...ub(0), 0, 0, ...ub(0),
+    0xfe, ...ub(sql.length), ...sqlBytes, ...ub(0), // writeBytesWithLength: 0xFE, ub4 chunk lengths, ub4 0
+    ...ub(1), ...ub(0), ...Array.from({ length: 11 }, () => 0), // al8i4[0..12]
+    // Bind metadata: VARCHAR, flags, precision, scale, buffer 4000, max array 0, cont 0, OID, version, charset 873, form 1, LOB prefetch, column id.
+    1, 0x03, 0, 0, ...ub(4000), ...ub(0), ...ub(0), ...ub(0), ...ub(0), ...ub(873), 1, ...ub(0), ...ub(0),
+    0x07, 5, ...Buffer.from('alice'),
+  ];
+  const { s, events } = session(true);
+  s.data(Direction.ToServer, data32(call), 1000);
+  // End of call: status 0x04 with call status 1, seq 1, row number 1, error 0, cursor 5.
+  s.data(Direction.ToClient, data32([0x04, ...ub(1), ...ub(1), ...ub(1), ...ub(0), ...ub(0), ...ub(0), ...ub(5), 0, 0, 0, 0, 0, 0]), 2000);
+  // Re-execute (0x04): cursor, iterations, flags, flags, then the bind row.
+  s.data(Direction.ToServer, data32([0x03, 0x04, 0x06, ...ub(5), ...ub(1), ...ub(0x20), ...ub(0), 0x07, 3, ...Buffer.from('bob')]), 3000);
+  s.data(Direction.ToClient, data32([0x04, ...ub(1), ...ub(2), ...ub(2), ...ub(0), ...ub(0), ...ub(0), ...ub(5), 0, 0, 0, 0, 0, 0]), 4000);
+  s.close('fin', 5000);
+  // Picked up mid-session: the 32-bit lengths are found by the resync, and the FIN after it is the logout.
+  t.deepEqual(events.map((e) => [e.command, e.sql === sql, e.statementId, e.status]), [['OALL8', true, '5', 'ok'], ['OEXEC', true, '5', 'ok'], ['close', false, undefined, 'ok']]);
+  t.deepEqual(events[0]!.params, ['alice']);
+  t.is(events[0]!.rowsReturned, 1);
+  t.is(events[0]!.midSession, true);
+});

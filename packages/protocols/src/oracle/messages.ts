@@ -71,7 +71,7 @@ export const anoMagic = 0xdeadbeef;
 export const enum Func {
   Open = 0x02, // open a cursor
   Parse = 0x03,
-  Execute = 0x04,
+  Execute = 0x04, // re-execute of a parsed cursor (thin drivers)
   Fetch = 0x05, // OFETCH: more rows of an open cursor
   Close = 0x08, // OCLOSE
   Logoff = 0x09, // OLOGOFF
@@ -83,6 +83,7 @@ export const enum Func {
   All7 = 0x47, // OALL7
   LobOps = 0x60,
   All8 = 0x5e, // OALL8: parse / bind / execute / fetch in one call
+  ExecuteFetch = 0x4e, // re-execute and fetch (thin drivers)
   OpenSession = 0x54,
   CloseAll = 0x69, // close cursors (piggy-backed)
   SessionSwitch = 0x6b, // piggy-backed

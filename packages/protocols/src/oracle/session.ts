@@ -91,6 +91,8 @@ function commandName(func: number): string {
       return 'OPARSE';
     case Func.Execute:
       return 'OEXEC';
+    case Func.ExecuteFetch:
+      return 'OEXECFETCH';
     case Func.Fetch:
       return 'OFETCH';
     case Func.Commit:
@@ -132,6 +134,8 @@ export class OracleSession extends KitSession {
   private connectTs: Timestamp = 0;
   private pendingConnectData = 0;
   private tnsVersion = 0;
+  /** Packets carry 32-bit lengths (after an ACCEPT of version 315+). */
+  private long = false;
   private sdu = 0;
   private tdu = 0;
   private clientPlatform: string | undefined;
@@ -158,7 +162,7 @@ export class OracleSession extends KitSession {
     const mk = (dir: Direction): Framer =>
       new Framer(shortFormat, (m, wire, flags) => this.packet(dir, m, wire, flags), {
         maxMessageBytes: limit,
-        resync: (buf, at, end) => plausiblePacket(buf, at, end, this.tnsVersion >= largeSduVersion, dir === Direction.ToServer, this.sdu > 0 ? Math.max(this.sdu, 2048) : 0xffff),
+        resync: (buf, at, end) => this.resync(dir, buf, at, end),
         startSynced: !ctx.midStream,
       });
     this.framers = [mk(Direction.ToServer), mk(Direction.ToClient)];
@@ -166,6 +170,27 @@ export class OracleSession extends KitSession {
     this.charset = pickCharset(ctx.options.charset, undefined);
     this.track(this.framers[0], this.framers[1], this.pairing, this.cursors);
     if (ctx.midStream) this.loggedIn = true;
+  }
+
+  /**
+   * Resynchronising: a packet in the current length format; before any
+   * ACCEPT was seen (a capture picked up mid-session) a packet with a 32-bit
+   * length also switches both directions to it.
+   */
+  private resync(dir: Direction, buf: Uint8Array, at: number, end: number): number {
+    const client = dir === Direction.ToServer;
+    const max = this.sdu > 0 ? Math.max(this.sdu, 2048) : 0xffff;
+    const r = plausiblePacket(buf, at, end, this.long, client, max);
+    if (r > 0 || this.long || this.tnsVersion > 0) return r;
+    const l = plausiblePacket(buf, at, end, true, client, max);
+    if (l > 0) this.useLongLengths();
+    return l > 0 ? l : r === -1 || l === -1 ? -1 : r;
+  }
+
+  private useLongLengths(): void {
+    this.long = true;
+    this.framers[0].format = longFormat;
+    this.framers[1].format = longFormat;
   }
 
   // ---- KitSession hooks ----------------------------------------------------------
@@ -255,11 +280,8 @@ export class OracleSession extends KitSession {
         this.tnsVersion = a.version;
         this.sdu = a.sdu;
         this.tdu = a.tdu;
-        if (a.version >= largeSduVersion) {
-          // Every packet after this one has a 32-bit length (both directions).
-          this.framers[0].format = longFormat;
-          this.framers[1].format = longFormat;
-        }
+        // Every packet after this one has a 32-bit length (both directions).
+        if (a.version >= largeSduVersion) this.useLongLengths();
         break;
       }
       case PacketType.Refuse: {
@@ -422,7 +444,7 @@ export class OracleSession extends KitSession {
     if (t === TtcType.Function) this.count(`call.${hex}`);
     for (const pb of call.piggybacks) this.count(`piggyback.0x${pb.toString(16).padStart(2, '0')}`);
     const pc: PendingCall = { ts, truncated, gapBefore: gap, kind: 'ignored', func: call.func, ev: undefined, cursor: -1, bytesIn: b.length, parseOnly: false };
-    const sqlCalls = call.func === Func.All8 || call.func === Func.All7 || call.func === Func.Bundled || call.func === Func.Parse || call.func === Func.Execute;
+    const sqlCalls = call.func === Func.All8 || call.func === Func.All7 || call.func === Func.Bundled || call.func === Func.Parse || call.func === Func.Execute || call.func === Func.ExecuteFetch;
     if (!sqlCalls && call.func !== Func.Fetch) this.releaseHeld();
     switch (call.func) {
       case Func.Auth1:
@@ -450,6 +472,7 @@ export class OracleSession extends KitSession {
       case Func.Bundled:
       case Func.Parse:
       case Func.Execute:
+      case Func.ExecuteFetch:
         this.sqlCall(b, call.at, call.func, pc);
         break;
       case Func.Fetch: {
@@ -529,13 +552,14 @@ export class OracleSession extends KitSession {
 
   private sqlCall(b: Uint8Array, at: number, func: number, pc: PendingCall): void {
     const ints = callInts(b, at, this.rep);
-    // OALL8 / OALL7 / bundled: options, cursor id; OPARSE / OEXEC: cursor id first.
-    const options = ints === undefined ? 0 : func === Func.Parse || func === Func.Execute ? 0 : ints[0];
-    const cursor = ints === undefined ? -1 : func === Func.Parse || func === Func.Execute ? ints[0] : ints[1];
+    // OALL8 / OALL7 / bundled: options, cursor id; OPARSE and the re-executes: cursor id first.
+    const cursorFirst = func === Func.Parse || func === Func.Execute || func === Func.ExecuteFetch;
+    const options = ints === undefined || cursorFirst ? 0 : ints[0];
+    const cursor = ints === undefined ? -1 : cursorFirst ? ints[0] : ints[1];
     pc.cursor = cursor;
     const found = findSql(b, at);
     const held = this.held;
-    if (found === undefined && held !== undefined && cursor > 0 && held.cursor === cursor && (held.parseOnly || (options & ExecOption.Execute) === 0)) {
+    if (found === undefined && held !== undefined && cursor > 0 && held.cursor === cursor && (held.parseOnly || (!cursorFirst && (options & ExecOption.Execute) === 0))) {
       // The execution (or fetch) of the statement parsed just before: one record.
       held.parseOnly = false;
       pc.kind = 'continue';

@@ -51,8 +51,12 @@ export interface Clr {
 
 const EMPTY = new Uint8Array(0);
 
-/** Reads a CLR at `b[at]`, or undefined when it runs past `end`. */
-export function readClr(b: Uint8Array, at: number, end: number): Clr | undefined {
+/**
+ * Reads a CLR at `b[at]`, or undefined when it runs past `end`. Chunk
+ * lengths are one byte (OCI clients: 64-byte chunks), or with `longChunks`
+ * length-prefixed ub4s (thin drivers and 12.2+: chunks of up to 32767 bytes).
+ */
+export function readClr(b: Uint8Array, at: number, end: number, longChunks = false): Clr | undefined {
   if (at >= end) return undefined;
   const n = b[at]!;
   if (n === 0) return { bytes: EMPTY, next: at + 1 };
@@ -64,8 +68,16 @@ export function readClr(b: Uint8Array, at: number, end: number): Clr | undefined
   let total = 0;
   for (;;) {
     if (p >= end) return undefined;
-    const k = b[p]!;
-    p++;
+    let k: number;
+    if (longChunks) {
+      const v = readUb(b, p, end, Rep.Var, 4);
+      if (v === undefined || v[0] < 0) return undefined;
+      k = v[0];
+      p = v[1];
+    } else {
+      k = b[p]!;
+      p++;
+    }
     if (k === 0) break;
     if (p + k > end || parts.length > 65536) return undefined;
     parts.push(b.subarray(p, p + k));
@@ -380,16 +392,21 @@ export function findSql(b: Uint8Array, from: number, end = b.length, window = 40
       const c = b[i + 1]!;
       if (c < 0x09 || c === 0x0b || c === 0x0c || (c > 0x0d && c < 0x20)) continue;
     }
-    const clr = readClr(b, i, end);
-    if (clr === undefined || clr.bytes === undefined || clr.bytes.length < 4 || !texty(clr.bytes)) continue;
-    let len = clr.bytes.length;
-    while (len > 0 && clr.bytes[len - 1] === 0) len--;
-    const bytes = clr.bytes.subarray(0, len);
-    // A 200-character look is enough to see the verb past comments and parentheses.
-    const head = decodeUtf8(bytes.subarray(0, Math.min(bytes.length, 200)));
-    if (sqlStart.test(head)) return { bytes, next: clr.next };
+    const found = sqlAt(b, i, end, false) ?? (n === 0xfe ? sqlAt(b, i, end, true) : undefined);
+    if (found !== undefined) return found;
   }
   return undefined;
+}
+
+function sqlAt(b: Uint8Array, i: number, end: number, longChunks: boolean): SqlText | undefined {
+  const clr = readClr(b, i, end, longChunks);
+  if (clr === undefined || clr.bytes === undefined || clr.bytes.length < 4 || !texty(clr.bytes)) return undefined;
+  let len = clr.bytes.length;
+  while (len > 0 && clr.bytes[len - 1] === 0) len--;
+  const bytes = clr.bytes.subarray(0, len);
+  // A 200-character look is enough to see the verb past comments and parentheses.
+  const head = decodeUtf8(bytes.subarray(0, Math.min(bytes.length, 200)));
+  return sqlStart.test(head) ? { bytes, next: clr.next } : undefined;
 }
 
 /** Reads the first two integers of a call (options and cursor id of OALL8/OALL7/OFETCH...). */
