@@ -56,7 +56,7 @@ const EMPTY = new Uint8Array(0);
  * lengths are one byte (OCI clients: 64-byte chunks), or with `longChunks`
  * length-prefixed ub4s (thin drivers and 12.2+: chunks of up to 32767 bytes).
  */
-export function readClr(b: Uint8Array, at: number, end: number, longChunks = false): Clr | undefined {
+export function readClr(b: Uint8Array, at: number, end: number, longChunks = false, stopAfter = Infinity): Clr | undefined {
   if (at >= end) return undefined;
   const n = b[at]!;
   if (n === 0) return { bytes: EMPTY, next: at + 1 };
@@ -83,6 +83,7 @@ export function readClr(b: Uint8Array, at: number, end: number, longChunks = fal
     parts.push(b.subarray(p, p + k));
     total += k;
     p += k;
+    if (total >= stopAfter) break; // a prefix is enough (see findSql)
   }
   const out = new Uint8Array(total);
   let o = 0;
@@ -399,6 +400,12 @@ export function findSql(b: Uint8Array, from: number, end = b.length, window = 40
 }
 
 function sqlAt(b: Uint8Array, i: number, end: number, longChunks: boolean): SqlText | undefined {
+  if (b[i] === 0xfe) {
+    // Chunked: look at a prefix first, so that hostile runs of chunk-shaped
+    // bytes cost a bounded amount per candidate offset.
+    const head = readClr(b, i, end, longChunks, 256);
+    if (head === undefined || head.bytes === undefined || !texty(head.bytes) || !sqlStart.test(decodeUtf8(head.bytes.subarray(0, 200)))) return undefined;
+  }
   const clr = readClr(b, i, end, longChunks);
   if (clr === undefined || clr.bytes === undefined || clr.bytes.length < 4 || !texty(clr.bytes)) return undefined;
   let len = clr.bytes.length;
