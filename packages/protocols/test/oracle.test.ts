@@ -237,3 +237,15 @@ test('thin-driver OALL8 (length-prefixed integers, 1-byte pointers): a SQL text 
   t.is(events[0]!.rowsReturned, 1);
   t.is(events[0]!.midSession, true);
 });
+
+test('a REDIRECT is kept on the login record of a connection that never authenticates', (t) => {
+  const { s, events } = session();
+  s.data(Direction.ToServer, connectPacket(descriptor), 1000);
+  // REDIRECT body (packet-tns.c): u16 data length, the address to connect to instead.
+  const to = Buffer.from('(ADDRESS=(PROTOCOL=TCP)(HOST=127.0.0.1)(PORT=1530))', 'latin1');
+  s.data(Direction.ToClient, tns(5, Uint8Array.from([to.length >> 8, to.length & 0xff, ...to])), 1500);
+  s.close('fin', 2000);
+  t.is(events.length, 1);
+  t.like(events[0], { kind: 'login', status: 'unknown', command: 'CONNECT', database: 'sales' });
+  t.is(events[0]!.attributes?.redirect, '(ADDRESS=(PROTOCOL=TCP)(HOST=127.0.0.1)(PORT=1530))');
+});

@@ -37,7 +37,8 @@ import {
   type OraError,
   type StatusFields,
 } from './ttc.js';
-import { bindValue, listenerMessage, versionText } from './values.js';
+import { applyAuthAnswer, applyAuthRequest } from './login.js';
+import { bindValue, listenerMessage } from './values.js';
 
 /** Most cursors whose SQL is remembered per session. */
 const MAX_CURSORS = 1024;
@@ -531,18 +532,9 @@ export class OracleSession extends KitSession {
       this.rep = kv.rep;
       const user = authUser(b, at, kv.start);
       if (user !== undefined) w.user = user;
-      const p = kv.pairs;
-      const set = (k: string, f: 'clientProgram' | 'clientHost' | 'osUser' | 'clientPid'): void => {
-        const v = p.get(k);
-        if (v !== undefined && v !== '') w[f] = v;
-      };
-      set('AUTH_PROGRAM_NM', 'clientProgram');
-      set('AUTH_MACHINE', 'clientHost');
-      set('AUTH_SID', 'osUser');
-      set('AUTH_PID', 'clientPid');
+      const terminal = applyAuthRequest(kv.pairs, w);
       const ev = this.loginRecord(pc.ts, 'OAUTH');
-      const term = p.get('AUTH_TERMINAL');
-      if (term !== undefined && term !== '') (ev.attributes ??= {}).terminal = term;
+      if (terminal !== undefined) (ev.attributes ??= {}).terminal = terminal;
       this.login = ev;
     } else {
       this.login = this.loginRecord(pc.ts, 'OAUTH');
@@ -701,24 +693,7 @@ export class OracleSession extends KitSession {
   private loginOk(ev: AuditEvent, b: Uint8Array, end: Timestamp): void {
     const kv = keyValues(b, 0, b.length);
     const w = this.records.who;
-    if (kv !== undefined) {
-      const p = kv.pairs;
-      const sid = p.get('AUTH_SESSION_ID');
-      const serial = p.get('AUTH_SERIAL_NUM');
-      if (sid !== undefined && sid !== '') w.sessionId = serial !== undefined && serial !== '' ? `${sid},${serial}` : sid;
-      const vn = p.get('AUTH_VERSION_NO');
-      const vs = p.get('AUTH_VERSION_STRING');
-      const v = vn !== undefined && /^\d+$/.test(vn) ? versionText(Number(vn)) : undefined;
-      if (v !== undefined) w.serverVersion = v;
-      const a = (ev.attributes ??= {});
-      if (vs !== undefined && vs !== '') a.versionString = vs.trim();
-      const dbName = p.get('AUTH_DBNAME');
-      if (dbName !== undefined && dbName !== '') a.dbName = dbName;
-      const inst = p.get('AUTH_INSTANCENAME') ?? p.get('AUTH_SC_INSTANCE_NAME');
-      if (inst !== undefined && inst !== '') a.instance = inst;
-      if (sid !== undefined) a.sessionId = sid;
-      if (serial !== undefined) a.serialNum = serial;
-    }
+    if (kv !== undefined) applyAuthAnswer(kv.pairs, w, ev);
     if (w.sessionId !== undefined) ev.sessionId = w.sessionId;
     if (w.serverVersion !== undefined) ev.serverVersion = w.serverVersion;
     this.records.end(ev, end);
