@@ -249,3 +249,21 @@ test('a REDIRECT is kept on the login record of a connection that never authenti
   t.like(events[0], { kind: 'login', status: 'unknown', command: 'CONNECT', database: 'sales' });
   t.is(events[0]!.attributes?.redirect, '(ADDRESS=(PROTOCOL=TCP)(HOST=127.0.0.1)(PORT=1530))');
 });
+
+corpusTest('native checksumming alone: decoding goes on and the login record says so', async (t) => {
+  const r = await auditOracleCapture(join(corpusDir, 'oracle', 'johnsamples_Oracle-good.pcap'));
+  const chunks = r.flows[0]!.chunks.map(([d, b]) => [d, b.slice()] as [Direction, Uint8Array]);
+  // The data integrity service (type 3) of the same ANO answer: "00 01 00 02 00" -> algorithm 3.
+  const ano = Buffer.from(chunks[5]![1]);
+  const at = ano.indexOf(Buffer.from('000300020000000000040005', 'hex'));
+  t.true(at > 0);
+  chunks[5]![1][at + 20] = 3;
+  const { s, events } = session();
+  let ts = 1;
+  for (const [d, b] of chunks) s.data(d, b, ts++);
+  s.close('fin', ts);
+  t.like(events[0], { kind: 'login', command: 'OAUTH', status: 'ok', user: 'openwall' });
+  t.is(events[0]!.attributes?.integrity, 'ano:3');
+  t.is(events[0]!.tls, undefined);
+  t.true(events.some((e) => e.sql === 'SELECT USER FROM DUAL'));
+});

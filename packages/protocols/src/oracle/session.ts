@@ -148,6 +148,8 @@ export class OracleSession extends KitSession {
   private firstClient = true;
   private loginRecords = 0;
   private redirect: string | undefined;
+  /** ANO data integrity (checksumming) chosen by the server, e.g. `ano:3`. */
+  private integrity: string | undefined;
   private breaks = 0;
   /** Authentication attempt in progress (from AUTH phase 1 to the answer of phase 2). */
   private login: AuditEvent | undefined;
@@ -414,6 +416,7 @@ export class OracleSession extends KitSession {
     if (this.tdu > 0) a.tdu = String(this.tdu);
     if (this.clientPlatform !== undefined) a.clientPlatform = this.clientPlatform;
     if (this.serverPlatform !== undefined) a.serverPlatform = this.serverPlatform;
+    if (this.integrity !== undefined) a.integrity = this.integrity;
     ev.attributes = a;
     return ev;
   }
@@ -673,15 +676,15 @@ export class OracleSession extends KitSession {
     if (ano === undefined) return;
     const enc = ano.encryption ?? 0;
     const sum = ano.integrity ?? 0;
-    if (enc === 0 && sum === 0) return;
-    // Native encryption or checksumming is on: everything after this is opaque.
+    // Checksumming alone leaves the calls readable: the login records say so.
+    if (sum !== 0) this.integrity = `ano:${sum}`;
+    if (enc === 0) return;
+    // Native encryption is on: everything after this is opaque.
     const ev = this.loginRecord(this.connectTs || end, 'ANO');
-    const a = (ev.attributes ??= {});
-    if (enc !== 0) a.encryption = `ano:${enc}`;
-    if (sum !== 0) a.integrity = `ano:${sum}`;
-    if (enc !== 0) ev.tls = true;
+    (ev.attributes ??= {}).encryption = `ano:${enc}`;
+    ev.tls = true;
     this.emitLogin(ev);
-    if (enc !== 0) this.encrypted();
+    this.encrypted();
   }
 
   private failLogin(ev: AuditEvent, ora: OraError, end: Timestamp): void {
