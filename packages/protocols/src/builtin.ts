@@ -1,5 +1,6 @@
 import { drda } from './drda/index.js';
 import { mysql } from './mysql/index.js';
+import { oracle } from './oracle/index.js';
 import { postgres } from './postgres/index.js';
 import { tds } from './tds/index.js';
 import { ProtocolRegistry } from './registry.js';
@@ -11,6 +12,7 @@ import type { ProtocolDecoder } from './plugin.js';
  */
 export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, tds]);
 export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, drda]);
+export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, oracle]);
 
 /** A registry with every decoder dbtap ships, registered explicitly. */
 export function createDefaultRegistry(): ProtocolRegistry {

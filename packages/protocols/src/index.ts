@@ -14,3 +14,4 @@ export * from './postgres/index.js';
 export * from './mysql/index.js';
 export * from './tds/index.js';
 export * from './drda/index.js';
+export * from './oracle/index.js';

@@ -1,0 +1,176 @@
+// Oracle decoder throughput on real traffic, beside tshark on the same file.
+// The corpus has no large Oracle capture, so the TOAD session of the corpus
+// (trex_cap2_Oracle.pcap: login, 140 TTC calls, 49 SQL texts, fetches) is
+// repeated into one file, each copy on its own client port and later in
+// time. Prints one JSON line per case:
+//   session   - the decoder alone: sessions fed the reassembled streams held in memory
+//   pipeline  - the whole audit path: read the file, decode frames, reassemble, detect, decode
+//   tshark    - `tshark -r F -d tcp.port==1521,tns -Y tns.data_oci.id -T fields -e tns.data_oci.id`
+//               (TNS framing and the TTC call code; tshark 4.0 has no SQL field for Oracle)
+// Run: node --import=tsx --expose-gc packages/protocols/bench/oracle.bench.ts [copies]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Direction, FlowTable, PacketDecoder, PcapWriter, openCapture, type CloseReason, type Endpoint, type Frame } from '@dbtap/core';
+import { defaultSessionOptions, oracle } from '@dbtap/protocols';
+import { auditCaptureFile } from '@dbtap/server';
+
+// The capture corpus beside the repository (as test-support/corpus.ts finds it, without ava).
+const corpusDir = process.env.DBTAP_CORPUS ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/corpus/pcaps');
+const source = join(corpusDir, 'oracle', 'trex_cap2_Oracle.pcap');
+const copies = Number(process.argv[2] ?? 300);
+
+/** Writes `copies` copies of the capture, the client port of copy i set to 20000 + i, each copy 60 s after the last. */
+function repeated(file: string): string {
+  const frames: Frame[] = [];
+  const reader = openCapture(source);
+  for (let f = reader.next(); f !== undefined; f = reader.next()) frames.push({ ...f, data: f.data.slice() });
+  reader.close();
+  const w = PcapWriter.open(file, { linkType: frames[0]!.linkType });
+  const span = frames.at(-1)!.ts - frames[0]!.ts + 60e6;
+  for (let i = 0; i < copies; i++) {
+    const port = 20000 + i;
+    for (const f of frames) {
+      const d = f.data.slice();
+      // Ethernet + IPv4: the TCP ports follow the IP header.
+      if (d[12] === 0x08 && d[13] === 0x00 && d[23] === 6) {
+        const tcp = 14 + (d[14]! & 0x0f) * 4;
+        if (((d[tcp]! << 8) | d[tcp + 1]!) !== 1521) d.set([port >> 8, port & 0xff], tcp);
+        else d.set([port >> 8, port & 0xff], tcp + 2);
+      }
+      w.write({ ...f, ts: f.ts + i * span, data: d });
+    }
+  }
+  w.close();
+  return file;
+}
+
+interface Stream {
+  client: Endpoint;
+  server: Endpoint;
+  midStream: boolean;
+  chunks: [Direction, Uint8Array | number][];
+  close: CloseReason;
+}
+
+/** Reassembles the file once and keeps every connection's chunks in memory. */
+function loadStreams(file: string): { streams: Stream[]; payload: number } {
+  const streams: Stream[] = [];
+  const byFlow = new Map<string, Stream>();
+  let payload = 0;
+  const table = new FlowTable<undefined>({
+    open: (f) => {
+      const s: Stream = { client: f.client, server: f.server, midStream: f.midStream, chunks: [], close: 'end-of-capture' };
+      byFlow.set(f.id, s);
+      streams.push(s);
+    },
+    data: (f, d, b) => {
+      byFlow.get(f.id)?.chunks.push([d, Uint8Array.from(b)]);
+      payload += b.length;
+    },
+    gap: (f, d, n) => {
+      byFlow.get(f.id)?.chunks.push([d, n]);
+    },
+    close: (f, reason) => {
+      const s = byFlow.get(f.id);
+      if (s) s.close = reason;
+    },
+  });
+  const reader = openCapture(file);
+  const decoder = new PacketDecoder();
+  for (let fr = reader.next(); fr !== undefined; fr = reader.next()) table.process(decoder.decode(fr));
+  table.flush(Number.MAX_SAFE_INTEGER);
+  reader.close();
+  return { streams, payload };
+}
+
+function runSessions(streams: Stream[]): { records: number; statements: number } {
+  let records = 0;
+  let statements = 0;
+  let n = 0;
+  for (const s of streams) {
+    const session = oracle.createSession({
+      flowId: `bench-${n++}`,
+      client: s.client,
+      server: s.server,
+      midStream: s.midStream,
+      options: defaultSessionOptions,
+      emit: (e) => {
+        records++;
+        if (e.kind === 'statement') statements++;
+      },
+    });
+    let ts = 0;
+    for (const [d, b] of s.chunks) {
+      if (typeof b === 'number') session.gap(d, b, ++ts);
+      else session.data(d, b, ++ts);
+    }
+    session.close(s.close, ++ts);
+  }
+  return { records, statements };
+}
+
+/** Best of five timed runs after a warm-up. */
+function best<T>(fn: () => T, runs = 5): { seconds: number; result: T } {
+  (globalThis as { gc?: () => void }).gc?.();
+  let seconds = Infinity;
+  let result = fn();
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    result = fn();
+    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return { seconds, result };
+}
+
+const mb = (bytes: number, s: number): number => +(bytes / 1e6 / s).toFixed(1);
+const line = (c: string, fields: Record<string, unknown>): void => console.log(JSON.stringify({ bench: 'oracle', capture: `trex_cap2_Oracle x${copies}`, case: c, ...fields }));
+
+const file = repeated(join(mkdtempSync(join(tmpdir(), 'dbtap-oracle-bench-')), 'oracle-toad-repeated.pcap'));
+const fileBytes = statSync(file).size;
+const { streams, payload } = loadStreams(file);
+const r = best(() => runSessions(streams));
+line('session', {
+  streams: streams.length,
+  payloadMb: +(payload / 1e6).toFixed(1),
+  statements: r.result.statements,
+  seconds: +r.seconds.toFixed(3),
+  mbPerSec: mb(payload, r.seconds),
+  statementsPerSec: Math.round(r.result.statements / r.seconds),
+  recordsPerSec: Math.round(r.result.records / r.seconds),
+});
+
+let pipelineSeconds = Infinity;
+let statements = 0;
+let frames = 0;
+for (let i = 0; i < 3; i++) {
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  const audit = await auditCaptureFile(file, {
+    ports: [1521],
+    collect: false,
+    onEvent: (e) => {
+      if (e.kind === 'statement') n++;
+    },
+  });
+  pipelineSeconds = Math.min(pipelineSeconds, Number(process.hrtime.bigint() - t0) / 1e9);
+  statements = n;
+  frames = audit.summary.frames;
+}
+line('pipeline', { fileMb: +(fileBytes / 1e6).toFixed(1), frames, statements, seconds: +pipelineSeconds.toFixed(3), mbPerSec: mb(fileBytes, pipelineSeconds), statementsPerSec: Math.round(statements / pipelineSeconds) });
+
+let tsharkSeconds = Infinity;
+let calls = -1;
+for (let i = 0; i < 3; i++) {
+  const t1 = process.hrtime.bigint();
+  const ts = spawnSync('tshark', ['-r', file, '-d', 'tcp.port==1521,tns', '-Y', 'tns.data_oci.id', '-T', 'fields', '-e', 'tns.data_oci.id'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
+  if (ts.status !== 0) break;
+  tsharkSeconds = Math.min(tsharkSeconds, Number(process.hrtime.bigint() - t1) / 1e9);
+  calls = ts.stdout.toString().split('\n').filter((l) => l !== '').length;
+}
+if (calls >= 0) {
+  line('tshark', { calls, seconds: +tsharkSeconds.toFixed(3), mbPerSec: mb(fileBytes, tsharkSeconds), callsPerSec: Math.round(calls / tsharkSeconds) });
+  line('ratio', { pipelineVsTshark: +(tsharkSeconds / pipelineSeconds).toFixed(1) });
+}
