@@ -1,3 +1,4 @@
+import { dameng } from './dameng/index.js';
 import { mysql } from './mysql/index.js';
 import { postgres } from './postgres/index.js';
 import { ProtocolRegistry } from './registry.js';
@@ -7,7 +8,7 @@ import type { ProtocolDecoder } from './plugin.js';
  * Every decoder dbtap ships, in detection order. Adding a protocol is one
  * line here (see `docs/protocols.md`).
  */
-export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres]);
+export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, dameng]);
 
 /** A registry with every decoder dbtap ships, registered explicitly. */
 export function createDefaultRegistry(): ProtocolRegistry {

@@ -11,3 +11,4 @@ export * from './detect.js';
 export * from './builtin.js';
 export * from './postgres/index.js';
 export * from './mysql/index.js';
+export * from './dameng/index.js';
