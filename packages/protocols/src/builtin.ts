@@ -1,3 +1,4 @@
+import { cache } from './cache/index.js';
 import { dameng } from './dameng/index.js';
 import { mysql } from './mysql/index.js';
 import { postgres } from './postgres/index.js';
@@ -8,7 +9,7 @@ import type { ProtocolDecoder } from './plugin.js';
  * Every decoder dbtap ships, in detection order. Adding a protocol is one
  * line here (see `docs/protocols.md`).
  */
-export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, dameng]);
+export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, dameng, cache]);
 
 /** A registry with every decoder dbtap ships, registered explicitly. */
 export function createDefaultRegistry(): ProtocolRegistry {

@@ -12,3 +12,4 @@ export * from './builtin.js';
 export * from './postgres/index.js';
 export * from './mysql/index.js';
 export * from './dameng/index.js';
+export * from './cache/index.js';
