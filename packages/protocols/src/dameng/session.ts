@@ -119,7 +119,7 @@ export class DamengSession extends KitSession {
     this.pending.push({ ts: this.now, truncated: (flags & FrameFlag.Truncated) !== 0, gapBefore, command: h.command, msg, bytesIn: wire });
   }
 
-  private onServer(m: Uint8Array, _wire: number, flags: number): void {
+  private onServer(m: Uint8Array, wire: number, flags: number): void {
     this.stats.messages++;
     this.replyCount++;
     if (m.length < HEADER_BYTES) {
@@ -132,7 +132,7 @@ export class DamengSession extends KitSession {
       return;
     }
     if ((flags & FrameFlag.Truncated) !== 0) r.truncated = true;
-    this.finish(r, m, _wire);
+    this.finish(r, m, wire);
   }
 
   /** Emits what a request and its reply (undefined: none seen) make. */
