@@ -4,9 +4,14 @@
 // and the recorded conversation must decode.
 import test from 'ava';
 import { createRequire } from 'node:module';
-import { type AuditEvent } from '@dbtap/core';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PcapWriter, type AuditEvent } from '@dbtap/core';
+import { auditCaptureFile, auditFrames } from '@dbtap/server';
 import { Confidence, dameng } from '@dbtap/protocols';
 import { DamengListener } from '../../../test-support/dameng-listener.js';
+import { startLiveCapture, type LiveCapture } from '../../../test-support/live-capture.js';
 import { startProcess } from '../../../test-support/process.js';
 import { answers, clearMessages, damengSession, encryptedMessages, fixturePassword } from './helpers/dameng-fixtures.js';
 
@@ -29,9 +34,10 @@ interface Step {
   rowsAffected?: number | null;
 }
 
-async function runClient(scenario: string): Promise<{ steps: Step[]; listener: DamengListener }> {
+async function runClient(scenario: string, onPort?: (port: number) => void): Promise<{ steps: Step[]; listener: DamengListener }> {
   const listener = new DamengListener(answers);
   const port = await listener.start();
+  onPort?.(port);
   const p = startProcess(process.execPath, ['test-support/dameng-client.mjs', String(port), scenario]);
   const timer = setTimeout(() => p.child.kill(), 30_000);
   await p.exited;
@@ -102,4 +108,53 @@ live('dmdb, login encryption requested (the default): the startup carries a fres
   const events = decode(listener);
   t.like(events[0]!.attributes!, { encryptionRequested: 'true', loginEncrypted: 'false' });
   t.true(events.some((e) => e.sql === 'SELECT 1 FROM dual' && e.status === 'ok'));
+});
+
+/** A capture of the `clear` scenario on loopback, recorded by the live test below (`DBTAP_DAMENG_RECORD=1`). */
+const pcapFixture = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'dameng-dmdb-clear.pcap');
+
+/** What the pipeline (reassembly, detection among all shipped decoders, no port configured) makes of a capture of `clear`. */
+function checkPipeline(t: import('ava').ExecutionContext, events: readonly AuditEvent[]): void {
+  t.true(events.length > 0 && events.every((e) => e.dbType === 'dameng'), 'detected by content on a port that is not 5236');
+  t.not(events[0]!.server.port, 5236);
+  t.like(events[0]!, { kind: 'login', status: 'ok', user: 'AUDITOR', clientProgram: 'dbtap-test' });
+  t.deepEqual(
+    events.filter((e) => e.kind === 'statement').map((e) => [e.command, e.sql ?? null, e.status]),
+    [
+      ['SQL', 'set schema "SHOP"', 'ok'],
+      ['SQL', 'SELECT name FROM t_用户 WHERE id = 1', 'ok'],
+      ['SQL', 'SELECT * FROM no_such_table', 'error'],
+      ['SQL', "UPDATE t_用户 SET name = 'x' WHERE id < 4", 'ok'],
+      ['SQL', 'SELECT id FROM t_orders', 'ok'],
+      ['COMMIT', null, 'ok'],
+      ['ROLLBACK', null, 'ok'],
+    ],
+  );
+  t.is(events.at(-1)!.kind, 'logout');
+  t.false(JSON.stringify(events).includes(fixturePassword));
+}
+
+// Capture rights are judged by uid (see postgres-live.test.ts); the capture stays referenced.
+const keepAlive: LiveCapture[] = [];
+const canCapture = available && process.getuid?.() === 0;
+(canCapture ? test.serial : test.skip)('dmdb on loopback, captured with libpcap: the pipeline detects Dameng by content on the listener\'s port and decodes the session', async (t) => {
+  let cap: LiveCapture | undefined;
+  await runClient('clear', (port) => {
+    cap = startLiveCapture(`tcp port ${port}`);
+    keepAlive.push(cap);
+  });
+  const frames = await cap!.stop();
+  checkPipeline(t, auditFrames(frames).events);
+  if (process.env.DBTAP_DAMENG_RECORD === '1') {
+    mkdirSync(dirname(pcapFixture), { recursive: true });
+    const w = PcapWriter.open(pcapFixture, { linkType: frames[0]!.linkType });
+    for (const f of frames) w.write(f);
+    w.close();
+  }
+});
+if (!canCapture) console.log('dameng-client: live capture skipped, needs dmdb and capture rights on lo');
+
+test('the recorded loopback capture of dmdb (test/fixtures/dameng-dmdb-clear.pcap) decodes through the pipeline', async (t) => {
+  t.true(existsSync(pcapFixture));
+  checkPipeline(t, (await auditCaptureFile(pcapFixture)).events);
 });
