@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Direction, type AuditEvent } from '@dbtap/core';
-import { cache, Confidence, createDefaultRegistry, defaultSessionOptions, FlowDetector } from '@dbtap/protocols';
-import { clearMessages } from './helpers/dameng-fixtures.js';
+import { cache, Confidence, createDefaultRegistry, FlowDetector } from '@dbtap/protocols';
+import { clearMessages, openSession } from './helpers/dameng-fixtures.js';
 
 /** A handshake of the published shape (constructed: no IRIS client or server was available). */
 function handshake(version: number): Uint8Array {
@@ -36,14 +36,7 @@ test('cache: with content unknown, a flow to port 1972 is labelled cache by port
 
 test('cache: the session emits nothing and counts the bytes each way', (t) => {
   const events: AuditEvent[] = [];
-  const s = cache.createSession({
-    flowId: 'c1',
-    client: { ip: '127.0.0.1', port: 40000 },
-    server: { ip: '127.0.0.1', port: 1972 },
-    midStream: false,
-    options: defaultSessionOptions,
-    emit: (e) => events.push(e),
-  });
+  const s = openSession(cache, events);
   s.data(Direction.ToServer, handshake(61), 1);
   s.data(Direction.ToClient, new Uint8Array(40), 2);
   s.gap(Direction.ToClient, 7, 3);

@@ -4,7 +4,7 @@
 // server side of a conversation is the listener's replies (replyTo), which
 // are inferred, not recorded from a DM server.
 import { Direction, type AuditEvent } from '@dbtap/core';
-import { dameng, defaultSessionOptions, type ProtocolSession, type SessionOptions } from '@dbtap/protocols';
+import { dameng, defaultSessionOptions, type ProtocolDecoder, type ProtocolSession, type SessionOptions } from '@dbtap/protocols';
 import { replyTo, type SqlAnswer } from '../../../../test-support/dameng-listener.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -84,14 +84,19 @@ export function conversation(messages: readonly Uint8Array[]): Array<readonly [D
   return out;
 }
 
-/** A Dameng session on a loopback flow whose records go to `events`. */
-export function damengSession(events: AuditEvent[], opts: Partial<SessionOptions> = {}, midStream = false): ProtocolSession {
-  return dameng.createSession({
+/** A session of `decoder` on a loopback flow to its default port whose records go to `sink`. */
+export function openSession(decoder: ProtocolDecoder, sink: AuditEvent[] | ((e: AuditEvent) => void), opts: Partial<SessionOptions> = {}, midStream = false): ProtocolSession {
+  return decoder.createSession({
     flowId: 'd1',
     client: { ip: '127.0.0.1', port: 41000 },
-    server: { ip: '127.0.0.1', port: 5236 },
+    server: { ip: '127.0.0.1', port: decoder.defaultPorts[0] ?? 1 },
     midStream,
     options: { ...defaultSessionOptions, ...opts },
-    emit: (e) => events.push(e),
+    emit: Array.isArray(sink) ? (e) => sink.push(e) : sink,
   });
+}
+
+/** A Dameng session on a loopback flow whose records go to `events`. */
+export function damengSession(events: AuditEvent[], opts: Partial<SessionOptions> = {}, midStream = false): ProtocolSession {
+  return openSession(dameng, events, opts, midStream);
 }
