@@ -15,3 +15,5 @@ export * from './mysql/index.js';
 export * from './tds/index.js';
 export * from './drda/index.js';
 export * from './oracle/index.js';
+export * from './dameng/index.js';
+export * from './cache/index.js';
