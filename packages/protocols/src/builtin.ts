@@ -1,6 +1,6 @@
-import { drda } from './drda/index.js';
 import { cache } from './cache/index.js';
 import { dameng } from './dameng/index.js';
+import { drda } from './drda/index.js';
 import { mysql } from './mysql/index.js';
 import { oracle } from './oracle/index.js';
 import { postgres } from './postgres/index.js';
@@ -12,10 +12,7 @@ import type { ProtocolDecoder } from './plugin.js';
  * Every decoder dbtap ships, in detection order. Adding a protocol is one
  * line here (see `docs/protocols.md`).
  */
-export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, tds]);
-export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, drda]);
-export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, oracle]);
-export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, dameng, cache]);
+export const builtinDecoders: readonly ProtocolDecoder[] = Object.freeze([mysql, postgres, tds, oracle, drda, dameng, cache]);
 
 /** A registry with every decoder dbtap ships, registered explicitly. */
 export function createDefaultRegistry(): ProtocolRegistry {

@@ -1,32 +1,34 @@
-// A Caché / IRIS flow is recognised, not decoded: the session counts the
-// bytes each way and emits no record (the connection record of an undecoded
-// flow is produced by the pipeline, not by protocol sessions).
+// A Caché / IRIS flow is recognised, not decoded: the session reads nothing
+// of the protocol, and at close gives the flow's one connection record
+// (endpoints, timing, bytes each way, how it ended, TLS facts if the
+// superserver connection was TLS), like any flow dbtap does not decode.
 import type { CloseReason, Direction } from '@dbtap/core';
 import { KitSession } from '../kit/session.js';
+import { looksLikeTls } from '../tls/observer.js';
 import type { SessionContext } from '../plugin.js';
 
-/** A session that only counts; see the module comment. */
-export class CacheSession extends KitSession {
-  private readonly bytes = [0, 0];
-  private readonly missing = [0, 0];
+/** Why the connection record says the flow was not decoded. */
+const NOT_DECODED = 'protocol-not-decoded';
 
+/** A session that only records the connection; see the module comment. */
+export class CacheSession extends KitSession {
   constructor(ctx: SessionContext) {
     super(ctx, 'cache');
   }
 
   protected onData(dir: Direction, bytes: Uint8Array): void {
-    this.bytes[dir] += bytes.length;
+    if (looksLikeTls(bytes)) this.encrypted('tls');
+    else this.opaque(NOT_DECODED);
+    this.watchTls(dir, bytes);
   }
 
-  protected onGap(dir: Direction, nbytes: number): void {
-    this.missing[dir] += nbytes;
+  protected onGap(): void {
+    this.opaque(NOT_DECODED);
   }
 
-  protected onClose(_reason: CloseReason): void {}
+  protected onClose(_reason: CloseReason): void {
+    this.opaque(NOT_DECODED);
+  }
 
   protected onBug(_dir: Direction): void {}
-
-  protected override protocolCounters(): Record<string, number> {
-    return { bytesToServer: this.bytes[0]!, bytesToClient: this.bytes[1]!, missingToServer: this.missing[0]!, missingToClient: this.missing[1]! };
-  }
 }
