@@ -190,8 +190,14 @@ exit;
       t.true(derby.log().includes('create table secret_table'), 'the statements ran');
       t.deepEqual(
         tls.map((e) => [e.kind, e.tls, e.status]),
-        [['login', true, 'unknown']],
+        [
+          ['login', true, 'unknown'],
+          ['connection', true, 'ok'],
+        ],
       );
+      // What TLS showed in clear: Derby (Java) chose a version and a cipher suite.
+      t.regex(tls[1]!.tlsFacts?.version ?? '', /^TLS 1\.[23]$/);
+      t.truthy(tls[1]!.tlsFacts?.cipherSuite);
       t.false(JSON.stringify(tls).includes('secret_table'));
     }
   } finally {

@@ -104,8 +104,9 @@ test('a capture that starts mid-session: later statements decode, marked midSess
 test('TLS from the first byte: one login record that says so, nothing decoded', (t) => {
   const hello = hex('16030100a5010000a10303');
   const events = runChunks([[Direction.ToServer, hello], [Direction.ToClient, hex('160303007a020000760303')], [Direction.ToServer, ij[0]![1]]]);
-  t.is(events.length, 1);
+  t.is(events.length, 2);
   t.like(events[0], { kind: 'login', tls: true, status: 'unknown' });
+  t.like(events[1], { kind: 'connection', tls: true, status: 'ok', dbType: 'drda' }); // the ClientHello here is cut: no TLS facts
 });
 
 test('hostile input: a flood of garbage and absurd lengths costs no records and no exception', (t) => {

@@ -66,9 +66,10 @@ test('login: SSL request marks the session encrypted and stops decoding cleanly'
     [S, Uint8Array.from([0x16, 0x03, 0x03, 0x00, 0x7a, 0x02])],
   ]);
   h.session.close('fin', 3_000_000);
-  t.is(h.events.length, 1);
+  t.is(h.events.length, 2);
   t.like(h.events[0], { kind: 'login', tls: true, status: 'unknown', serverVersion: '8.0.36' });
   t.is(h.events[0]!.user, undefined);
+  t.like(h.events[1], { kind: 'connection', tls: true, status: 'ok', serverVersion: '8.0.36', closeReason: 'fin' });
   t.is(h.session.stats.malformed, 0);
 });
 

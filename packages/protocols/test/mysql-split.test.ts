@@ -182,14 +182,15 @@ test('hand-built sessions: caching_sha2_password, query attributes, SSL request'
   t.like(qa[1], { sql: 'SELECT 1', attributes: { trace_id: 'abc-123', unset: 'NULL' } });
   t.like(qa[3], { command: 'COM_STMT_EXECUTE', sql: 'SELECT ?', params: [42], attributes: { span: 's-1' }, rowsReturned: 1 });
   t.like(qa[4], { sql: "SELECT 'last'", status: 'ok' });
-  // An SSL request: the login is recorded with what is visible, then nothing is decoded.
+  // An SSL request: the login is recorded with what is visible, then only the connection record.
   const ssl = concat(u32(BASE_CAPS | CAP.SSL), u32(1 << 24), [45], new Array(23).fill(0));
   const script: Script = [[S, pkt(0, greeting({ caps: MYSQL8 }))], [C, pkt(1, ssl)], [C, Uint8Array.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])], [S, Uint8Array.from([0x16, 0x03, 0x03, 0x00, 0x7a])]];
   for (const [i, [, bytes]] of script.entries()) {
     for (const k of offsets(bytes, 1, false)) {
       const got = run(script, { splitAt: [i, k] });
-      t.is(got.length, 1);
+      t.is(got.length, 2);
       t.like(got[0], { kind: 'login', tls: true, status: 'unknown', serverVersion: '8.0.36' });
+      t.like(got[1], { kind: 'connection', tls: true, status: 'ok' });
     }
   }
 });

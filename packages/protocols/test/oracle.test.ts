@@ -137,9 +137,10 @@ test('TCPS: a TLS ClientHello first is a login record marked tls, and nothing af
   s.data(Direction.ToServer, hex('16 0303 0050 01 00004c 0303'), 1000);
   s.data(Direction.ToServer, connectPacket(descriptor), 1100);
   s.close('fin', 2000);
-  t.is(events.length, 1);
+  t.is(events.length, 2);
   t.like(events[0], { kind: 'login', tls: true, status: 'unknown' });
   t.is(events[0]!.attributes?.encryption, 'tls');
+  t.like(events[1], { kind: 'connection', dbType: 'oracle', tls: true, closeReason: 'fin' }); // the ClientHello here is cut: no TLS facts
   t.true(s.stats.skippedBytes > 0);
 });
 
@@ -186,8 +187,11 @@ corpusTest('native encryption: an ANO answer that turns encryption on ends decod
   let ts = 1;
   for (const [d, b] of chunks) s.data(d, b, ts++);
   s.close('fin', ts);
-  t.is(events.length, 1);
+  t.is(events.length, 2);
   t.like(events[0], { kind: 'login', command: 'ANO', tls: true, status: 'unknown', database: 'orcl', clientProgram: 'sqlplus@godbox', osUser: 'dsk' });
+  // The rest is opaque: one connection record, carrying what was visible in clear.
+  t.like(events[1], { kind: 'connection', dbType: 'oracle', tls: true, clientProgram: 'sqlplus@godbox', osUser: 'dsk' });
+  t.is(events[1]!.tlsFacts, undefined, 'native encryption is not TLS');
   t.like(events[0]!.attributes, { encryption: 'ano:17', serviceName: 'orcl', tnsVersion: '314', serverPlatform: undefined });
   t.true(s.stats.skippedBytes > 10000);
 });

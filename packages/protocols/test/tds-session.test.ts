@@ -104,8 +104,9 @@ test.serial('ENCRYPT_ON (tedious encrypt: true): a login record marked tls with 
   // tedious started its TLS handshake inside PRELOGIN packets.
   t.true(conv.some(([d, b]) => d === 0 && b[0] === 0x12 && b[8] === 0x16));
   const { events } = runTds(conv);
-  t.is(events.length, 1);
+  t.is(events.length, 2);
   t.like(events[0], { kind: 'login', tls: true, command: 'PRELOGIN', status: 'unknown' });
+  t.like(events[1], { kind: 'connection', dbType: 'tds', tls: true, status: 'ok' });
   t.like(events[0]!.attributes, { encryption: 'on', serverEncryption: 'on', clientVersion: '18.6.2.0' });
   t.false(JSON.stringify(events).includes(PASSWORD));
 });
@@ -122,8 +123,9 @@ test.serial('TDS 8.0 (tedious encrypt: strict): TLS from the first byte gives a 
   t.is(conv[0]![1][0], 0x16); // a TLS ClientHello record, no PRELOGIN
   t.is(tds.detect(conv[0]![1]), Confidence.None); // TLS alone is not TDS by content: the port decides
   const { events } = runTds(conv);
-  t.is(events.length, 1);
+  t.is(events.length, 2);
   t.like(events[0], { kind: 'login', tls: true, command: 'TLS' });
+  t.like(events[1], { kind: 'connection', dbType: 'tds', tls: true, status: 'ok' });
   t.is(events[0]!.attributes?.tdsVersion, '8.0');
 });
 

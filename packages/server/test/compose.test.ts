@@ -55,8 +55,8 @@ test('the daemon stores exactly the records an offline audit with the same stage
 });
 
 test("a decoder's declared dialect reaches the rules; without one the dbType decides", (t) => {
-  const declaring: ProtocolDecoder = Object.assign(Object.create(mysql) as ProtocolDecoder, { dialect: 'postgres' });
-  const odd: ProtocolDecoder = Object.assign(Object.create(mysql) as ProtocolDecoder, { dialect: 'no-such-dialect' });
+  const declaring: ProtocolDecoder = { ...mysql, dialect: 'postgres' };
+  const odd: ProtocolDecoder = { ...mysql, dialect: 'no-such-dialect' };
   const event = (): AuditEvent => ({ id: 'x', kind: 'statement', flowId: 'f', ts: 0, dbType: 'mysql', sql: 'SELECT "a" FROM t' }) as AuditEvent;
   const ruleSet = loadRuleSelection({ builtin: false, files: [] });
   const judged = (registry: ProtocolRegistry | undefined): string | undefined => {
