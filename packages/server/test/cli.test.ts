@@ -1,12 +1,13 @@
 // The `dbtap` command line as a user runs it.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcapWriter, type AuditEvent } from '@dbtap/core';
 import { repoRoot } from '../../../test-support/corpus.js';
 import { repeatMariadbSession } from '../../../test-support/repeat-session.js';
+import { startProcess, waitFor } from '../../../test-support/process.js';
 import { SqliteStore } from '../src/store/index.js';
 
 function dbtap(...args: string[]): { code: number; out: string; err: string } {
@@ -201,4 +202,51 @@ test('report --config applies the configuration file\'s report defaults, as the 
   const over = JSON.parse(dbtap('report', 'compliance', '--config', cfg, '--min-risk', 'low', '--sensitive', 'orders').out) as typeof report;
   t.is(over.settings.minRisk, 'low', 'an option overrides the file');
   t.deepEqual(over.settings.sensitiveTables, ['orders']);
+});
+
+test('serve logs in the agent format and stops on SIGTERM, with npm start as with the executable', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-cli-serve-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = join(dir, 'server.yaml');
+  writeFileSync(cfg, `dataDir: ${join(dir, 'data')}\nagents:\n  listen: [{ host: 127.0.0.1, port: 0 }]\napi:\n  port: 0\n`);
+  const server = startProcess(process.execPath, ['--import=tsx', join(repoRoot, 'packages/server/src/cli.ts'), 'serve', '--config', cfg], repoRoot);
+  t.teardown(() => {
+    if (server.child.exitCode === null) server.child.kill('SIGKILL');
+  });
+  await waitFor(() => / info store /.test(server.out()), 'the start line', 60_000);
+  server.child.kill('SIGTERM');
+  t.is(await server.exited, 0, server.out());
+  const lines = server.out().trim().split('\n');
+  t.true(lines.some((l) => / info SIGTERM: flushing and stopping$/.test(l)), server.out());
+  for (const l of lines) t.regex(l, /^\d{4}-\d\d-\d\dT\S+Z (info|warn|error) \S/);
+});
+
+test('SIGTERM to npm start stops the server it started', async (t) => {
+  if (!existsSync(join(repoRoot, 'packages/server/dist/cli.js'))) return t.fail('packages/server/dist/cli.js is missing: run npm run build');
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-cli-start-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = join(dir, 'server.yaml');
+  writeFileSync(cfg, `dataDir: ${join(dir, 'data')}\nagents:\n  listen: [{ host: 127.0.0.1, port: 0 }]\napi:\n  port: 0\n`);
+  // the processes whose command line names this test's config file
+  const ours = (): number[] =>
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(cfg) && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('cli.js');
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  const npm = startProcess('npm', ['start', '--', '--config', cfg], repoRoot);
+  t.teardown(() => {
+    for (const pid of ours()) process.kill(pid, 'SIGKILL');
+  });
+  await waitFor(() => / info store /.test(npm.out()), 'the start line', 60_000);
+  t.true(ours().length > 0);
+  npm.child.kill('SIGTERM');
+  await npm.exited;
+  await waitFor(() => ours().length === 0, 'the server to stop', 30_000);
+  t.regex(npm.out(), / info SIGTERM: flushing and stopping/);
 });

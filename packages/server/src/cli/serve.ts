@@ -60,6 +60,11 @@ async function run(args: string[]): Promise<number> {
   });
   // a signed store opened without its key would refuse every batch: say so now
   if (server.store instanceof SqliteStore) server.store.assertWritable();
+  // listening for the stop signals before anything starts: a SIGTERM while starting still stops cleanly
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
   const where = await server.start();
   systemLog.write({ actor: 'system', action: 'service.start', ok: true, detail: { agents: where.agents, ...(where.api ? { api: where.api } : {}), users: cfg.api.users.map((u) => `${u.name}:${u.role}`) } });
   log(`store ${cfg.dataDir}/audit.db; agents on ${where.agents.join(', ') || '(none)'}${where.api ? `; API on http://${where.api}` : ''}`);
@@ -74,10 +79,7 @@ async function run(args: string[]): Promise<number> {
     }
   };
   process.on('SIGHUP', reload);
-  const sig = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
+  const sig = await stopped;
   log(`${sig}: flushing and stopping`);
   process.off('SIGHUP', reload);
   await server.stop();
