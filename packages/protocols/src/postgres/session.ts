@@ -148,11 +148,6 @@ export class PostgresSession extends KitSession {
     return this.reader.reset(message, Math.min(header, message.length), message.length);
   }
 
-  /** SQL text in the session charset, cut to maxSqlLength. */
-  private sqlText(bytes: Uint8Array): [sql: string, cut: boolean] {
-    return this.records.cutSql(decodeText(bytes, this.login.charset));
-  }
-
   // ---- client side -------------------------------------------------------
 
   private onClient(message: Uint8Array, wireLen: number, flags: number): void {
@@ -329,7 +324,7 @@ export class PostgresSession extends KitSession {
     if (prev !== undefined && !truncated && !prev.cut && sameBytes(sqlBytes, 0, sqlBytes.length, prev.bytes)) {
       st = { sql: prev.sql, cut: false, bytes: prev.bytes, types: paramTypes, fields: undefined };
     } else {
-      const [sql, cut] = this.sqlText(sqlBytes);
+      const [sql, cut] = this.records.cutSql(decodeText(sqlBytes, this.login.charset));
       st = { sql, cut: cut || truncated, bytes: sqlBytes.slice(), types: paramTypes, fields: undefined };
     }
     this.remember(this.statements, name, st);
