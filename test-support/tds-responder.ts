@@ -395,6 +395,8 @@ class Conn {
         return;
       }
       case 0x06:
+        // The cancelled request's response ends, then the acknowledgement: a DONE with ATTN in a message of its own.
+        this.send(0x04, done(0xfd, 0x00, 0, this.tds5 || this.v71));
         this.send(0x04, done(0xfd, 0x20, 0, this.tds5 || this.v71));
         return;
       case 0x07:

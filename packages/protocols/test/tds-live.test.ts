@@ -42,7 +42,7 @@ function noPassword(t: { false(v: boolean, m?: string): void }, events: readonly
 
 let tediousConversations: TapChunk[][] = [];
 
-test.serial('tedious 18: login, batches, sp_executesql, procedures, prepare/execute, transactions, failed login', async (t) => {
+test.serial('tedious 18: login, batches, sp_executesql, procedures, a table-valued parameter, prepare/execute, transactions, failed login', async (t) => {
   const r = await startTdsResponder({ password: PASSWORD });
   try {
     const c = await connect(r, PASSWORD);
@@ -78,6 +78,16 @@ test.serial('tedious 18: login, batches, sp_executesql, procedures, prepare/exec
       prep.once('prepared', () => res());
       c.prepare(prep);
     });
+    await run(
+      c,
+      (done) => {
+        const q = new Request('sp_load_items', () => done());
+        q.addParameter('items', TYPES.TVP, { name: 'ItemList', schema: 'dbo', columns: [{ name: 'id', type: TYPES.Int }, { name: 'label', type: TYPES.NVarChar, length: 20 }], rows: [[1, 'one'], [2, 'two'], [3, null]] });
+        q.addParameter('after', TYPES.Int, 5);
+        return q;
+      },
+      'callProcedure',
+    );
     await new Promise<void>((res) => {
       prep.once('requestCompleted', () => res());
       c.execute(prep, { n: 7 });
@@ -99,8 +109,10 @@ test.serial('tedious 18: login, batches, sp_executesql, procedures, prepare/exec
   noPassword(t, events);
   t.is(stats.malformed, 0);
   t.is(stats.unmatchedRequests + stats.unmatchedResponses, 0);
-  const [login, init, sel, missing, param, proc, prepare, execute, begin, commit, logout] = events;
-  t.is(events.length, 11);
+  const [login, init, sel, missing, param, proc, prepare, tvp, execute, begin, commit, logout] = events;
+  t.is(events.length, 12);
+  t.like(tvp, { sql: 'EXEC sp_load_items', status: 'ok' });
+  t.deepEqual(tvp!.params, [{ type: 'tvp', text: 'dbo.ItemList (3 rows)' }, 5]);
   t.like(login, { kind: 'login', status: 'ok', dbType: 'tds', dbProduct: 'mssql', user: 'auditor', database: 'sales', clientProgram: 'dbtap-live', serverVersion: '16.0.1000', sessionId: '57', tls: false, command: 'LOGIN7' });
   t.like(login!.attributes, { tdsVersion: '7.4', serverProduct: 'Microsoft SQL Server', serverName: '127.0.0.1', language: 'us_english', encryption: 'not_sup', packetSize: '4096' });
   t.regex(login!.clientLibrary ?? '', /^Tedious/);

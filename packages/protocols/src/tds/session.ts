@@ -14,7 +14,6 @@ import { decodeLogin5, decodeLogin7, decodePreLogin, decodeRpc, decodeSqlBatch, 
 import { HEADER, MsgFlag, PacketJoiner, SMP_HEADER, isTlsRecord, packetFormat, resyncAt, streamFormat } from './framer.js';
 import { Encrypt, EnvType, PacketStatus, PacketType, SmpFlag, tdsVersionName, type PreLogin, type RpcCall } from './messages.js';
 import { Dialect, ResponseAcc, TokenParser, type ResponseHooks } from './tokens.js';
-import { utf16 } from './values.js';
 
 /** A request waiting for its response. */
 interface Req extends Pending {
@@ -40,7 +39,6 @@ class Channel {
   /** Framers of an SMP session's two directions (absent for the plain stream). */
   framers: [Framer, Framer] | undefined;
   orphan = new ResponseAcc();
-  orphanBytes = 0;
 
   constructor(
     readonly id: number,
@@ -720,6 +718,3 @@ function dynamicName(t: number): string {
 function progVersion(v: number): string {
   return `${(v >>> 24) & 0xff}.${(v >>> 16) & 0xff}.${v & 0xffff}`;
 }
-
-/** Exported for tests: UTF-16LE text as TDS carries it. */
-export const tdsText = utf16;

@@ -328,18 +328,8 @@ function plp(r: ByteReader, t: TypeInfo, maxBytes: number): ParamValue {
       kept += k;
     }
   }
-  const all = parts.length === 1 ? parts[0]! : concat(parts, kept);
+  const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts, kept);
   return bytesValue(t.charset === 'utf-16le' && (all.length & 1) === 1 ? all.subarray(0, all.length - 1) : all, t);
-}
-
-function concat(parts: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** TVP ([MS-TDS] 2.2.6.6 TVP_TYPE_INFO): type name, column metadata, rows; summarised by name and row count. */

@@ -6,7 +6,7 @@ import type { TapChunk } from '../../../../test-support/tds-responder.js';
 /** Records and the session of one conversation. */
 export interface TdsRun {
   readonly events: AuditEvent[];
-  readonly stats: { malformed: number; unmatchedRequests: number; unmatchedResponses: number };
+  readonly stats: { malformed: number; unmatchedRequests: number; unmatchedResponses: number; skippedBytes: number };
 }
 
 /** Feeds `chunks` into a fresh TDS session (client 127.0.0.1:50000, server port 1433), then closes it with FIN. */
