@@ -155,6 +155,8 @@ liveTest('queries: rows across continuation fetches, first rows, counts, errors'
   t.is(events.find((e) => e.sql === 'DELETE FROM items WHERE id BETWEEN 1050 AND 1059')!.affectedRows, 10);
   const dup = events.find((e) => e.sql === 'INSERT INTO items (id) VALUES (1)')!;
   t.like(dup, { status: 'error', sqlState: '23505', errorCode: -20001 });
+  // SQLERRMC tokens (Derby's own text comes later, from the SYSIBM.SQLCAMESSAGE call its client makes).
+  t.like(events.find((e) => e.sql === 'SELEKT 1 FROM items')!, { status: 'error', sqlState: '42X01', message: 'Encountered "SELEKT" at line 1, column 1' });
   t.like(events.find((e) => e.sql === 'SELECT * FROM missing_table WHERE id = ?')!, { status: 'error', sqlState: '42X05', command: 'PRPSQLSTT' });
   const docs = events.find((e) => e.sql === 'SELECT id, body, bin FROM docs ORDER BY id')!;
   t.is(docs.rowsReturned, 2);
