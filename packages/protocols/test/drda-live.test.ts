@@ -7,7 +7,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuditEvent } from '@dbtap/core';
+import type { AuditEvent, Frame } from '@dbtap/core';
 import { auditFrames } from '@dbtap/server';
 import { derbyMissing, startDerby, type Derby } from '../../../test-support/derby.js';
 import { startLiveCapture, type LiveCapture } from '../../../test-support/live-capture.js';
@@ -26,6 +26,7 @@ if (missing !== undefined && process.env.CI) {
 const liveTest = missing === undefined ? test.serial : test.skip;
 
 let events: AuditEvent[] = [];
+let frames: Frame[] = [];
 let entries: DerbyStatement[] = [];
 let match: LogMatch;
 let output = '';
@@ -59,7 +60,7 @@ test.before(async () => {
       output = await derby.java('DrdaWorkload', source, [String(derby.port)]);
       output += await derby.ij(IJ(derby.port));
     } finally {
-      const frames = await cap.stop();
+      frames = await cap.stop();
       events = auditFrames(frames, { ports: [derby.port], maxRows: 3 }).events;
     }
     entries = parseDerbyLog(derby.log());
@@ -155,6 +156,8 @@ liveTest('queries: rows across continuation fetches, first rows, counts, errors'
   t.is(events.find((e) => e.sql === 'DELETE FROM items WHERE id BETWEEN 1050 AND 1059')!.affectedRows, 10);
   const dup = events.find((e) => e.sql === 'INSERT INTO items (id) VALUES (1)')!;
   t.like(dup, { status: 'error', sqlState: '23505', errorCode: -20001 });
+  // SQLERRMC tokens (Derby's own text comes later, from the SYSIBM.SQLCAMESSAGE call its client makes).
+  t.like(events.find((e) => e.sql === 'SELEKT 1 FROM items')!, { status: 'error', sqlState: '42X01', message: 'Encountered "SELEKT" at line 1, column 1' });
   t.like(events.find((e) => e.sql === 'SELECT * FROM missing_table WHERE id = ?')!, { status: 'error', sqlState: '42X05', command: 'PRPSQLSTT' });
   const docs = events.find((e) => e.sql === 'SELECT id, body, bin FROM docs ORDER BY id')!;
   t.is(docs.rowsReturned, 2);
@@ -232,4 +235,27 @@ liveTest('security mechanisms: one the server refuses (SECCHKCD 0x01), and the p
   } finally {
     await derby.stop();
   }
+});
+
+liveTest('the same traffic picked up in the middle: statements decode, marked midSession, none that Derby did not run', (t) => {
+  const port = events[0]!.server.port;
+  // Start with the frame that carries row 600 of the 1,000-row batch: inside its chain, maybe inside a DSS.
+  const needle = Buffer.from('row 600 padding');
+  const at = frames.findIndex((f) => Buffer.from(f.data).includes(needle));
+  t.true(at > 0);
+  const half = auditFrames(frames.slice(at), { ports: [port] });
+  const all = half.events.filter((e) => e.kind === 'statement' && e.command !== 'RDBCMM' && e.command !== 'RDBRLLBCK');
+  // Executes of sections prepared before the pickup carry their section, not their text (it was not seen).
+  const blind = all.filter((e) => e.sql === undefined);
+  t.true(blind.length >= 390, `${blind.length} executes of sections prepared before the pickup`);
+  t.true(blind.every((e) => e.command === 'EXCSQLSTT' && e.statementId !== undefined && e.status === 'ok' && e.affectedRows === 1));
+  const statements = all.filter((e) => e.sql !== undefined);
+  t.true(statements.length > 40, `${statements.length} statements with text after the pickup`);
+  const logged = new Set(entries.map((e) => e.sql));
+  t.deepEqual(statements.filter((e) => !logged.has(e.sql!)).map((e) => e.sql), []);
+  // The connection picked up in the middle has no login; the ones that start later do.
+  const first = half.events[0]!;
+  t.true(first.midSession === true && first.kind !== 'login');
+  t.true(half.events.some((e) => e.kind === 'login' && e.user === 'bob' && e.midSession === undefined));
+  t.is(half.summary.undetectedFlows, 0);
 });

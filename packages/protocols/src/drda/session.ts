@@ -95,6 +95,12 @@ function correlationToken(b: Uint8Array): string {
   return i < b.length ? `${text}.${toHex(b.subarray(i))}` : text;
 }
 
+/** SQLERRMC tokens as a message; Derby repeats the SQLSTATE as the last token, which `sqlState` already says. */
+function messageOf(ca: Sqlca): string {
+  const t = ca.tokens.length > 1 && ca.tokens[ca.tokens.length - 1] === ca.sqlState ? ca.tokens.slice(0, -1) : ca.tokens;
+  return t.join(', ');
+}
+
 function hex2(n: number): string {
   return `0x${n.toString(16).padStart(2, '0')}`;
 }
@@ -565,7 +571,7 @@ export class DrdaSession extends KitSession {
         return;
       }
       if (ca !== null) {
-        if (ca.sqlCode < 0) this.records.error(q.ev, { code: ca.sqlCode, sqlState: ca.sqlState, message: ca.tokens.join(', ') });
+        if (ca.sqlCode < 0) this.records.error(q.ev, { code: ca.sqlCode, sqlState: ca.sqlState, message: messageOf(ca) });
         if (ca.sqlCode === 100 || ca.sqlCode < 0) {
           q.done = true;
           return;
@@ -682,7 +688,7 @@ export class DrdaSession extends KitSession {
     if (req.truncated) ev.truncated = true;
     const ca = req.sqlca;
     if (ca !== undefined && ca.sqlCode < 0) {
-      this.records.error(ev, { code: ca.sqlCode, sqlState: ca.sqlState, message: ca.tokens.join(', ') });
+      this.records.error(ev, { code: ca.sqlCode, sqlState: ca.sqlState, message: messageOf(ca) });
       if (req.rmError !== undefined) ev.attributes = { ...ev.attributes, replyMessage: req.rmError };
       return;
     }
@@ -773,7 +779,7 @@ export class DrdaSession extends KitSession {
     const ca = req.sqlca;
     // Derby's client raises SQLSTATE 08004 for a refused connection, DB2's SQL30082N 08001.
     const derived = this.records.who.dbProduct === 'derby' ? '08004' : '08001';
-    const message = ca !== undefined && ca.tokens.length > 0 ? ca.tokens.join(', ') : text !== undefined ? `security check failed: ${text}` : undefined;
+    const message = ca !== undefined && ca.tokens.length > 0 ? messageOf(ca) : text !== undefined ? `security check failed: ${text}` : undefined;
     this.records.error(ev, {
       code,
       sqlState: ca !== undefined && ca.sqlState !== '' ? ca.sqlState : derived,
