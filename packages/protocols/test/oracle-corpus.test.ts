@@ -87,7 +87,14 @@ corpusTest('sqlplus session (Oracle-good): login, SELECT USER FROM DUAL with its
   t.like(login!.attributes, { serviceName: 'orcl', tnsVersion: '314', sdu: '8192', terminal: 'pts/3', alterSession: "ALTER SESSION SET TIME_ZONE='+05:30'", dbName: 'ORCL' });
   const select = events.find((e) => e.sql === 'SELECT USER FROM DUAL')!;
   // Frames 25-28: OALL8 (cursor 0 -> 3), one row, OFETCH on cursor 3 ends with ORA-01403 (end of fetch, not an error).
-  t.like(select, { kind: 'statement', status: 'ok', command: 'OALL8', statementId: '3', rowsReturned: 1 });
+  t.like(select, { kind: 'statement', status: 'ok', command: 'OALL8', statementId: '3', rowsReturned: 1, bytesIn: 250 + 11 });
+  // Frame 26: describe (column USER, VARCHAR2) and the row-data message "07 08 OPENWALL".
+  t.deepEqual(select.columns, ['USER']);
+  t.deepEqual(select.rows, [['OPENWALL']]);
+  // Frame 32: five columns described (NUMBER and DATE among them), no rows (ORA-01403 at once).
+  const privs = events.find((e) => e.sql?.startsWith('SELECT ATTRIBUTE,SCOPE') === true)!;
+  t.deepEqual(privs.columns, ['ATTRIBUTE', 'SCOPE', 'NUMERIC_VALUE', 'CHAR_VALUE', 'DATE_VALUE']);
+  t.is(privs.rows, undefined);
   t.is(select.errorCode, undefined);
   t.deepEqual(events.find((e) => e.sql?.startsWith('BEGIN DBMS_APPLICATION_INFO.SET_MODULE') === true)?.params, ['SQL*Plus']);
   t.deepEqual(events.slice(-3).map((e) => [e.kind, e.command, e.status]), [['statement', 'OCOMMIT', 'ok'], ['statement', 'OCOMMIT', 'ok'], ['logout', 'OLOGOFF', 'ok']]);

@@ -30,7 +30,9 @@ import {
   keyValues,
   protocolAnswer,
   protocolRequest,
+  describeLe,
   readBinds,
+  rowsAfter,
   readClr,
   readUb,
   Rep,
@@ -513,7 +515,8 @@ export class OracleSession extends KitSession {
         this.count(`ignored.${hex}`);
         break;
     }
-    if (pc.ev !== undefined) {
+    if (pc.ev !== undefined && pc.kind !== 'continue') {
+      // (A continuing call adds its bytes when its answer arrives.)
       pc.ev.bytesIn = b.length;
       if (truncated) pc.ev.truncated = true;
       if (gap) pc.ev.gapBefore = true;
@@ -726,12 +729,37 @@ export class OracleSession extends KitSession {
     }
     ev.status = 'ok';
     this.rowsOf(ev, status);
+    this.rowText(ev, b);
     if (sql !== undefined && ora === undefined) {
       // Later calls may continue this cursor (execute after parse, fetch more rows).
       this.held = { ev, cursor: pc.cursor, parseOnly: pc.parseOnly };
       return;
     }
     this.records.emit(ev);
+  }
+
+  /**
+   * Column names and the first `maxRows` rows as text, where the describe
+   * is in the layout `describeLe` knows (11g OCI clients); nothing otherwise.
+   */
+  private rowText(ev: AuditEvent, b: Uint8Array): void {
+    if (this.rep !== Rep.Le) return;
+    const at = b.indexOf(TtcType.Describe);
+    if (at < 0 || at > 64) return;
+    const d = describeLe(b, at);
+    if (d === undefined) return;
+    ev.columns = d.columns.map((c) => c.name);
+    const max = this.ctx.options.maxRows;
+    if (max <= 0) return;
+    const rows = rowsAfter(b, d.next, d.columns.map((c) => c.type), max);
+    if (rows.length === 0) return;
+    ev.rows = rows.map((r) =>
+      r.map((v, i) => {
+        const col = d.columns[i]!;
+        const x = bindValue(col.type, v, (t) => decodeText(t, col.form === 2 ? 'utf-16be' : this.charset));
+        return x === null || typeof x === 'string' ? x : x.hex;
+      }),
+    );
   }
 
   /** Rows of a status: fetched for a query, affected for DML. */
