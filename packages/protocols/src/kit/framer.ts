@@ -314,7 +314,10 @@ export class Framer {
     if (total < hb) {
       this.counters.malformed++;
       this.loseSync();
-      return off; // the scan starts at this very byte
+      // The scan starts after this very byte: offered again, a check that
+      // accepts what frameLength refuses would loop forever.
+      this.scannedTo = 1;
+      return off;
     }
     if (total > this.maxMessage) {
       this.counters.oversized++;
@@ -359,9 +362,10 @@ export class Framer {
       this.counters.malformed++;
       const held = h.slice(0, hb);
       this.loseSync();
-      // Scan again from the header bytes held.
+      // Scan again from the header bytes held, past the one just refused.
       this.scanBuf = held;
       this.scanLen = held.length;
+      this.scannedTo = 1;
       return off;
     }
     if (total > this.maxMessage) {

@@ -221,3 +221,20 @@ test('scanning is bounded: a flood of candidates that never complete keeps at mo
   t.is(h.got.length, 0);
   t.true(h.f.counters.skippedBytes >= 16 * flood.length - 4096);
 });
+
+test('a resync check that accepts what the format refuses cannot make the framer loop', (t) => {
+  // The check says yes to every 0x51, but the format refuses a 0x51 whose length byte is 0xff.
+  const strict: FrameFormat = { headerBytes: 3, frameLength: (b, at) => (b[at] === 0x51 && b[at + 1] !== 0xff ? 3 + b[at + 2]! : Outcome.Malformed) };
+  const got: string[] = [];
+  const f = new Framer(strict, (m) => got.push(new TextDecoder().decode(m.subarray(3))), { maxMessageBytes: 1000, resync: (b, at) => (b[at] === 0x51 ? 1 : Outcome.Malformed) });
+  f.push(Uint8Array.from([0x51, 0xff, 0x00, 0x51, 0xff, 0x01]));
+  f.push(Uint8Array.from([0x51, 0x00, 0x02, 0x6f, 0x6b]));
+  t.deepEqual(got, ['ok']);
+  t.true(f.counters.malformed >= 2);
+  // The same with the refused header split across chunks.
+  const g = new Framer(strict, () => {}, { maxMessageBytes: 1000, resync: (b, at) => (b[at] === 0x51 ? 1 : Outcome.Malformed) });
+  g.push(Uint8Array.from([0x51]));
+  g.push(Uint8Array.from([0xff, 0x00, 0x51]));
+  g.push(Uint8Array.from([0xff, 0x00]));
+  t.true(g.counters.malformed >= 2);
+});
