@@ -137,6 +137,8 @@ export class Framer {
   private scanLen = 0;
   private scannedTo = 0;
   private waiting: number[] = [];
+  // The format that refused the header at offset 0 of the scan buffer: offset 0 is not accepted again in it.
+  private refused: FrameFormat | undefined;
 
   /**
    * @param format the format of the first message
@@ -314,9 +316,9 @@ export class Framer {
     if (total < hb) {
       this.counters.malformed++;
       this.loseSync();
-      // The scan starts after this very byte: offered again, a check that
-      // accepts what frameLength refuses would loop forever.
-      this.scannedTo = 1;
+      // The scan starts at this very byte, but accepting it again in the same
+      // format (a check that accepts what frameLength refuses) would loop forever.
+      this.refused = this.format;
       return off;
     }
     if (total > this.maxMessage) {
@@ -362,10 +364,10 @@ export class Framer {
       this.counters.malformed++;
       const held = h.slice(0, hb);
       this.loseSync();
-      // Scan again from the header bytes held, past the one just refused.
+      // Scan again from the header bytes held (not in the format that just refused them).
       this.scanBuf = held;
       this.scanLen = held.length;
-      this.scannedTo = 1;
+      this.refused = this.format;
       return off;
     }
     if (total > this.maxMessage) {
@@ -475,7 +477,7 @@ export class Framer {
     let firstMore = -1;
     for (const i of waiting) {
       const r = this.resync(buf, i, end);
-      if (r > 0) return this.resume(i);
+      if (r > 0 && !this.refusedAgain(i)) return this.resume(i);
       if (r === MORE) {
         this.waiting.push(i);
         if (firstMore < 0) firstMore = i;
@@ -483,12 +485,13 @@ export class Framer {
     }
     for (let i = this.scannedTo; i < end; i++) {
       const r = this.resync(buf, i, end);
-      if (r > 0) return this.resume(i);
+      if (r > 0 && !this.refusedAgain(i)) return this.resume(i);
       if (r === MORE && this.waiting.length < 16) {
         this.waiting.push(i);
         if (firstMore < 0) firstMore = i;
       }
     }
+    this.refused = undefined;
     let keep = firstMore >= 0 ? firstMore : end;
     if (end - keep > this.maxScan) {
       // Bounded: candidates too far back are given up.
@@ -504,7 +507,13 @@ export class Framer {
     return undefined;
   }
 
+  /** Offset 0 accepted by the check in the very format whose frameLength refused it. */
+  private refusedAgain(i: number): boolean {
+    return i === 0 && this.refused !== undefined && this.refused === this.format;
+  }
+
   private resume(at: number): Uint8Array {
+    this.refused = undefined;
     // The scan buffer is detached: the bytes handed back stay valid while they are framed.
     const rest = this.scanBuf.subarray(at, this.scanLen);
     this.counters.skippedBytes += at;
