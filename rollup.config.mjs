@@ -22,8 +22,21 @@ for (const name of packages) {
       warn(warning);
     },
   });
-  // Executables (bin entries) are ESM files with a shebang.
   const pkg = JSON.parse(readFileSync(`${dir}/package.json`, 'utf8'));
+  // Subpath entries (exports other than '.') get their own ESM and CJS bundles.
+  for (const [subpath, target] of Object.entries(pkg.exports ?? {})) {
+    if (subpath === '.' || typeof target !== 'object' || target.import === undefined) continue;
+    const base = target.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '');
+    configs.push({
+      input: `${dir}/lib/${base}.js`,
+      external,
+      output: [
+        { file: `${dir}/dist/${base}.js`, format: 'es', sourcemap: true },
+        { file: `${dir}/dist/${base}.cjs`, format: 'cjs', sourcemap: true, exports: 'named', interop: 'auto' },
+      ],
+    });
+  }
+  // Executables (bin entries) are ESM files with a shebang.
   if (pkg.bin && existsSync(`${dir}/src/cli.ts`)) {
     configs.push({
       input: `${dir}/lib/cli.js`,

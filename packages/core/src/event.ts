@@ -97,6 +97,31 @@ export type StatementType = 'select' | 'insert' | 'update' | 'delete' | 'merge' 
 /** Risk levels, lowest to highest. */
 export type RiskLevel = 'none' | 'info' | 'low' | 'medium' | 'high';
 
+/** Every {@link RiskLevel} in ascending order; a level's index is its rank (what stores keep). */
+export const RISK_LEVELS: readonly RiskLevel[] = ['none', 'info', 'low', 'medium', 'high'];
+
+const RISK_RANKS: Readonly<Record<RiskLevel, number>> = { none: 0, info: 1, low: 2, medium: 3, high: 4 };
+
+/** Rank of a risk level, 0 (`none`) to 4 (`high`); a missing or unknown level counts as `none`. */
+export function riskRank(risk: RiskLevel | undefined): number {
+  return risk === undefined ? 0 : (RISK_RANKS[risk] ?? 0);
+}
+
+/** The risk level of a rank (see {@link riskRank}); ranks outside 0-4 are clamped. */
+export function riskOfRank(rank: number): RiskLevel {
+  return RISK_LEVELS[Math.max(0, Math.min(RISK_LEVELS.length - 1, Math.trunc(rank)))]!;
+}
+
+/** Orders two risk levels: negative when `a` is lower than `b`, 0 when equal, positive when higher. */
+export function compareRisk(a: RiskLevel | undefined, b: RiskLevel | undefined): number {
+  return riskRank(a) - riskRank(b);
+}
+
+/** Whether `risk` is a {@link RiskLevel} (for validating input). */
+export function isRiskLevel(risk: unknown): risk is RiskLevel {
+  return typeof risk === 'string' && Object.prototype.hasOwnProperty.call(RISK_RANKS, risk);
+}
+
 /** Outcome of a request. `unknown` when the response was not seen (gap, capture end). */
 export type EventStatus = 'ok' | 'error' | 'unknown';
 

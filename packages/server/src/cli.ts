@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { isDbtapError, type AuditEvent, type DbtapError } from '@dbtap/core';
+import { isDbtapError, type DbtapError } from '@dbtap/core';
 import { basename, join } from 'node:path';
 import { openCapture, type Frame } from '@dbtap/core';
 import { auditCaptureFile } from './audit.js';
 import { loadServerConfig, type ServerConfig } from './config.js';
-import { AuditServer, type RecordProcessor } from './daemon.js';
+import { AuditServer } from './daemon.js';
+import type { RecordProcessor } from './compose.js';
 import { loadRuleSelection, rulesProcessor, RuleRouter, type RuleSelection } from './rules.js';
 import { AuditCatalog } from './catalog.js';
 import { Notifier } from './notify/index.js';
@@ -139,23 +140,17 @@ async function audit(args: string[]): Promise<number> {
   const out = process.stdout;
   if (format === 'table') out.write(`${tableHeader()}\n`);
   let alerts = 0;
-  const print = (e0: AuditEvent): void => {
-    const e = masker !== undefined ? masker.mask(e0) : e0;
-    out.write(format === 'table' ? `${toTableRow(e)}\n` : `${toNdjson(e)}\n`);
-  };
-  const write = (e: AuditEvent): void => {
-    if (!processor) return print(e);
-    for (const r of processor(e)) {
-      if (r.kind === 'alert') alerts++;
-      print(r);
-    }
-  };
   const { summary } = await auditCaptureFile(positionals[0]!, {
     ...(ports !== undefined ? { ports } : {}),
     ...(maxRows !== undefined ? { maxRows } : {}),
     ...(catalog !== undefined ? { objects: catalog.table } : {}),
+    ...(processor !== undefined ? { judge: processor } : {}),
+    ...(masker !== undefined ? { mask: masker.mask } : {}),
     collect: false,
-    onEvent: write,
+    onEvent: (e) => {
+      if (e.kind === 'alert') alerts++;
+      out.write(format === 'table' ? `${toTableRow(e)}\n` : `${toNdjson(e)}\n`);
+    },
   });
   const s = summary;
   const protocols = Object.entries(s.flowsByProtocol).map(([k, v]) => `${k}=${v}`).join(' ');

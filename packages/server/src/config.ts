@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DbtapError, ErrorCodes } from '@dbtap/core';
+import { DbtapError, ErrorCodes, RISK_LEVELS } from '@dbtap/core';
+import { checkShape, configFail, shape, type Shape } from './validate.js';
 import { failWith, validateAuditObjects, type AuditObjectDef } from './objects.js';
 import { parseRuleGroups, type RuleGroupDef } from './http/providers.js';
 import { parseApiUsers, type ApiUser } from './http/access.js';
 import { parseNotificationConfig, type ChannelConfig } from './notify/config.js';
 import { reportOptionsFromText, type ReportOptions } from './reports/index.js';
 import { parseMaskingConfig, type MaskingConfig } from './masking/index.js';
-import { parseIntegrityConfig, type IntegrityConfig } from './integrity/index.js';
+import { parseIntegrityConfig, type IntegrityConfig } from './integrity/config.js';
 
 /** The server configuration file (`server.yaml` or JSON); every key is optional. */
 export interface ServerConfig {
@@ -54,19 +55,36 @@ export function defaultServerConfig(): ServerConfig {
   };
 }
 
-function fail(file: string, path: string, want: string): never {
-  throw new DbtapError(ErrorCodes.CONFIG, `${file}: ${path} must be ${want}`, { file, path });
-}
+const { string, port, list, map, boolean, either, any, integer } = shape;
 
-function port(file: string, path: string, v: unknown): number {
-  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 65535) fail(file, path, 'a port number (0-65535)');
-  return v as number;
-}
-
-function str(file: string, path: string, v: unknown): string {
-  if (typeof v !== 'string' || v === '') fail(file, path, 'a non-empty string');
-  return v;
-}
+/**
+ * The shape of the configuration file. Sections with parsers of their own
+ * (`objects`, `ruleGroups`, `notifications`, `integrity`, `masking`,
+ * `api.users`) check their keys there, with the same {@link checkKeys}.
+ */
+const CONFIG_SHAPE: Shape = map({
+  dataDir: string(),
+  agents: map({
+    listen: list(map({ host: string(), port: port() }, ['host', 'port'])),
+    token: either('a string or a list of strings', string(), list(string())),
+  }),
+  api: map({ enabled: boolean(), host: string(), port: port(), users: any() }),
+  ports: list(port()),
+  rules: map({ builtin: either('true, false or a list of policy names', boolean(), list(string())), files: list(string()) }),
+  objects: any(),
+  ruleGroups: any(),
+  integrity: any(),
+  masking: any(),
+  notifications: any(),
+  reports: map({
+    timeZone: string(),
+    workHours: string(),
+    workDays: string(),
+    sensitive: either('a table name or a list of them', string(), list(string())),
+    minRisk: string(RISK_LEVELS),
+    top: either('a whole number', integer(1), string()),
+  }),
+});
 
 /**
  * Reads a server configuration file (YAML or JSON) over the defaults, then
@@ -97,11 +115,11 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
   if (env.DBTAP_API) {
     const m = /^(.*):(\d+)$/.exec(env.DBTAP_API);
     if (!m) throw new DbtapError(ErrorCodes.CONFIG, `DBTAP_API must be HOST:PORT, not '${env.DBTAP_API}'`);
-    cfg.api = { ...cfg.api, enabled: true, host: m[1]!.replace(/^\[|\]$/g, ''), port: port('DBTAP_API', 'port', Number(m[2])) };
+    cfg.api = { ...cfg.api, enabled: true, host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(checkShape(Number(m[2]), port(), 'DBTAP_API', configFail('environment'))) };
   }
   // Tamper evidence and masking read key files and environment variables.
   const sections = (doc !== null && typeof doc === 'object' ? doc : {}) as Record<string, unknown>;
-  const failAt = (path: string, want: string): never => (path.startsWith('DBTAP_') ? fail('environment', path, want) : fail(file ?? 'config', path, want));
+  const failAt = (path: string, want: string): never => (path.startsWith('DBTAP_') ? configFail('environment')(path, want) : configFail(file ?? 'config')(path, want));
   cfg.integrity = parseIntegrityConfig(sections.integrity, 'integrity', env, failAt);
   if (sections.masking !== undefined && sections.masking !== null) cfg.masking = parseMaskingConfig(sections.masking, 'masking', env, failAt);
   if (cfg.api.enabled && cfg.api.users.length === 0 && !isLoopback(cfg.api.host)) {
@@ -111,58 +129,22 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
 }
 
 function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
-  if (typeof doc !== 'object' || Array.isArray(doc)) fail(file, '(top level)', 'a mapping');
-  const d = doc as Record<string, unknown>;
-  const known = new Set(['dataDir', 'agents', 'api', 'ports', 'rules', 'objects', 'ruleGroups', 'integrity', 'masking', 'notifications', 'reports']);
-  for (const k of Object.keys(d)) if (!known.has(k)) fail(file, k, `one of ${[...known].join(', ')} (unknown key)`);
-  if (d.dataDir !== undefined) cfg.dataDir = str(file, 'dataDir', d.dataDir);
-  if (d.agents !== undefined) {
-    const a = d.agents as Record<string, unknown>;
-    if (typeof a !== 'object' || a === null) fail(file, 'agents', 'a mapping');
-    if (a.listen !== undefined) {
-      if (!Array.isArray(a.listen)) fail(file, 'agents.listen', 'a list of {host, port}');
-      cfg.agents.listen = a.listen.map((l: unknown, i: number) => {
-        const o = l as Record<string, unknown>;
-        return { host: str(file, `agents.listen[${i}].host`, o?.host), port: port(file, `agents.listen[${i}].port`, o?.port) };
-      });
-    }
-    if (a.token !== undefined) {
-      if (typeof a.token === 'string') cfg.agents.token = a.token;
-      else if (Array.isArray(a.token)) cfg.agents.token = a.token.map((t: unknown, i: number) => str(file, `agents.token[${i}]`, t));
-      else fail(file, 'agents.token', 'a string or a list of strings');
-    }
-  }
-  if (d.api !== undefined) {
-    const a = d.api as Record<string, unknown>;
-    if (a === null || typeof a !== 'object') fail(file, 'api', 'a mapping');
-    if (a.enabled !== undefined) {
-      if (typeof a.enabled !== 'boolean') fail(file, 'api.enabled', 'true or false');
-      cfg.api.enabled = a.enabled;
-    }
-    if (a.host !== undefined) cfg.api.host = str(file, 'api.host', a.host);
-    if (a.port !== undefined) cfg.api.port = port(file, 'api.port', a.port);
-    if (a.users !== undefined) cfg.api.users = parseApiUsers(a.users, 'api.users', failWith(ErrorCodes.CONFIG, `${file}: `));
-  }
-  if (d.ports !== undefined) {
-    if (!Array.isArray(d.ports)) fail(file, 'ports', 'a list of port numbers');
-    cfg.ports = d.ports.map((p: unknown, i: number) => port(file, `ports[${i}]`, p));
-  }
-  if (d.rules !== undefined) {
-    const r = d.rules as Record<string, unknown>;
-    if (r === null || typeof r !== 'object') fail(file, 'rules', 'a mapping');
-    if (r.builtin !== undefined) {
-      if (typeof r.builtin === 'boolean') cfg.rules.builtin = r.builtin;
-      else if (Array.isArray(r.builtin)) cfg.rules.builtin = r.builtin.map((n: unknown, i: number) => str(file, `rules.builtin[${i}]`, n));
-      else fail(file, 'rules.builtin', 'true, false or a list of policy names');
-    }
-    if (r.files !== undefined) {
-      if (!Array.isArray(r.files)) fail(file, 'rules.files', 'a list of paths');
-      cfg.rules.files = r.files.map((f: unknown, i: number) => str(file, `rules.files[${i}]`, f));
-    }
-  }
+  const fail = configFail(file);
+  checkShape(doc, CONFIG_SHAPE, '', fail);
+  const d = doc as Record<string, any>;
+  if (d.dataDir !== undefined) cfg.dataDir = d.dataDir;
+  if (d.agents?.listen !== undefined) cfg.agents.listen = d.agents.listen.map((l: { host: string; port: number }) => ({ host: l.host, port: l.port }));
+  if (d.agents?.token !== undefined) cfg.agents.token = d.agents.token;
+  if (d.api?.enabled !== undefined) cfg.api.enabled = d.api.enabled;
+  if (d.api?.host !== undefined) cfg.api.host = d.api.host;
+  if (d.api?.port !== undefined) cfg.api.port = d.api.port;
+  if (d.api?.users !== undefined) cfg.api.users = parseApiUsers(d.api.users, 'api.users', failWith(ErrorCodes.CONFIG, `${file}: `, { file }));
+  if (d.ports !== undefined) cfg.ports = [...d.ports];
+  if (d.rules?.builtin !== undefined) cfg.rules.builtin = d.rules.builtin;
+  if (d.rules?.files !== undefined) cfg.rules.files = [...d.rules.files];
   if (d.reports !== undefined) cfg.reports = parseReportDefaults(d.reports, file);
   if (d.notifications !== undefined) cfg.notifications = parseNotificationConfig(d.notifications, file, { baseDir: dirname(file) });
-  if (d.objects !== undefined) cfg.objects = validateAuditObjects(d.objects, 'objects', failWith(ErrorCodes.CONFIG, `${file}: `));
+  if (d.objects !== undefined) cfg.objects = validateAuditObjects(d.objects, 'objects', failWith(ErrorCodes.CONFIG, `${file}: `, { file }));
   if (d.ruleGroups !== undefined) {
     try {
       cfg.ruleGroups = parseRuleGroups({ ruleGroups: d.ruleGroups });
@@ -177,17 +159,10 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-function parseReportDefaults(v: unknown, file: string): ReportOptions {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(file, 'reports', 'a mapping');
-  const o = v as Record<string, unknown>;
-  const keys = ['timeZone', 'workHours', 'workDays', 'sensitive', 'minRisk', 'top'];
+/** The `reports` section (already checked against its shape) as report options. */
+function parseReportDefaults(o: Record<string, unknown>, file: string): ReportOptions {
   const text: Record<string, string> = {};
-  for (const [k, x] of Object.entries(o)) {
-    if (!keys.includes(k)) fail(file, `reports.${k}`, `one of ${keys.join(', ')} (unknown key)`);
-    if (k === 'sensitive' && Array.isArray(x)) text[k] = x.map((t, i) => str(file, `reports.sensitive[${i}]`, t)).join(',');
-    else if (k === 'top' && typeof x === 'number') text[k] = String(x);
-    else text[k] = str(file, `reports.${k}`, x);
-  }
+  for (const [k, x] of Object.entries(o)) text[k] = Array.isArray(x) ? x.join(',') : String(x);
   try {
     return reportOptionsFromText(text);
   } catch (err) {

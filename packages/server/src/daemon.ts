@@ -4,19 +4,13 @@ import { join } from 'node:path';
 import { DbtapError, ErrorCodes, type AuditEvent, type Frame } from '@dbtap/core';
 import { TransportServer, type AgentInfo } from '@dbtap/agent';
 import { createDefaultRegistry, type ProtocolRegistry } from '@dbtap/protocols';
-import { AuditPipeline, type PipelineStats } from './pipeline.js';
+import type { AuditPipeline, PipelineStats } from './pipeline.js';
+import { createAuditFlow, type RecordMask, type RecordProcessor } from './compose.js';
 import type { AuditCatalog } from './catalog.js';
 import type { Notifier } from './notify/notifier.js';
 import { SqliteStore, type AuditStore } from './store/index.js';
 import type { MetricSample } from './http/server.js';
 import type { IntegrityOptions } from './integrity/index.js';
-
-/**
- * Turns each record into the records to store: the record itself (with
- * verdict fields filled) plus any alerts it raised. The rules engine is one;
- * tests and embedders may pass their own.
- */
-export type RecordProcessor = (event: AuditEvent) => readonly AuditEvent[];
 
 /** Where the server listens and keeps its data. */
 export interface AuditServerOptions {
@@ -36,14 +30,14 @@ export interface AuditServerOptions {
   catalog?: AuditCatalog;
   /** Receives every record once it is stored (alerts to syslog, webhooks, files); closed by {@link AuditServer.stop}. */
   notifier?: Notifier;
-  /** Applied to every record before it is stored (rules, enrichment). */
+  /** Applied to every record before it is stored (rules, enrichment): the judge stage of {@link createAuditFlow}. */
   processRecord?: RecordProcessor;
   /**
    * Masks sensitive values (e.g. {@link RecordMasker.mask}): applied to each
    * record and alert after `processRecord`, so rules judge the statement as
    * sent, and before anything is stored or handed on.
    */
-  mask?: (record: AuditEvent) => AuditEvent;
+  mask?: RecordMask;
   /** Tamper evidence of the default store (the key that signs its chain); ignored with `store`. */
   integrity?: IntegrityOptions;
   /** Records are written in batches of at most this many. Default 1000. */
@@ -88,10 +82,12 @@ export class AuditServer {
   private readonly log: (line: string) => void;
   private readonly endedTotals = { flows: 0, malformed: 0, gaps: 0 };
   private lastAppendSeconds = 0;
+  private readonly registry: ProtocolRegistry;
 
   /** @param options Listeners, store and processing (all optional). */
   constructor(private readonly options: AuditServerOptions = {}) {
     this.log = options.log ?? (() => {});
+    this.registry = options.registry ?? createDefaultRegistry();
     if (options.store) this.store = options.store;
     else {
       const dir = options.dataDir ?? './data';
@@ -216,16 +212,14 @@ export class AuditServer {
     if (!slot) {
       const pending: AuditEvent[] = [];
       const ports = this.options.ports;
-      const pipeline = new AuditPipeline({
-        registry: this.options.registry ?? createDefaultRegistry(),
+      const pipeline = createAuditFlow({
+        registry: this.registry,
         ...(ports ? { ports: new Map(ports.map((p) => [p, undefined])) } : {}),
         ...(this.options.catalog ? { objects: this.options.catalog.table } : {}),
         ...(flowIdPrefix !== undefined ? { flowIdPrefix } : {}),
-        onEvent: (e) => {
-          const out = this.options.processRecord ? this.options.processRecord(e) : [e];
-          const mask = this.options.mask;
-          for (const r of out) pending.push(mask ? mask(r) : r);
-        },
+        judge: this.options.processRecord,
+        mask: this.options.mask,
+        sink: (r) => pending.push(r),
       });
       slot = { pipeline, pending };
       this.pipelines.set(source, slot);

@@ -5,6 +5,7 @@
 // connection opens; a table is immutable, so swapping in a new one applies
 // changes to new connections without a restart while open ones keep theirs.
 import { DbtapError, isKnownCharset, parseIp } from '@dbtap/core';
+import { checkKeys } from './validate.js';
 
 /** A monitored database. */
 export interface AuditObjectDef {
@@ -99,11 +100,7 @@ function inBlock(addr: Uint8Array, b: Block): boolean {
 export function validateAuditObject(value: unknown, path: string, fail: ValidationFailure): AuditObjectDef {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(path, 'expected an object');
   const o = value as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    if (!(FIELDS as readonly string[]).includes(k) && !(SHORTHAND as readonly string[]).includes(k)) {
-      fail(`${path}.${k}`, `unknown field (allowed: ${FIELDS.join(', ')})`);
-    }
-  }
+  checkKeys(o, [...FIELDS, ...SHORTHAND], path, fail, 'field');
   const id = text(o, 'id', path, fail, 128);
   if (id === undefined) fail(`${path}.id`, 'required');
   if (!ID_RE.test(id)) fail(`${path}.id`, 'expected 1 to 128 characters of A-Z a-z 0-9 _ . : -');
@@ -267,8 +264,8 @@ export class AuditObjectTable {
 }
 
 /** Builds a {@link ValidationFailure} that throws a `DbtapError` with `code`. */
-export function failWith(code: `DBTAP_E_${string}`, prefix = ''): ValidationFailure {
+export function failWith(code: `DBTAP_E_${string}`, prefix = '', details: Record<string, unknown> = {}): ValidationFailure {
   return (path: string, message: string): never => {
-    throw new DbtapError(code, `${prefix}${path}: ${message}`, { path });
+    throw new DbtapError(code, `${prefix}${path}: ${message}`, { ...details, path });
   };
 }

@@ -1,7 +1,7 @@
 import { DbtapError, type AuditEvent, type RiskLevel } from '@dbtap/core';
-import { builtinRuleFiles, formatDiagnostic, loadRuleFiles, RuleEngine, RuleSet, type RuleEngineStats } from '@dbtap/rules';
+import { builtinRuleFiles, formatDiagnostic, loadRuleFiles, RuleEngine, RuleSet, type RuleEngineOptions, type RuleEngineStats } from '@dbtap/rules';
 import type { AuditCatalog } from './catalog.js';
-import type { RecordProcessor } from './daemon.js';
+import type { RecordProcessor } from './compose.js';
 
 /** Which rules an audit applies. */
 export interface RuleSelection {
@@ -29,9 +29,10 @@ export function loadRuleSelection(sel: RuleSelection): RuleSet {
  * A {@link RecordProcessor} that runs a rule engine: fills statement type,
  * objects and fingerprint, sets `risk` and `ruleIds`, and appends the alerts
  * the record raised (stateless alert rules and stateful detectors).
+ * `options` go to the engine (e.g. `dialectFor` from {@link registryDialects}).
  */
-export function rulesProcessor(ruleSet: RuleSet): { process: RecordProcessor; engine: RuleEngine } {
-  const engine = new RuleEngine(ruleSet);
+export function rulesProcessor(ruleSet: RuleSet, options?: RuleEngineOptions): { process: RecordProcessor; engine: RuleEngine } {
+  const engine = new RuleEngine(ruleSet, options);
   return {
     engine,
     process: (event: AuditEvent) => {
@@ -56,10 +57,14 @@ export class RuleRouter {
   private engine: RuleEngine;
   private overrides = new Map<string, { enabled: boolean; risk?: RiskLevel }>();
 
-  /** Rebuilds on every rule-group change of the catalog. */
+  /**
+   * Rebuilds on every rule-group change of the catalog. `options.dialectFor`
+   * goes to the engine (see {@link registryDialects}).
+   */
   constructor(
     private readonly base: RuleSet,
     private readonly catalog: AuditCatalog,
+    private readonly options: Pick<RuleEngineOptions, 'dialectFor'> = {},
   ) {
     this.engine = this.build();
     catalog.onChange((c) => {
@@ -95,6 +100,7 @@ export class RuleRouter {
     groups.set(DISABLED_GROUP, []);
     const set = new RuleSet([...this.base.rules], groups, new Map([...this.base.lists].map(([k, v]) => [k, [...v]])), [...this.base.warnings]);
     return new RuleEngine(set, {
+      ...(this.options.dialectFor !== undefined ? { dialectFor: this.options.dialectFor } : {}),
       groupFor: (e) => {
         const g = this.catalog.ruleGroupOf(e.auditObjectId);
         if (g === undefined) return undefined;

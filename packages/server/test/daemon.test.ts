@@ -43,6 +43,18 @@ test('a corrupt or invalid config file is refused with DBTAP_E_CONFIG', (t) => {
       ['api:\n  port: 99999\n', /api.port must be a port number/],
       ['nonsense: 1\n', /nonsense must be one of/],
       ['ports: [3306, "x"]\n', /ports\[1\]/],
+      // a typo must not leave the agents port open to anyone
+      ['agents:\n  tokens: [s3cret]\n', /server\.yaml: agents\.tokens must be one of listen, token \(unknown key; did you mean 'token'\?\)/],
+      ['agents:\n  tls: { cert: a.pem }\n', /agents\.tls must be one of listen, token \(unknown key\)/],
+      ['api:\n  tls: { cert: a.pem }\n', /api\.tls must be one of enabled, host, port, users \(unknown key\)/],
+      ['agents:\n  listen:\n    - { host: 0.0.0.0, prot: 9999 }\n', /agents\.listen\[0\]\.prot must be .*did you mean 'port'/],
+      ['agents:\n  listen:\n    - { host: 0.0.0.0 }\n', /agents\.listen\[0\]\.port must be a port number/],
+      ['rules:\n  bultin: true\n', /rules\.bultin must be .*did you mean 'builtin'/],
+      ['reports:\n  timezone: UTC\n', /reports\.timezone must be .*did you mean 'timeZone'/],
+      ['reports:\n  minRisk: severe\n', /reports\.minRisk must be one of none, info, low, medium, high/],
+      ['api:\n  users:\n    - { name: a, role: auditor, tokenSha: x }\n', /api\.users\[0\]\.tokenSha: unknown field \(did you mean 'tokenSha256'/],
+      ['objects:\n  - { id: a, dbType: mysql, ports: [3306], charest: gbk }\n', /objects\[0\]\.charest: unknown field \(did you mean 'charset'/],
+      ['[1, 2]\n', /\(top level\) must be a mapping/],
     ];
     for (const [text, msg] of cases) {
       const f = join(dir, 'server.yaml');
@@ -50,6 +62,7 @@ test('a corrupt or invalid config file is refused with DBTAP_E_CONFIG', (t) => {
       const err = t.throws(() => loadServerConfig(f, {}));
       t.true(isDbtapError(err) && err.code === ErrorCodes.CONFIG, text);
       t.regex(err!.message, msg);
+      if (!/YAML/.test(msg.source)) t.is((err as { details?: { file?: string } }).details?.file, f, text);
     }
     const missing = t.throws(() => loadServerConfig(join(dir, 'nope.yaml'), {}));
     t.regex(missing!.message, /cannot read config/);

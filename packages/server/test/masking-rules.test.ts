@@ -257,7 +257,7 @@ test('the masking: and integrity: sections of the server configuration', (t) => 
       ['masking:\n  rules: []\n  extra: 1\n', {}, /masking\.extra must be one of rules, replacement, hashKeyFile/],
       ['masking: [1]\n', {}, /masking must be a mapping/],
       ['integrity:\n  keyFile: /nonexistent/key\n', {}, /integrity\.keyFile must be a readable file/],
-      ['integrity:\n  key: inline\n', {}, /integrity\.key must be keyFile \(unknown key\)/],
+      ['integrity:\n  key: inline\n', {}, /integrity\.key must be one of keyFile \(unknown key; did you mean 'keyFile'\?\)/],
       ['dataDir: /tmp\n', { DBTAP_INTEGRITY_KEY: 'short' }, /environment: DBTAP_INTEGRITY_KEY must be a key of at least 16 bytes/],
     ];
     for (const [text, e, msg] of bad) {

@@ -1,20 +1,10 @@
 // Message formats on their own: RFC 5424 escaping, header fields and size
 // limits, CEF escaping and severities, stream framing.
 import test from 'ava';
-import {
-  cefSeverity,
-  escapeCefHeader,
-  escapeCefValue,
-  escapeSdValue,
-  formatCef,
-  formatRfc5424,
-  frameMessage,
-  NOTIFY_PRODUCT,
-  rfc5424Header,
-  severityOfRisk,
-  type CefOptions,
-  type Rfc5424Options,
-} from '@dbtap/server';
+import { cefSeverity, formatCef, formatRfc5424, NOTIFY_PRODUCT, severityOfRisk, type CefOptions, type Rfc5424Options } from '@dbtap/server';
+import { escapeCefHeader, escapeCefValue } from '../src/notify/cef.js';
+import { escapeSdValue, rfc5424Header } from '../src/notify/rfc5424.js';
+import { frameMessage } from '../src/notify/syslog.js';
 import { alert, parseCef, record, splitOctetCounted } from './notify-helpers.js';
 
 const o5424: Rfc5424Options = { facility: 16, hostname: 'audit-1', appName: 'dbtap', procId: '4242', sdId: 'dbtap@32473', maxMessageBytes: 8192 };

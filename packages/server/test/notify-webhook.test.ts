@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Notifier, NotifyErrorCodes, parseNotificationConfig, parseRetryAfter, type NotificationPayload, type NotifierEvent } from '@dbtap/server';
+import { parseRetryAfter } from '../src/notify/webhook.js';
+import { Notifier, NotifyErrorCodes, parseNotificationConfig, type NotificationPayload, type NotifierEvent } from '@dbtap/server';
 import { alert, record, waitFor } from './notify-helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dbtap-notify-webhook-'));

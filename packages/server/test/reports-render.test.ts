@@ -5,8 +5,6 @@ import { isDbtapError, type AuditEvent } from '@dbtap/core';
 import { SqliteStore } from '../src/store/index.js';
 import {
   buildReport,
-  parseDays,
-  parseDuration,
   reportOptionsFromText,
   reportToCsv,
   reportToHtml,
@@ -15,6 +13,7 @@ import {
   type SourceReport,
   type StatementsReport,
 } from '../src/reports/index.js';
+import { parseDays, parseDuration } from '../src/reports/options.js';
 import { R0, reportLog } from './reports-helpers.js';
 import { parseCsv } from './http-helpers.js';
 

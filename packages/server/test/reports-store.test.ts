@@ -8,7 +8,8 @@ import pg from 'pg';
 import { createTestDatabase, dropTestDatabase } from '../../../test-support/pg-testdb.js';
 import { isDbtapError, type AuditEvent } from '@dbtap/core';
 import { PostgresStore, SqliteStore, type AggregateQuery, type AuditStore, type ReportRecordQuery } from '../src/store/index.js';
-import { buildReport, isWorkingTime, normalizeWorkingHours, offsetSegments, localTime, type ComplianceReport, type Report, type SourceReport, type StatementsReport, type ServerReport } from '../src/reports/index.js';
+import { isWorkingTime, normalizeWorkingHours, offsetSegments, localTime } from '../src/store/hours.js';
+import { buildReport, type ComplianceReport, type Report, type SourceReport, type StatementsReport, type ServerReport } from '../src/reports/index.js';
 import { tempDir } from './store-helpers.js';
 import { HOUR, MINUTE, R0, localByIntl, offHoursByIntl, passes, referenceAggregate, referenceRecords, reportLog } from './reports-helpers.js';
 

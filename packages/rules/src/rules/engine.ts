@@ -3,9 +3,9 @@
 // windows follow record timestamps (never the wall clock), so replaying a
 // capture gives the same alerts as seeing it live.
 import type { AuditEvent, RiskLevel } from '@dbtap/core';
-import { DbtapError, ErrorCodes } from '@dbtap/core';
+import { DbtapError, ErrorCodes, riskOfRank as riskOfRank_, riskRank as riskRank_ } from '@dbtap/core';
 import { analyzeTokens as analyzeTokens_, type SqlAnalysis } from '../sql/analyze.js';
-import { dialectForDbType as dialectForDbType_, dialectOptions as dialectOptions_ } from '../sql/dialect.js';
+import { dialectForDbType as dialectForDbType_, dialectOptions as dialectOptions_, type Dialect } from '../sql/dialect.js';
 import { TokenBuffer, scanSql as scanSql_ } from '../sql/lexer.js';
 import { ShapeCache } from '../sql/shape.js';
 import { EvalContext } from './context.js';
@@ -23,6 +23,8 @@ const scanSql = scanSql_;
 const INDEX_KEYS = INDEX_KEYS_;
 const indexKey = indexKey_;
 const fieldDef = fieldDef_;
+const riskRank = riskRank_;
+const riskOfRank = riskOfRank_;
 
 /** Options of {@link RuleEngine}. */
 export interface RuleEngineOptions {
@@ -36,6 +38,12 @@ export interface RuleEngineOptions {
   readonly maxGroups?: number;
   /** SQL analyses kept for repeated statement shapes (texts that differ only in literal values); 0 disables. Default 4,096. */
   readonly analysisCacheSize?: number;
+  /**
+   * The SQL dialect of a record, e.g. the one its protocol decoder declares;
+   * when absent or returning undefined, {@link dialectForDbType} of the
+   * record's `dbType` decides.
+   */
+  readonly dialectFor?: (event: AuditEvent) => Dialect | undefined;
 }
 
 /** Outcome of evaluating one record. */
@@ -68,7 +76,6 @@ export interface RuleEngineStats {
   detectorEvictions: number;
 }
 
-const RISK_RANK: Readonly<Record<RiskLevel, number>> = { none: 0, info: 1, low: 2, medium: 3, high: 4 };
 const EMPTY: Verdict = Object.freeze({ risk: 'none', ruleIds: [], alerts: [] }) as unknown as Verdict;
 
 /**
@@ -352,7 +359,7 @@ export class RuleEngine {
     const sql = event.sql;
     if (sql === undefined || sql.length === 0) return event;
     if (event.statementType !== undefined && event.verb !== undefined && event.objects !== undefined && event.fingerprint !== undefined) return event;
-    const dialect = dialectOptions(dialectForDbType(event.dbType));
+    const dialect = dialectOptions(this.options.dialectFor?.(event) ?? dialectForDbType(event.dbType));
     let a: SqlAnalysis | undefined;
     // Keyed by shape (literals dropped), so the many executions of one
     // application statement share one analysis. Statement offsets in a
@@ -413,7 +420,7 @@ export class RuleEngine {
         continue;
       }
       (ruleIds ??= []).push(r.id);
-      const rr = RISK_RANK[r.risk];
+      const rr = riskRank(r.risk);
       if (rr > rank) rank = rr;
       if (r.action === 'alert') {
         let reason = r.description.length > 0 ? `${r.name}: ${r.description}` : r.name;
@@ -427,7 +434,7 @@ export class RuleEngine {
     if (ruleIds === undefined && alerts === undefined) return EMPTY;
     if (ruleIds !== undefined) this.counters.matched++;
     if (alerts !== undefined) this.counters.alerts += alerts.length;
-    return { risk: rank === 4 ? 'high' : rank === 3 ? 'medium' : rank === 2 ? 'low' : rank === 1 ? 'info' : 'none', ruleIds: ruleIds ?? [], alerts: alerts ?? [] };
+    return { risk: riskOfRank(rank), ruleIds: ruleIds ?? [], alerts: alerts ?? [] };
   }
 
   /** {@link enrich}, {@link evaluate}, then writes `risk` and `ruleIds` onto the record. */

@@ -13,6 +13,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { appendFileSync, existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { DbtapError } from '@dbtap/core';
+import { checkKeys } from '../validate.js';
 
 /** A role of the API. */
 export type ApiRole = 'sysadmin' | 'secadmin' | 'auditor';
@@ -206,7 +207,7 @@ export function parseApiUsers(value: unknown, path: string, fail: (path: string,
     const p = `${path}[${i}]`;
     if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(p, 'expected { name, role, token | tokenSha256 }');
     const o = v as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!['name', 'role', 'token', 'tokenSha256'].includes(k)) fail(`${p}.${k}`, 'unknown field (allowed: name, role, token, tokenSha256)');
+    checkKeys(o, ['name', 'role', 'token', 'tokenSha256'], p, fail, 'field');
     if (typeof o.name !== 'string' || !/^[A-Za-z0-9_.@-]{1,64}$/.test(o.name)) fail(`${p}.name`, 'expected 1 to 64 characters of A-Z a-z 0-9 _ . @ -');
     if (names.has(o.name)) fail(`${p}.name`, `duplicate user ${o.name}`);
     names.add(o.name);

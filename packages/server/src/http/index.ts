@@ -3,23 +3,13 @@
  *
  * @module
  */
-export { createApiServer, csvCell, csvHeader, toCsvRow, prometheusText, type ApiServerOptions, type MetricSample, type MetricsSource } from './server.js';
+export { createApiServer, type ApiServerOptions, type MetricSample, type MetricsSource } from './server.js';
 export { openApiDocument } from './openapi.js';
-export {
-  HttpErrorCodes,
-  MemoryListProvider,
-  parseAuditObjects,
-  parseRuleGroups,
-  type RuleGroupDef,
-  type ListProvider,
-  type ObjectProvider,
-  type RuleGroupProvider,
-} from './providers.js';
+export { HttpErrorCodes, MemoryListProvider, type RuleGroupDef, type ListProvider, type ObjectProvider, type RuleGroupProvider } from './providers.js';
 export {
   AccessControl,
   AccessErrorCodes,
   API_ROLES,
-  PUBLIC_ROUTES,
   ROUTE_ROLES,
   SystemLog,
   hashToken,

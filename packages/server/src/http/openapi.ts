@@ -1,4 +1,4 @@
-import { RISK_LEVELS } from '../store/query.js';
+import { RISK_LEVELS } from '@dbtap/core';
 import { alertParams, recordParams, reportParams, sessionParams, type ParamSpec } from './params.js';
 
 type Json = Record<string, unknown>;

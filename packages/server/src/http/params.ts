@@ -1,5 +1,4 @@
-import { DbtapError } from '@dbtap/core';
-import { RISK_LEVELS } from '../store/query.js';
+import { RISK_LEVELS, DbtapError } from '@dbtap/core';
 import { HttpErrorCodes } from './providers.js';
 
 /**

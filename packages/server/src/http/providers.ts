@@ -1,6 +1,6 @@
-import type { RiskLevel } from '@dbtap/core';
-import { RISK_LEVELS } from '../store/query.js';
+import { RISK_LEVELS, type RiskLevel } from '@dbtap/core';
 import { failWith, validateAuditObjects, type AuditObjectDef, type ValidationFailure } from '../objects.js';
+import { checkKeys } from '../validate.js';
 
 export type { AuditObjectDef } from '../objects.js';
 
@@ -86,9 +86,6 @@ function str(o: Record<string, unknown>, key: string, path: string, required: bo
   return v;
 }
 
-function onlyKeys(o: Record<string, unknown>, keys: readonly string[], path: string): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${path}.${k}`, `unknown field (allowed: ${keys.join(', ')})`);
-}
 
 function list(value: unknown, key: string): Record<string, unknown>[] {
   const arr = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
@@ -119,7 +116,7 @@ export function parseAuditObjects(body: unknown): AuditObjectDef[] {
 export function parseRuleGroups(body: unknown): RuleGroupDef[] {
   const out = list(body, 'ruleGroups').map((o, i): RuleGroupDef => {
     const p = `ruleGroups[${i}]`;
-    onlyKeys(o, ['id', 'name', 'enabled', 'ruleIds', 'risk', 'description'], p);
+    checkKeys(o, ['id', 'name', 'enabled', 'ruleIds', 'risk', 'description'], p, fail, 'field');
     const id = str(o, 'id', p, true)!;
     if (!idRe.test(id)) fail(`${p}.id`, 'expected 1 to 128 characters of A-Z a-z 0-9 _ . : -');
     if (typeof o.enabled !== 'boolean') fail(`${p}.enabled`, 'required: true or false');

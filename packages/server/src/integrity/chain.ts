@@ -3,9 +3,7 @@
 // Both stores use these functions, so a SQLite file and a PostgreSQL schema
 // hold byte-identical links for the same history.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { DbtapError } from '@dbtap/core';
-import { riskRank } from '../store/query.js';
-import type { AuditEvent } from '@dbtap/core';
+import { DbtapError, riskRank, type AuditEvent } from '@dbtap/core';
 
 /** Error codes of tamper evidence (besides the stores' codes). */
 export const IntegrityErrorCodes = {
@@ -298,4 +296,36 @@ export function indexedColumns(e: AuditEvent, json: string): Record<string, stri
     status: e.status ?? 'unknown',
     size: Buffer.byteLength(json),
   };
+}
+
+/**
+ * Index keys of the objects a record touches, lower case: for each object its
+ * `name` and, when the schema is known (written, or else the record's current
+ * database), `schema.name`. `canonical` marks one key per object (the
+ * qualified one when known), which reports count by.
+ */
+export function objectKeys(e: AuditEvent): { key: string; canonical: boolean }[] {
+  if (!Array.isArray(e.objects) || e.objects.length === 0) return [];
+  const keys = new Map<string, boolean>();
+  const db = typeof e.database === 'string' ? e.database.toLowerCase() : undefined;
+  for (const o of e.objects) {
+    if (o === null || typeof o !== 'object' || typeof o.name !== 'string' || o.name === '') continue;
+    const name = o.name.toLowerCase();
+    const schema = typeof o.schema === 'string' && o.schema !== '' ? o.schema.toLowerCase() : db;
+    if (schema !== undefined && schema !== '') {
+      keys.set(`${schema}.${name}`, true);
+      if (!keys.has(name)) keys.set(name, false);
+    } else {
+      keys.set(name, true);
+    }
+  }
+  return [...keys].map(([key, canonical]) => ({ key, canonical }));
+}
+
+/** Rule ids a record matches: its `ruleIds` plus, for alerts, the alert's rule. */
+export function ruleKeys(e: AuditEvent): string[] {
+  const ids = new Set<string>();
+  if (Array.isArray(e.ruleIds)) for (const r of e.ruleIds) if (typeof r === 'string' && r !== '') ids.add(r);
+  if (e.alert !== undefined && typeof e.alert.ruleId === 'string' && e.alert.ruleId !== '') ids.add(e.alert.ruleId);
+  return [...ids];
 }

@@ -1,6 +1,7 @@
 import { DbtapError, ErrorCodes } from '@dbtap/core';
 import { readKeyFile, type ConfigFail } from '../masking/config.js';
 import { MIN_KEY_BYTES } from './chain.js';
+import { checkKeys } from '../validate.js';
 
 /** The `integrity:` section of the server configuration, resolved. */
 export interface IntegrityConfig {
@@ -25,7 +26,7 @@ export function parseIntegrityConfig(doc: unknown, path = 'integrity', env: Node
   if (doc !== undefined && doc !== null) {
     if (typeof doc !== 'object' || Array.isArray(doc)) fail(path, 'a mapping');
     const d = doc as Record<string, unknown>;
-    for (const k of Object.keys(d)) if (k !== 'keyFile') fail(`${path}.${k}`, 'keyFile (unknown key)');
+    checkKeys(d, ['keyFile'], path, fail);
     if (d.keyFile !== undefined) {
       if (typeof d.keyFile !== 'string' || d.keyFile === '') fail(`${path}.keyFile`, 'a file path');
       keyFile = d.keyFile;

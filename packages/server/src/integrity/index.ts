@@ -5,6 +5,6 @@
  * @module
  */
 export * from './types.js';
-export { IntegrityErrorCodes, chainKey, recordHash, type ChainKey } from './chain.js';
+export { IntegrityErrorCodes } from './chain.js';
 export { verifySqliteFile } from './sqlite.js';
-export { parseIntegrityConfig, type IntegrityConfig } from './config.js';
+export type { IntegrityConfig } from './config.js';

@@ -16,8 +16,10 @@ import {
   encodeEntries,
   indexedColumns,
   linkHash,
+  objectKeys,
   rangesAbove,
   recordHash,
+  ruleKeys,
   unionRanges,
   type ChainKey,
   type Checkpoint,
@@ -25,7 +27,6 @@ import {
   type LinkRow,
 } from './chain.js';
 import { verifyChain, type ChainSource } from './verify.js';
-import { objectKeys, ruleKeys } from '../store/query.js';
 import type { IntegrityOptions, IntegrityReport, VerifyOptions } from './types.js';
 
 type Row = Record<string, unknown>;

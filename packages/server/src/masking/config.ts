@@ -2,7 +2,7 @@
 // to: replacers (fixed text or keyed hash) and content patterns.
 import { readFileSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
-import { DbtapError, ErrorCodes } from '@dbtap/core';
+import { checkKeys, configFail, type ConfigFail } from '../validate.js';
 
 /** Content patterns dbtap knows by name (see `docs/integrity.md`). */
 export type BuiltinPattern = 'card' | 'iban' | 'email' | 'us-ssn';
@@ -85,7 +85,7 @@ export interface MaskingConfig {
 }
 
 /** Fails with a path to the bad key. */
-export type ConfigFail = (path: string, want: string) => never;
+export type { ConfigFail } from '../validate.js';
 
 const DEFAULT_TEXT = '***';
 const MIN_HASH_KEY = 16;
@@ -95,9 +95,7 @@ export const DEFAULT_PASSWORD_COLUMNS: readonly string[] = ['password', 'passwd'
 /** Turns a raw value (and its normalised form, for hashing) into its replacement. */
 export type Replacer = (raw: string, normalized?: string) => string;
 
-function defaultFail(path: string, want: string): never {
-  throw new DbtapError(ErrorCodes.CONFIG, `${path} must be ${want}`, { path });
-}
+const defaultFail: ConfigFail = configFail();
 
 function checkReplacement(v: unknown, path: string, fail: ConfigFail): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > 64 || /['"`\\\u0000-\u001f\u007f]/.test(v)) {
@@ -215,9 +213,7 @@ export function compileMasking(config: MaskingConfig, path = 'masking', fail: Co
     const at = `${path}.rules[${i}]`;
     if (rule === null || typeof rule !== 'object' || Array.isArray(rule)) fail(at, 'a mapping with a type');
     const r = rule as Record<string, unknown>;
-    const allowed = (keys: string[]): void => {
-      for (const k of Object.keys(r)) if (!keys.includes(k)) fail(`${at}.${k}`, `one of ${keys.join(', ')} (unknown key)`);
-    };
+    const allowed = (keys: string[]): void => checkKeys(r, keys, at, fail);
     const names = (v: unknown, p: string): string[] => {
       if (!Array.isArray(v) || v.some((c) => typeof c !== 'string' || !/^[^\s.]+(\.[^\s.]+)?$/.test(c))) fail(p, 'a list of column names (name or table.name)');
       return (v as string[]).map((c) => c.toLowerCase());
@@ -303,7 +299,7 @@ export function compileMasking(config: MaskingConfig, path = 'masking', fail: Co
 export function parseMaskingConfig(doc: unknown, path = 'masking', env: NodeJS.ProcessEnv = process.env, fail: ConfigFail = defaultFail): MaskingConfig {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) fail(path, 'a mapping');
   const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) if (!['rules', 'replacement', 'hashKeyFile'].includes(k)) fail(`${path}.${k}`, 'one of rules, replacement, hashKeyFile (unknown key)');
+  checkKeys(d, ['rules', 'replacement', 'hashKeyFile'], path, fail);
   const cfg: MaskingConfig = { rules: d.rules as MaskRule[] };
   if (d.replacement !== undefined) cfg.replacement = d.replacement as string;
   if (env.DBTAP_MASKING_KEY) cfg.hashKey = env.DBTAP_MASKING_KEY;

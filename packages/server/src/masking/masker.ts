@@ -2,7 +2,7 @@
 // value: SQL text, bound parameters, result rows, messages, connection
 // attributes, fingerprints and alert details.
 import type { AuditEvent, ParamValue } from '@dbtap/core';
-import { TokenBuffer, dialectForDbType } from '@dbtap/rules';
+import { TokenBuffer, dialectForDbType, type Dialect } from '@dbtap/rules';
 import { compileMasking, type CompiledMasking, type MaskingConfig, type Replacer } from './config.js';
 import { applyConnPassword, applyPatterns, maskSql } from './sql.js';
 
@@ -63,8 +63,15 @@ export class RecordMasker {
   private readonly counters: MaskingStats = { records: 0, masked: 0, values: 0 };
   private readonly empty: boolean;
 
-  /** @param config The rules. */
-  constructor(config: MaskingConfig) {
+  /**
+   * @param config The rules.
+   * @param options `dialectFor`: the SQL dialect of a record (e.g. its
+   *   decoder's); when absent or undefined, `dialectForDbType(dbType)`.
+   */
+  constructor(
+    config: MaskingConfig,
+    private readonly options: { dialectFor?: (event: AuditEvent) => Dialect | undefined } = {},
+  ) {
     this.m = compileMasking(config);
     this.empty = this.m.password === undefined && this.m.columns.size === 0 && this.m.patterns.length === 0;
   }
@@ -98,7 +105,7 @@ export class RecordMasker {
 
     let paramMarks: Map<number, Replacer> | undefined;
     if (typeof e.sql === 'string' && e.sql !== '') {
-      const r = maskSql(e.sql, dialectForDbType(e.dbType), m, this.scratch);
+      const r = maskSql(e.sql, this.options.dialectFor?.(e) ?? dialectForDbType(e.dbType), m, this.scratch);
       if (r.sql !== e.sql) set('sql', r.sql);
       for (const [k, v] of r.secrets) secrets.set(k, v);
       count.n += r.replaced;

@@ -1,6 +1,6 @@
 import { resolve as resolvePath } from 'node:path';
-import { DbtapError, ErrorCodes, type RiskLevel } from '@dbtap/core';
-import { RISK_LEVELS } from '../store/query.js';
+import { RISK_LEVELS, type RiskLevel } from '@dbtap/core';
+import { checkKeys, configFail, type ConfigFail } from '../validate.js';
 
 /** How a syslog channel renders a notification. */
 export type SyslogFormat =
@@ -187,10 +187,14 @@ export interface NotificationConfigOptions {
 type Obj = Record<string, unknown>;
 
 class Checker {
+  readonly fail: ConfigFail;
+
   constructor(
     readonly source: string,
     readonly baseDir: string | undefined,
-  ) {}
+  ) {
+    this.fail = configFail(source);
+  }
 
   /** A file name, resolved against the base directory when relative. */
   file(path: string, v: unknown): string {
@@ -198,13 +202,10 @@ class Checker {
     return this.baseDir === undefined ? s : resolvePath(this.baseDir, s);
   }
 
-  fail(path: string, want: string): never {
-    throw new DbtapError(ErrorCodes.CONFIG, `${this.source}: ${path} must be ${want}`, { file: this.source, path });
-  }
 
   mapping(path: string, v: unknown, known: readonly string[]): Obj {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) this.fail(path, 'a mapping');
-    for (const k of Object.keys(v)) if (!known.includes(k)) this.fail(`${path}.${k}`, `one of ${known.join(', ')} (unknown key)`);
+    checkKeys(v, known, path, this.fail);
     return v as Obj;
   }
 

@@ -7,7 +7,6 @@
  */
 export {
   parseNotificationConfig,
-  SYSLOG_FACILITIES,
   type BackoffConfig,
   type ChannelCommonConfig,
   type ChannelConfig,
@@ -23,7 +22,6 @@ export {
 export { Notifier, type ChannelStats, type NotifierEvent, type NotifierOptions } from './notifier.js';
 export { alertText, describeNotice, noticePayload, type EventNotice, type Notice, type NotificationPayload, type SuppressedNotice } from './notice.js';
 export { NotifyErrorCodes } from './sink.js';
-export { escapeSdValue, formatRfc5424, rfc3164Header, rfc5424Header, sdParams, severityOfRisk, SyslogSeverity, type Rfc5424Options, type SdParam, type SyslogHeaderFields } from './rfc5424.js';
-export { cefSeverity, escapeCefHeader, escapeCefValue, formatCef, type CefOptions } from './cef.js';
-export { frameMessage, NOTIFY_PRODUCT } from './syslog.js';
-export { parseRetryAfter } from './webhook.js';
+export { formatRfc5424, severityOfRisk, type Rfc5424Options } from './rfc5424.js';
+export { cefSeverity, formatCef, type CefOptions } from './cef.js';
+export { NOTIFY_PRODUCT } from './syslog.js';

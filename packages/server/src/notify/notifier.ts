@@ -2,16 +2,14 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
-import { DbtapError, type AuditEvent, type RiskLevel } from '@dbtap/core';
+import { DbtapError, riskOfRank, riskRank, type AuditEvent } from '@dbtap/core';
 import { toNdjson } from '../format.js';
 import type { MetricSample } from '../http/server.js';
-import { RISK_LEVELS } from '../store/query.js';
 import type { ChannelConfig } from './config.js';
 import { FileSink } from './file.js';
 import type { Notice, SuppressedNotice } from './notice.js';
 import { NotifyErrorCodes, type Sink, type SinkHooks } from './sink.js';
 import { SyslogSink } from './syslog.js';
-import { riskIndex } from './text.js';
 import { WebhookSink } from './webhook.js';
 
 /** Something that happened in delivery, for logs and tests. */
@@ -149,7 +147,7 @@ class Channel {
     readonly cfg: ChannelConfig,
     private readonly env: { hostname: string; clock: () => number; random: () => number; emit: (e: NotifierEvent) => void },
   ) {
-    this.minRisk = riskIndex(cfg.minRisk);
+    this.minRisk = riskRank(cfg.minRisk);
     if (cfg.rateLimit) this.bucket = new TokenBucket(cfg.rateLimit.perSecond, cfg.rateLimit.burst, env.clock());
     const hooks: SinkHooks = {
       random: env.random,
@@ -179,7 +177,7 @@ class Channel {
   /** Alerts at or above the minimum risk; ordinary records too when the channel asks for them. */
   wants(e: AuditEvent): boolean {
     if (e.kind !== 'alert' && !this.cfg.records) return false;
-    return riskIndex(e.risk) >= this.minRisk;
+    return riskRank(e.risk) >= this.minRisk;
   }
 
   offer(e: AuditEvent): void {
@@ -198,7 +196,7 @@ class Channel {
     const s = (this.suppressed ??= { alerts: 0, records: 0, maxRisk: 0, from: now, to: now });
     if (e.kind === 'alert') s.alerts++;
     else s.records++;
-    s.maxRisk = Math.max(s.maxRisk, riskIndex(e.risk));
+    s.maxRisk = Math.max(s.maxRisk, riskRank(e.risk));
     s.to = now;
     this.scheduleSummary(now);
   }
@@ -233,7 +231,7 @@ class Channel {
       channel: this.cfg.name,
       alerts: s.alerts,
       records: s.records,
-      maxRisk: RISK_LEVELS[s.maxRisk] as RiskLevel,
+      maxRisk: riskOfRank(s.maxRisk),
       from: s.from * 1000,
       to: s.to * 1000,
     };

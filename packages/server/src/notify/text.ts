@@ -1,11 +1,3 @@
-import { RISK_LEVELS } from '../store/query.js';
-import type { RiskLevel } from '@dbtap/core';
-
-/** Index of a risk level in ascending order; a missing level counts as `none` (0). */
-export function riskIndex(risk: RiskLevel | undefined): number {
-  const i = risk === undefined ? 0 : RISK_LEVELS.indexOf(risk);
-  return i < 0 ? 0 : i;
-}
 
 /**
  * At most `cap` UTF-16 units of `s`; a cut string ends in `…` and never in

@@ -1,7 +1,7 @@
-import { DbtapError, type AuditEvent, type AuditEventKind, type RiskLevel } from '@dbtap/core';
-import { RISK_LEVELS, StoreErrorCodes, parseTime } from '../store/query.js';
+import { RISK_LEVELS, DbtapError, type AuditEvent, type AuditEventKind, type RiskLevel } from '@dbtap/core';
+import { StoreErrorCodes, parseTime } from '../store/query.js';
 import type { AggregateQuery, AggregateResult, AggregateRow, AuditStore, ReportDimension, ReportFilter } from '../store/types.js';
-import { normalizeWorkingHours } from './hours.js';
+import { normalizeWorkingHours } from '../store/hours.js';
 import {
   REPORT_KINDS,
   type ComplianceBreakdown,

@@ -7,10 +7,9 @@
  * @module
  */
 export * from './types.js';
-export { buildReport, statementsReport, serverReport, sourceReport, complianceReport, reportEvent, chooseBucket, MAX_BUCKETS, ReportErrorCodes } from './build.js';
+export { buildReport, ReportErrorCodes } from './build.js';
 export { reportToCsv } from './csv.js';
-export { reportToHtml, escapeHtml, formatDuration } from './html.js';
+export { reportToHtml } from './html.js';
 export { renderReport, REPORT_FORMATS, type ReportFormat, type RenderedReport } from './render.js';
-export { reportOptionsFromText, parseDuration, parseDays, parseHourRange, type ReportTextOptions } from './options.js';
-export { offsetSegments, zoneOffsetMs, normalizeWorkingHours, isWorkingTime, localTime, type OffsetSegment, type NormalizedWorkingHours } from './hours.js';
-export { REPORT_DIMENSIONS } from './sql.js';
+export { reportOptionsFromText, type ReportTextOptions } from './options.js';
+export { REPORT_DIMENSIONS } from '../store/report-sql.js';

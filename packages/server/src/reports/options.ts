@@ -1,8 +1,8 @@
-import { DbtapError, type RiskLevel } from '@dbtap/core';
-import { RISK_LEVELS, StoreErrorCodes } from '../store/query.js';
+import { RISK_LEVELS, DbtapError, type RiskLevel } from '@dbtap/core';
+import { StoreErrorCodes } from '../store/query.js';
 import type { WorkingHours } from '../store/types.js';
 import type { ReportOptions } from './types.js';
-import { normalizeWorkingHours } from './hours.js';
+import { normalizeWorkingHours } from '../store/hours.js';
 
 /**
  * Report options as text, the way the HTTP API and the command line take

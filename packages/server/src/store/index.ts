@@ -5,6 +5,6 @@
  * @module
  */
 export * from './types.js';
-export { StoreErrorCodes, RISK_LEVELS, parseTime, riskRank } from './query.js';
+export { StoreErrorCodes, parseTime } from './query.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
+import { RISK_LEVELS, riskRank, DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
 import { toNdjson } from '../format.js';
 import { exportFileName, writeNdjsonGz } from './export.js';
 import {
@@ -14,12 +14,12 @@ import {
   segmentsFor,
   type NormalizedReportFilter,
   type ReportTarget,
-} from '../reports/sql.js';
-import type { OffsetSegment } from '../reports/hours.js';
+} from './report-sql.js';
+import type { OffsetSegment } from './hours.js';
 import { PostgresChain, chainTransaction } from '../integrity/postgres.js';
+import { objectKeys, ruleKeys } from '../integrity/chain.js';
 import type { IntegrityOptions, IntegrityReport, VerifyOptions } from '../integrity/types.js';
 import {
-  RISK_LEVELS,
   StoreErrorCodes,
   checkRecord,
   encodeCursor,
@@ -27,10 +27,7 @@ import {
   normalizeRecordQuery,
   normalizeSessionQuery,
   normalizeSummaryQuery,
-  objectKeys,
   parseTime,
-  riskRank,
-  ruleKeys,
   sessionDeltas,
   buildTimeline,
   type NormalizedPage,

@@ -1,4 +1,4 @@
-import { DbtapError, type AuditEvent, type AuditEventKind, type EventStatus, type RiskLevel, type StatementType, type Timestamp } from '@dbtap/core';
+import { DbtapError, RISK_LEVELS, riskRank, type AuditEvent, type AuditEventKind, type EventStatus, type StatementType, type Timestamp } from '@dbtap/core';
 import {
   DEFAULT_PAGE_SIZE,
   MAX_PAGE_SIZE,
@@ -31,17 +31,10 @@ export const StoreErrorCodes = {
   STORE_FAILED: 'DBTAP_E_STORE_FAILED',
 } as const;
 
-/** Risk levels in ascending order; the index is the stored rank. */
-export const RISK_LEVELS: readonly RiskLevel[] = ['none', 'info', 'low', 'medium', 'high'];
 const KINDS: readonly AuditEventKind[] = ['login', 'statement', 'logout', 'alert'];
 const STATEMENT_TYPES: readonly StatementType[] = ['select', 'insert', 'update', 'delete', 'merge', 'ddl', 'dcl', 'tcl', 'other'];
 const STATUSES: readonly EventStatus[] = ['ok', 'error', 'unknown'];
 
-/** Rank of a risk level (0 for none or absent). */
-export function riskRank(risk: RiskLevel | undefined): number {
-  const i = risk === undefined ? 0 : RISK_LEVELS.indexOf(risk);
-  return i < 0 ? 0 : i;
-}
 
 function bad(message: string, details?: Record<string, unknown>): DbtapError {
   return new DbtapError(StoreErrorCodes.BAD_QUERY, message, details);
@@ -295,37 +288,7 @@ export function normalizeSummaryQuery(q: SummaryQuery): NormalizedSummaryQuery {
   return { from: page.from, to: page.to, auditObjectId: optString(q, 'auditObjectId'), top };
 }
 
-/**
- * Index keys of the objects a record touches, lower case: for each object its
- * `name` and, when the schema is known (written, or else the record's current
- * database), `schema.name`. `canonical` marks one key per object (the
- * qualified one when known), which reports count by.
- */
-export function objectKeys(e: AuditEvent): { key: string; canonical: boolean }[] {
-  if (!Array.isArray(e.objects) || e.objects.length === 0) return [];
-  const keys = new Map<string, boolean>();
-  const db = typeof e.database === 'string' ? e.database.toLowerCase() : undefined;
-  for (const o of e.objects) {
-    if (o === null || typeof o !== 'object' || typeof o.name !== 'string' || o.name === '') continue;
-    const name = o.name.toLowerCase();
-    const schema = typeof o.schema === 'string' && o.schema !== '' ? o.schema.toLowerCase() : db;
-    if (schema !== undefined && schema !== '') {
-      keys.set(`${schema}.${name}`, true);
-      if (!keys.has(name)) keys.set(name, false);
-    } else {
-      keys.set(name, true);
-    }
-  }
-  return [...keys].map(([key, canonical]) => ({ key, canonical }));
-}
 
-/** Rule ids a record matches: its `ruleIds` plus, for alerts, the alert's rule. */
-export function ruleKeys(e: AuditEvent): string[] {
-  const ids = new Set<string>();
-  if (Array.isArray(e.ruleIds)) for (const r of e.ruleIds) if (typeof r === 'string' && r !== '') ids.add(r);
-  if (e.alert !== undefined && typeof e.alert.ruleId === 'string' && e.alert.ruleId !== '') ids.add(e.alert.ruleId);
-  return [...ids];
-}
 
 /** Throws `DBTAP_E_BAD_RECORD` when a record lacks what the store indexes. */
 export function checkRecord(e: AuditEvent, index: number): void {

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
+import { RISK_LEVELS, riskRank, DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
 import { toNdjson } from '../format.js';
 import { exportFileName, writeNdjsonGz } from './export.js';
 import {
@@ -16,12 +16,12 @@ import {
   SQLITE_FACTS_TABLE,
   type NormalizedReportFilter,
   type ReportTarget,
-} from '../reports/sql.js';
-import type { OffsetSegment } from '../reports/hours.js';
+} from './report-sql.js';
+import type { OffsetSegment } from './hours.js';
 import { SqliteChain, verifySqliteDatabase, verifySqliteFile } from '../integrity/sqlite.js';
+import { objectKeys, ruleKeys } from '../integrity/chain.js';
 import type { IntegrityOptions, IntegrityReport, VerifyOptions } from '../integrity/types.js';
 import {
-  RISK_LEVELS,
   StoreErrorCodes,
   checkRecord,
   encodeCursor,
@@ -29,10 +29,7 @@ import {
   normalizeRecordQuery,
   normalizeSessionQuery,
   normalizeSummaryQuery,
-  objectKeys,
   parseTime,
-  riskRank,
-  ruleKeys,
   sessionDeltas,
   buildTimeline,
   type NormalizedPage,

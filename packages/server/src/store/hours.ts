@@ -1,6 +1,6 @@
 import { DbtapError } from '@dbtap/core';
-import { StoreErrorCodes } from '../store/query.js';
-import type { WorkingHours } from '../store/types.js';
+import { StoreErrorCodes } from './query.js';
+import type { WorkingHours } from './types.js';
 
 const DAY_MS = 86_400_000;
 const DAY_S = 86_400;
