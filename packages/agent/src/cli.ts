@@ -25,8 +25,12 @@ Usage:
   dbtap-agent install-service --config FILE [--user USER] [--unit-dir DIR] [--name NAME]
   dbtap-agent uninstall-service [--unit-dir DIR] [--name NAME]
 
+  dbtap-agent --version | -V | --help | -h | COMMAND --help
+
 Signals: SIGHUP reloads the configuration, SIGTERM flushes the queue and exits.
-Logs go to stderr, to the configured log file, and to DEBUG=dbtap:*.
+Logs go to stderr and to the configured log file.
+Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error,
+3 stopped with packets still queued (not delivered).
 `;
 
 const commands = new Set(['run', 'receive', 'status', 'devices', 'install-service', 'uninstall-service', 'help']);
@@ -202,6 +206,9 @@ async function main(argv: string[]): Promise<void> {
     rest = cmd === undefined ? [] : argv;
     cmd = 'run';
   }
+  // `dbtap-agent COMMAND --help` (before any `--`) is help, whatever the command
+  const end = rest.indexOf('--');
+  if ((end < 0 ? rest : rest.slice(0, end)).some((a) => a === '--help' || a === '-h')) cmd = 'help';
   try {
     switch (cmd) {
       case 'help':

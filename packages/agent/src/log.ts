@@ -1,5 +1,6 @@
-// The agent's log: every line goes through `debug` (namespace dbtap:agent)
-// and, when configured, to a log file and to stderr.
+// The agent's (and the server's) log: every line goes to stderr when asked,
+// else through `debug` (namespace dbtap:agent), and to a log file when
+// configured. Lines read `<ISO time> <level> <message>`.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import createDebug from 'debug';
@@ -41,8 +42,9 @@ export class AgentLogger {
   /** Writes one line. */
   log(level: LogLevel, message: string): void {
     const line = `${new Date().toISOString()} ${level} ${message}`;
-    debug('%s %s', level, message);
+    // one of the two: with DEBUG=dbtap:* both would print the line on stderr
     if (this.stderr) process.stderr.write(`${line}\n`);
+    else debug('%s %s', level, message);
     if (this.file && !this.fileBroken) {
       try {
         appendFileSync(this.file, `${line}\n`);

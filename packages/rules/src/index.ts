@@ -9,6 +9,7 @@
 export const version = '0.1.0';
 
 // SQL analysis
+export { RuleErrorCodes } from './errors.js';
 export * from './sql/dialect.js';
 export { TokenType, TokenFlag, TokenBuffer, scanSql, tokenize, type Token } from './sql/lexer.js';
 export { analyzeSql, primaryStatement, type AnalyzeOptions, type SqlAnalysis, type StatementAnalysis } from './sql/analyze.js';

@@ -128,12 +128,25 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
   return cfg;
 }
 
+/** The configuration file once it fits {@link CONFIG_SHAPE}. */
+interface ConfigDocument {
+  dataDir?: string;
+  agents?: { listen?: Array<{ host: string; port: number }>; token?: string | string[] };
+  api?: { enabled?: boolean; host?: string; port?: number; users?: unknown };
+  ports?: number[];
+  rules?: { builtin?: boolean | string[]; files?: string[] };
+  reports?: Record<string, unknown>;
+  objects?: unknown;
+  ruleGroups?: unknown;
+  notifications?: unknown;
+}
+
 function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
   const fail = configFail(file);
   checkShape(doc, CONFIG_SHAPE, '', fail);
-  const d = doc as Record<string, any>;
+  const d = doc as ConfigDocument;
   if (d.dataDir !== undefined) cfg.dataDir = d.dataDir;
-  if (d.agents?.listen !== undefined) cfg.agents.listen = d.agents.listen.map((l: { host: string; port: number }) => ({ host: l.host, port: l.port }));
+  if (d.agents?.listen !== undefined) cfg.agents.listen = d.agents.listen.map((l) => ({ host: l.host, port: l.port }));
   if (d.agents?.token !== undefined) cfg.agents.token = d.agents.token;
   if (d.api?.enabled !== undefined) cfg.api.enabled = d.api.enabled;
   if (d.api?.host !== undefined) cfg.api.host = d.api.host;

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { DbtapError, ErrorCodes, type AuditEvent, type Frame } from '@dbtap/core';
-import { TransportServer, type AgentInfo } from '@dbtap/agent';
+import { TransportServer, type AgentInfo, type LogLevel } from '@dbtap/agent';
 import { createDefaultRegistry, type ProtocolRegistry } from '@dbtap/protocols';
 import type { AuditPipeline, PipelineStats } from './pipeline.js';
 import { createAuditFlow, type RecordMask, type RecordProcessor } from './compose.js';
@@ -44,8 +44,8 @@ export interface AuditServerOptions {
   maxBatch?: number;
   /** HTTP API server factory, given the store and the server; the server listens it. */
   api?: { host: string; port: number; create: (store: AuditStore, server: AuditServer) => Server };
-  /** Receives log lines (connects, disconnects, errors). */
-  log?: (line: string) => void;
+  /** Receives log lines (connects, disconnects, errors) with their level (`info` when absent). */
+  log?: (line: string, level?: LogLevel) => void;
 }
 
 /** Counters of a running {@link AuditServer}. */
@@ -79,7 +79,7 @@ export class AuditServer {
   private readonly counters = { batches: 0, frames: 0, records: 0, alerts: 0 };
   private http: Server | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
-  private readonly log: (line: string) => void;
+  private readonly log: (line: string, level?: LogLevel) => void;
   private readonly endedTotals = { flows: 0, malformed: 0, gaps: 0 };
   private lastAppendSeconds = 0;
   private readonly registry: ProtocolRegistry;
@@ -108,7 +108,7 @@ export class AuditServer {
       });
       this.transport.on('connect', (a) => this.log(`agent ${a.id} connected from ${a.remoteAddress}:${a.remotePort}`));
       this.transport.on('disconnect', (a, reason) => this.log(`agent ${a.id} disconnected: ${reason}`));
-      this.transport.on('clientError', (err, remote) => this.log(`refused ${remote}: ${err.code}: ${err.message}`));
+      this.transport.on('clientError', (err, remote) => this.log(`refused ${remote}: ${err.code}: ${err.message}`, 'warn'));
     }
     options.catalog?.onChange((change) => {
       if (change !== 'objects') return;
@@ -260,7 +260,7 @@ export class AuditServer {
     const now = Date.now() * 1000;
     for (const slot of this.pipelines.values()) slot.pipeline.tick(now);
     for (const slot of this.pipelines.values()) {
-      if (slot.pending.length > 0) this.write(slot.pending).catch((err: unknown) => this.log(`store write failed: ${(err as Error).message}`));
+      if (slot.pending.length > 0) this.write(slot.pending).catch((err: unknown) => this.log(`store write failed: ${(err as Error).message}`, 'error'));
     }
   }
 }

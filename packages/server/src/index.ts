@@ -16,6 +16,8 @@ export { AuditPipeline, type PipelineOptions, type PipelineStats } from './pipel
 export { composeStages, createAuditFlow, registryDialects, type AuditFlowOptions, type RecordMask, type RecordProcessor, type RecordStages } from './compose.js';
 export { loadRuleSelection, rulesProcessor, RuleRouter, type RuleSelection } from './rules.js';
 
+export { ServerErrorCodes } from './errors.js';
+
 // Offline audit and record output
 export { analyzeCaptureFile, analyzeFrames, auditCaptureFile, auditFrames, type AnalyzeOptions, type AuditOptions, type AuditResult, type AuditSummary } from './audit.js';
 export { toNdjson } from './format.js';

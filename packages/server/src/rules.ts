@@ -1,5 +1,5 @@
 import { DbtapError, type AuditEvent, type RiskLevel } from '@dbtap/core';
-import { builtinRuleFiles, formatDiagnostic, loadRuleFiles, RuleEngine, RuleSet, type RuleEngineOptions, type RuleEngineStats } from '@dbtap/rules';
+import { builtinRuleFiles, formatDiagnostic, loadRuleFiles, RuleEngine, RuleErrorCodes, RuleSet, type RuleEngineOptions, type RuleEngineStats } from '@dbtap/rules';
 import type { AuditCatalog } from './catalog.js';
 import type { RecordProcessor } from './compose.js';
 
@@ -20,7 +20,7 @@ export function loadRuleSelection(sel: RuleSelection): RuleSet {
   const r = loadRuleFiles(sel.files, { include });
   if (!r.ok) {
     const lines = r.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
-    throw new DbtapError('DBTAP_E_RULE_LOAD', `rules do not load:\n  ${lines.join('\n  ')}`, { diagnostics: r.diagnostics });
+    throw new DbtapError(RuleErrorCodes.LOAD, `rules do not load:\n  ${lines.join('\n  ')}`, { diagnostics: r.diagnostics });
   }
   return r.ruleSet;
 }

@@ -1,11 +1,12 @@
 // The `dbtap` command line as a user runs it.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditEvent } from '@dbtap/core';
+import { PcapWriter, type AuditEvent } from '@dbtap/core';
 import { repoRoot } from '../../../test-support/corpus.js';
+import { repeatMariadbSession } from '../../../test-support/repeat-session.js';
 import { SqliteStore } from '../src/store/index.js';
 
 function dbtap(...args: string[]): { code: number; out: string; err: string } {
@@ -104,4 +105,100 @@ test('audit --config applies the audit objects, rule groups and masking of a ser
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// --- conventions shared by every command ---
+
+function sh(script: string): { code: number; out: string; err: string } {
+  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', cwd: repoRoot });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+const CLI = `${JSON.stringify(process.execPath)} --import=tsx packages/server/src/cli.ts`;
+
+test('--version and -V print the version; --help works for the tool and every command', (t) => {
+  const { version } = JSON.parse(readFileSync(join(repoRoot, 'packages/server/package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const r = dbtap(flag);
+    t.is(r.code, 0);
+    t.is(r.out, `${version}\n`);
+  }
+  const top = dbtap('--help');
+  t.is(top.code, 0);
+  t.regex(top.out, /Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error/);
+  for (const command of ['audit', 'sql', 'rules', 'serve', 'import', 'report', 'verify', 'token']) {
+    for (const flag of ['--help', '-h']) {
+      const r = dbtap(command, flag);
+      t.is(r.code, 0, `${command} ${flag}: ${r.err}`);
+      t.true(r.out.startsWith(`usage: dbtap\n  ${command}`), `${command} ${flag}`);
+      t.is(r.err, '');
+    }
+  }
+  const none = dbtap();
+  t.is(none.code, 2);
+  t.is(none.out, '', 'usage on stderr when no command is given');
+  t.regex(none.err, /usage: dbtap <command>/);
+  const unknown = dbtap('audit', '--bogus', 'x.pcap');
+  t.is(unknown.code, 2);
+  t.regex(unknown.err, /Unknown option '--bogus'[\s\S]*usage: dbtap\n {2}audit/);
+});
+
+test('a configuration error exits 2, a runtime failure 1', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-cli-exit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = join(dir, 'server.yaml');
+  writeFileSync(cfg, 'agents:\n  tokens: [x]\n');
+  const bad = dbtap('import', '--config', cfg, 'examples/captures/mariadb-session.pcap');
+  t.is(bad.code, 2);
+  t.regex(bad.err, /DBTAP_E_CONFIG: .*server\.yaml: agents\.tokens must be one of listen, token \(unknown key; did you mean 'token'\?\)/);
+  const missing = dbtap('audit', join(dir, 'no-such.pcap'));
+  t.is(missing.code, 1);
+  t.regex(missing.err, /DBTAP_E_IO/);
+});
+
+test('audit - reads a capture from stdin, pcap and pcapng alike', (t) => {
+  const fromFile = dbtap('audit', '--no-rules', 'examples/captures/mariadb-session.pcap');
+  for (const capture of ['examples/captures/mariadb-session.pcap', 'examples/captures/postgres-session.pcap']) {
+    const file = dbtap('audit', '--no-rules', capture);
+    const piped = sh(`cat ${capture} | ${CLI} audit --no-rules -`);
+    t.is(piped.code, 0, piped.err);
+    t.is(piped.out, file.out, capture);
+    t.true(piped.out.length > 0);
+  }
+  t.is(fromFile.out.trim().split('\n').length, 14);
+});
+
+test('a closed stdout pipe ends audit and sql quietly with exit 0', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-cli-pipe-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const frames = repeatMariadbSession(300, 20000, 1000);
+  const w = PcapWriter.open(join(dir, 'big.pcap'), { linkType: frames[0]!.linkType });
+  for (const f of frames) w.write(f);
+  w.close();
+  writeFileSync(join(dir, 'many.sql'), 'select * from t where a = 1\n'.repeat(100_000));
+  for (const cmd of [`${CLI} audit ${join(dir, 'big.pcap')}`, `${CLI} sql sqli < ${join(dir, 'many.sql')}`]) {
+    const r = sh(`${cmd} 2>${join(dir, 'err')} | head -1; echo "exit \${PIPESTATUS[0]}"`);
+    const err = readFileSync(join(dir, 'err'), 'utf8');
+    t.regex(r.out, /^\{.*\}\nexit 0\n$/, cmd);
+    t.notRegex(err, /EPIPE|Error/, cmd);
+  }
+  // the whole output is there when it is read to the end: 4200 records and 1080 alerts
+  const all = sh(`${CLI} audit ${join(dir, 'big.pcap')} 2>/dev/null | wc -l`);
+  t.is(all.out.trim(), '5280');
+});
+
+test('report --config applies the configuration file\'s report defaults, as the API does', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-cli-report-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = join(dir, 'server.yaml');
+  writeFileSync(cfg, `dataDir: ${join(dir, 'data')}\nreports:\n  sensitive: [customers]\n  minRisk: high\n  workHours: '07:00-19:00'\n`);
+  t.is(dbtap('import', '--config', cfg, 'examples/captures/mariadb-session.pcap').code, 0);
+  const r = dbtap('report', 'compliance', '--config', cfg);
+  t.is(r.code, 0, r.err);
+  const report = JSON.parse(r.out) as { settings: { sensitiveTables: string[]; minRisk: string; workingHours: { start: string; end: string } } };
+  t.deepEqual(report.settings.sensitiveTables, ['customers']);
+  t.is(report.settings.minRisk, 'high');
+  const over = JSON.parse(dbtap('report', 'compliance', '--config', cfg, '--min-risk', 'low', '--sensitive', 'orders').out) as typeof report;
+  t.is(over.settings.minRisk, 'low', 'an option overrides the file');
+  t.deepEqual(over.settings.sensitiveTables, ['orders']);
 });

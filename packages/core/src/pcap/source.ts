@@ -6,6 +6,9 @@ export const DEFAULT_BUFFER_SIZE = 1 << 20;
 /** Default bound on one pcap record or pcapng block. */
 export const DEFAULT_MAX_BLOCK_SIZE = 64 << 20;
 
+// Something to Atomics.wait on: a short sleep while a pipe has nothing to read.
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
 /**
  * A window of bytes over a file (or an in-memory buffer), read through one
  * reusable buffer.
@@ -19,6 +22,10 @@ export const DEFAULT_MAX_BLOCK_SIZE = 64 << 20;
  * The buffer grows only when a single block is bigger than it, to at most
  * the bytes the file still holds (so a bogus length in a cut file allocates
  * nothing); callers check the block bound before asking.
+ *
+ * A pipe or socket (`tcpdump -w - | dbtap audit -`) is read as a stream: as
+ * far as it goes, with no size known in advance, so a block is bounded only
+ * by the callers' block bound.
  */
 export class ByteSource {
   buf: Uint8Array;
@@ -30,6 +37,7 @@ export class ByteSource {
   private filePos: number;
   private fileSize: number;
   private readonly path: string | undefined;
+  private readonly stream: boolean;
 
   constructor(buf: Uint8Array, fd: number, path: string | undefined) {
     this.buf = buf;
@@ -43,9 +51,12 @@ export class ByteSource {
       // In memory: the whole input is already in the window.
       this.end = buf.length;
       this.fileSize = buf.length;
+      this.stream = false;
     } else {
       this.end = 0;
-      this.fileSize = fstatSync(fd).size;
+      const st = fstatSync(fd);
+      this.stream = !st.isFile() && !st.isBlockDevice();
+      this.fileSize = this.stream ? Number.POSITIVE_INFINITY : st.size;
     }
   }
 
@@ -96,8 +107,14 @@ export class ByteSource {
     while (this.end - this.pos < n && this.end < this.buf.length) {
       let got: number;
       try {
-        got = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, this.filePos);
+        // a pipe has no position to read at
+        got = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, this.stream ? null : this.filePos);
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+          // a non-blocking pipe with nothing in it yet: wait a little, then read again
+          Atomics.wait(PAUSE, 0, 0, 5);
+          continue;
+        }
         throw new DbtapError(ErrorCodes.IO, `cannot read capture file ${this.path ?? ''}: ${(err as Error).message}`, { path: this.path, offset: this.filePos }, { cause: err });
       }
       if (got === 0) break;

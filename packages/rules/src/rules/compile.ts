@@ -3,6 +3,7 @@
 // tree canonically (for golden tests and `rules check --explain`) and derives
 // which event classes a condition can match (the rule index).
 import type { ExprNode, ValueNode } from './expr.js';
+import { RuleErrorCodes } from '../errors.js';
 import type { EvalContext } from './context.js';
 import { fieldDef as fieldDef_, type FieldDef } from './fields.js';
 import { cidrContains as cidrContains_, parseCidr as parseCidr_, parseIp as parseIp_, type Cidr } from './cidr.js';
@@ -60,29 +61,29 @@ function expandNode(node: ExprNode, env: CompileEnv, stack: string[], refOffset:
     case 'ref': {
       const m = env.macros.get(node.name);
       if (m !== undefined) {
-        if (stack.includes(node.name)) throw new CompileError('DBTAP_E_RULE_MACRO_CYCLE', `macro cycle: ${[...stack, node.name].join(' -> ')}`, at(node.offset));
+        if (stack.includes(node.name)) throw new CompileError(RuleErrorCodes.MACRO_CYCLE, `macro cycle: ${[...stack, node.name].join(' -> ')}`, at(node.offset));
         return expand(m, env, [...stack, node.name], at(node.offset));
       }
       const def = fieldDef(node.name);
-      if (def === undefined) throw new CompileError('DBTAP_E_RULE_UNKNOWN_NAME', `'${node.name}' is neither a macro nor a field`, at(node.offset));
-      if (def.kind !== 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `field '${node.name}' is not boolean; compare it with an operator`, at(node.offset));
+      if (def === undefined) throw new CompileError(RuleErrorCodes.UNKNOWN_NAME, `'${node.name}' is neither a macro nor a field`, at(node.offset));
+      if (def.kind !== 'boolean') throw new CompileError(RuleErrorCodes.TYPE, `field '${node.name}' is not boolean; compare it with an operator`, at(node.offset));
       return { kind: 'bool', field: node.name, def };
     }
     case 'exists': {
       const def = fieldDef(node.field);
-      if (def === undefined) throw new CompileError('DBTAP_E_RULE_UNKNOWN_FIELD', `unknown field '${node.field}'`, at(node.offset));
+      if (def === undefined) throw new CompileError(RuleErrorCodes.UNKNOWN_FIELD, `unknown field '${node.field}'`, at(node.offset));
       return { kind: 'exists', field: node.field, def };
     }
     case 'cmp': {
       const def = fieldDef(node.field);
-      if (def === undefined) throw new CompileError('DBTAP_E_RULE_UNKNOWN_FIELD', `unknown field '${node.field}'`, at(node.offset));
+      if (def === undefined) throw new CompileError(RuleErrorCodes.UNKNOWN_FIELD, `unknown field '${node.field}'`, at(node.offset));
       const values: string[] = [];
       const valueOffsets: number[] = [];
       for (const v of node.values) expandValue(v, env, values, valueOffsets, [], refOffset);
       return { kind: 'cmp', field: node.field, def, op: node.op, negate: node.negate, values, valueOffsets, list: node.list || values.length !== node.values.length, offset: at(node.offset) };
     }
     default:
-      throw new CompileError('DBTAP_E_RULE_SYNTAX', 'unknown condition node', 0);
+      throw new CompileError(RuleErrorCodes.SYNTAX, 'unknown condition node', 0);
   }
 }
 
@@ -94,7 +95,7 @@ function expandValue(v: ValueNode, env: CompileEnv, out: string[], offs: number[
     offs.push(refOffset ?? v.offset);
     return;
   }
-  if (seen.includes(v.text)) throw new CompileError('DBTAP_E_RULE_LIST_CYCLE', `list cycle: ${[...seen, v.text].join(' -> ')}`, refOffset ?? v.offset);
+  if (seen.includes(v.text)) throw new CompileError(RuleErrorCodes.LIST_CYCLE, `list cycle: ${[...seen, v.text].join(' -> ')}`, refOffset ?? v.offset);
   for (const item of list) expandValue({ text: item, bare: true, offset: v.offset }, env, out, offs, [...seen, v.text], refOffset);
 }
 
@@ -102,13 +103,13 @@ function expandValue(v: ValueNode, env: CompileEnv, out: string[], offs: number[
 
 function num(s: string, field: string, offset: number): number {
   const n = Number(s);
-  if (s.trim().length === 0 || Number.isNaN(n)) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `field '${field}' is a number; '${s}' is not`, offset);
+  if (s.trim().length === 0 || Number.isNaN(n)) throw new CompileError(RuleErrorCodes.BAD_VALUE, `field '${field}' is a number; '${s}' is not`, offset);
   return n;
 }
 
 function parseClock(s: string, offset: number): number {
   const m = /^(\d{1,2}):(\d{2})$/.exec(s.trim());
-  if (m === null || Number(m[1]) > 24 || Number(m[2]) > 59) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${s}' is not a time of day (HH:MM)`, offset);
+  if (m === null || Number(m[1]) > 24 || Number(m[2]) > 59) throw new CompileError(RuleErrorCodes.BAD_VALUE, `'${s}' is not a time of day (HH:MM)`, offset);
   return Number(m[1]) * 60 + Number(m[2]);
 }
 
@@ -145,7 +146,7 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
   const vo = (i: number): number => n.valueOffsets[i] ?? offset;
   const get = def.get;
   const one = (): string => {
-    if (values.length !== 1) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `operator '${n.op}' takes one value; use 'in' for lists`, offset);
+    if (values.length !== 1) throw new CompileError(RuleErrorCodes.BAD_VALUE, `operator '${n.op}' takes one value; use 'in' for lists`, offset);
     return values[0]!;
   };
   switch (n.op) {
@@ -157,7 +158,7 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
         const x = num(v, field, vo(0));
         p = (c) => get(c) === x;
       } else if (def.kind === 'boolean') {
-        if (v !== 'true' && v !== 'false') throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `field '${field}' is boolean; use true or false`, vo(0));
+        if (v !== 'true' && v !== 'false') throw new CompileError(RuleErrorCodes.BAD_VALUE, `field '${field}' is boolean; use true or false`, vo(0));
         const b = v === 'true';
         p = (c) => (get(c) ?? false) === b;
       } else p = stringTest(def, (s) => s === v);
@@ -167,7 +168,7 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
     case '<=':
     case '>':
     case '>=': {
-      if (def.kind !== 'number' && def.kind !== 'scalar') throw new CompileError('DBTAP_E_RULE_TYPE', `operator '${n.op}' needs a numeric field; '${field}' is ${def.kind}`, offset);
+      if (def.kind !== 'number' && def.kind !== 'scalar') throw new CompileError(RuleErrorCodes.TYPE, `operator '${n.op}' needs a numeric field; '${field}' is ${def.kind}`, offset);
       const x = num(one(), field, vo(0));
       const toN = (c: EvalContext): number => {
         const v = get(c);
@@ -184,7 +185,7 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
         const set = new Set(values.map((v, i) => num(v, field, vo(i))));
         return (c) => set.has(get(c) as number);
       }
-      if (def.kind === 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `field '${field}' is boolean; 'in' does not apply`, offset);
+      if (def.kind === 'boolean') throw new CompileError(RuleErrorCodes.TYPE, `field '${field}' is boolean; 'in' does not apply`, offset);
       if (n.op === 'in') {
         const set = new Set(values);
         return stringTest(def, (s) => set.has(s));
@@ -202,7 +203,7 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
     case 'icontains':
     case 'istartswith':
     case 'iendswith': {
-      if (def.kind === 'number' || def.kind === 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `operator '${n.op}' needs a text field; '${field}' is ${def.kind}`, offset);
+      if (def.kind === 'number' || def.kind === 'boolean') throw new CompileError(RuleErrorCodes.TYPE, `operator '${n.op}' needs a text field; '${field}' is ${def.kind}`, offset);
       const ci = n.op.startsWith('i');
       const vs = ci ? values.map((v) => v.toLowerCase()) : values;
       const base = ci ? n.op.slice(1) : n.op;
@@ -219,12 +220,12 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
     }
     case 'matches':
     case 'imatches': {
-      if (def.kind === 'number' || def.kind === 'boolean') throw new CompileError('DBTAP_E_RULE_TYPE', `operator '${n.op}' needs a text field; '${field}' is ${def.kind}`, offset);
+      if (def.kind === 'number' || def.kind === 'boolean') throw new CompileError(RuleErrorCodes.TYPE, `operator '${n.op}' needs a text field; '${field}' is ${def.kind}`, offset);
       const res = values.map((v, i) => {
         try {
           return new RegExp(v, n.op === 'imatches' ? 'i' : '');
         } catch (err) {
-          throw new CompileError('DBTAP_E_RULE_BAD_REGEX', `bad regular expression '${v}': ${(err as Error).message}`, vo(i));
+          throw new CompileError(RuleErrorCodes.BAD_REGEX, `bad regular expression '${v}': ${(err as Error).message}`, vo(i));
         }
       });
       if (res.length === 1) {
@@ -234,10 +235,10 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
       return stringTest(def, (s) => res.some((re) => re.test(s)));
     }
     case 'in_cidr': {
-      if (def.kind !== 'string') throw new CompileError('DBTAP_E_RULE_TYPE', `operator 'in_cidr' needs an address field; '${field}' is ${def.kind}`, offset);
+      if (def.kind !== 'string') throw new CompileError(RuleErrorCodes.TYPE, `operator 'in_cidr' needs an address field; '${field}' is ${def.kind}`, offset);
       const blocks: Cidr[] = values.map((v, i) => {
         const c = parseCidr(v);
-        if (c === undefined) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${v}' is not an address or CIDR block`, vo(i));
+        if (c === undefined) throw new CompileError(RuleErrorCodes.BAD_VALUE, `'${v}' is not an address or CIDR block`, vo(i));
         return c;
       });
       let lastText = '';
@@ -255,10 +256,10 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
       };
     }
     case 'within': {
-      if (field !== 'time') throw new CompileError('DBTAP_E_RULE_TYPE', `operator 'within' applies to the field 'time' only`, offset);
+      if (field !== 'time') throw new CompileError(RuleErrorCodes.TYPE, `operator 'within' applies to the field 'time' only`, offset);
       const ranges = values.map((v, i) => {
         const dash = v.indexOf('-');
-        if (dash < 0) throw new CompileError('DBTAP_E_RULE_BAD_VALUE', `'${v}' is not a time range (HH:MM-HH:MM)`, vo(i));
+        if (dash < 0) throw new CompileError(RuleErrorCodes.BAD_VALUE, `'${v}' is not a time range (HH:MM-HH:MM)`, vo(i));
         return [parseClock(v.slice(0, dash), vo(i)), parseClock(v.slice(dash + 1), vo(i))] as const;
       });
       return (c) => {
@@ -268,7 +269,7 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
       };
     }
     default:
-      throw new CompileError('DBTAP_E_RULE_SYNTAX', `unknown operator '${n.op}'`, offset);
+      throw new CompileError(RuleErrorCodes.SYNTAX, `unknown operator '${n.op}'`, offset);
   }
 }
 

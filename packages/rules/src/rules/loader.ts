@@ -1,3 +1,5 @@
+import { ErrorCodes } from '@dbtap/core';
+import { RuleErrorCodes } from '../errors.js';
 // Stage 1 of rule loading: read one source (YAML, JSON or a plain object),
 // check its shape, and keep a way back from any value to its line and column.
 import { readFileSync } from 'node:fs';
@@ -69,46 +71,46 @@ function validate(file: RuleFile): Sink {
   const out = Object.assign([] as Diagnostic[], { bad: new Set<string>() });
   const c = file.content as unknown;
   if (!isObj(c)) {
-    put(out, file, [], 'DBTAP_E_RULE_SCHEMA', 'a rule file must be a mapping with lists, macros, rules and groups');
+    put(out, file, [], RuleErrorCodes.SCHEMA, 'a rule file must be a mapping with lists, macros, rules and groups');
     return out;
   }
   for (const k of Object.keys(c)) if (!TOP_KEYS.has(k)) put(out, file, [k], 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown top-level key '${k}' (expected lists, macros, rules, groups)`, 'warning');
   if (c.lists !== undefined) {
-    if (!isObj(c.lists)) put(out, file, ['lists'], 'DBTAP_E_RULE_SCHEMA', "'lists' must map names to lists of values");
+    if (!isObj(c.lists)) put(out, file, ['lists'], RuleErrorCodes.SCHEMA, "'lists' must map names to lists of values");
     else
       for (const [name, v] of Object.entries(c.lists)) {
         const items = Array.isArray(v) ? v : isObj(v) ? v.items : undefined;
-        if (!Array.isArray(items)) put(out, file, ['lists', name], 'DBTAP_E_RULE_SCHEMA', `list '${name}' must be a sequence of values or { items: [...], append: true }`);
+        if (!Array.isArray(items)) put(out, file, ['lists', name], RuleErrorCodes.SCHEMA, `list '${name}' must be a sequence of values or { items: [...], append: true }`);
         else
           items.forEach((it, i) => {
-            if (typeof it !== 'string' && typeof it !== 'number') put(out, file, Array.isArray(v) ? ['lists', name, i] : ['lists', name, 'items', i], 'DBTAP_E_RULE_SCHEMA', `list '${name}' item ${i + 1} must be a string or number`);
+            if (typeof it !== 'string' && typeof it !== 'number') put(out, file, Array.isArray(v) ? ['lists', name, i] : ['lists', name, 'items', i], RuleErrorCodes.SCHEMA, `list '${name}' item ${i + 1} must be a string or number`);
           });
-        if (isObj(v) && v.append !== undefined && typeof v.append !== 'boolean') put(out, file, ['lists', name, 'append'], 'DBTAP_E_RULE_SCHEMA', "'append' must be true or false");
+        if (isObj(v) && v.append !== undefined && typeof v.append !== 'boolean') put(out, file, ['lists', name, 'append'], RuleErrorCodes.SCHEMA, "'append' must be true or false");
       }
   }
   if (c.macros !== undefined) {
-    if (!isObj(c.macros)) put(out, file, ['macros'], 'DBTAP_E_RULE_SCHEMA', "'macros' must map names to conditions");
+    if (!isObj(c.macros)) put(out, file, ['macros'], RuleErrorCodes.SCHEMA, "'macros' must map names to conditions");
     else
       for (const [name, v] of Object.entries(c.macros)) {
-        if (fieldDef(name) !== undefined) put(out, file, ['macros', name], 'DBTAP_E_RULE_SCHEMA', `macro '${name}' has the name of a field`);
+        if (fieldDef(name) !== undefined) put(out, file, ['macros', name], RuleErrorCodes.SCHEMA, `macro '${name}' has the name of a field`);
         const cond = typeof v === 'string' ? v : isObj(v) ? v.condition : undefined;
         const path = typeof v === 'string' ? ['macros', name] : ['macros', name, 'condition'];
-        if (typeof cond !== 'string') put(out, file, ['macros', name], 'DBTAP_E_RULE_SCHEMA', `macro '${name}' must be a condition string or { condition, append: true }`);
+        if (typeof cond !== 'string') put(out, file, ['macros', name], RuleErrorCodes.SCHEMA, `macro '${name}' must be a condition string or { condition, append: true }`);
         else checkSyntax(file, path, cond, out);
       }
   }
   if (c.rules !== undefined) {
-    if (!Array.isArray(c.rules)) put(out, file, ['rules'], 'DBTAP_E_RULE_SCHEMA', "'rules' must be a sequence of rules");
+    if (!Array.isArray(c.rules)) put(out, file, ['rules'], RuleErrorCodes.SCHEMA, "'rules' must be a sequence of rules");
     else {
       const seen = new Map<string, number>();
       c.rules.forEach((r, i) => validateRule(file, r, i, seen, out));
     }
   }
   if (c.groups !== undefined) {
-    if (!isObj(c.groups)) put(out, file, ['groups'], 'DBTAP_E_RULE_SCHEMA', "'groups' must map group names to lists of rule ids");
+    if (!isObj(c.groups)) put(out, file, ['groups'], RuleErrorCodes.SCHEMA, "'groups' must map group names to lists of rule ids");
     else
       for (const [name, v] of Object.entries(c.groups)) {
-        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) put(out, file, ['groups', name], 'DBTAP_E_RULE_SCHEMA', `group '${name}' must be a sequence of rule ids, 'prefix*' patterns or 'tag:<tag>'`);
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) put(out, file, ['groups', name], RuleErrorCodes.SCHEMA, `group '${name}' must be a sequence of rule ids, 'prefix*' patterns or 'tag:<tag>'`);
       }
   }
   return out;
@@ -118,7 +120,7 @@ function checkSyntax(file: RuleFile, path: RulePath, cond: string, out: Sink): v
   try {
     parseCondition(cond);
   } catch (err) {
-    if (err instanceof ConditionSyntaxError) put(out, file, path, 'DBTAP_E_RULE_SYNTAX', err.message, 'error', err.offset);
+    if (err instanceof ConditionSyntaxError) put(out, file, path, RuleErrorCodes.SYNTAX, err.message, 'error', err.offset);
     else throw err;
   }
 }
@@ -126,49 +128,49 @@ function checkSyntax(file: RuleFile, path: RulePath, cond: string, out: Sink): v
 function validateRule(file: RuleFile, r: unknown, i: number, seen: Map<string, number>, out: Sink): void {
   const at = (k?: string): RulePath => (k === undefined ? ['rules', i] : ['rules', i, k]);
   if (!isObj(r)) {
-    put(out, file, at(), 'DBTAP_E_RULE_SCHEMA', `rule ${i + 1} must be a mapping`);
+    put(out, file, at(), RuleErrorCodes.SCHEMA, `rule ${i + 1} must be a mapping`);
     return;
   }
   for (const k of Object.keys(r)) if (!RULE_KEYS.has(k)) put(out, file, at(k), 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown rule key '${k}'`, 'warning');
   if (typeof r.id !== 'string' || r.id.trim().length === 0) {
-    put(out, file, r.id === undefined ? at() : at('id'), 'DBTAP_E_RULE_SCHEMA', `rule ${i + 1} needs an 'id' (a non-empty string)`);
+    put(out, file, r.id === undefined ? at() : at('id'), RuleErrorCodes.SCHEMA, `rule ${i + 1} needs an 'id' (a non-empty string)`);
     return;
   }
-  if (seen.has(r.id)) put(out, file, at('id'), 'DBTAP_E_RULE_DUPLICATE', `rule id '${r.id}' is defined twice in this file (first as rule ${seen.get(r.id)! + 1})`);
+  if (seen.has(r.id)) put(out, file, at('id'), RuleErrorCodes.DUPLICATE, `rule id '${r.id}' is defined twice in this file (first as rule ${seen.get(r.id)! + 1})`);
   else seen.set(r.id, i);
   const amend = r.override === true || r.append === true;
-  if (r.override !== undefined && typeof r.override !== 'boolean') put(out, file, at('override'), 'DBTAP_E_RULE_SCHEMA', "'override' must be true or false");
-  if (r.append !== undefined && typeof r.append !== 'boolean') put(out, file, at('append'), 'DBTAP_E_RULE_SCHEMA', "'append' must be true or false");
-  if (r.override === true && r.append === true) put(out, file, at('append'), 'DBTAP_E_RULE_SCHEMA', "a rule entry cannot both 'override' and 'append'");
-  if (r.append === true && typeof r.condition !== 'string') put(out, file, at(), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'append' needs a condition to append`);
-  if (r.risk === undefined ? !amend : typeof r.risk !== 'string' || !RISKS.has(r.risk)) put(out, file, r.risk === undefined ? at() : at('risk'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'risk' must be one of high, medium, low, info`);
-  if (r.condition === undefined ? !amend : typeof r.condition !== 'string') put(out, file, r.condition === undefined ? at() : at('condition'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'condition' must be a condition string`);
+  if (r.override !== undefined && typeof r.override !== 'boolean') put(out, file, at('override'), RuleErrorCodes.SCHEMA, "'override' must be true or false");
+  if (r.append !== undefined && typeof r.append !== 'boolean') put(out, file, at('append'), RuleErrorCodes.SCHEMA, "'append' must be true or false");
+  if (r.override === true && r.append === true) put(out, file, at('append'), RuleErrorCodes.SCHEMA, "a rule entry cannot both 'override' and 'append'");
+  if (r.append === true && typeof r.condition !== 'string') put(out, file, at(), RuleErrorCodes.SCHEMA, `rule '${r.id}': 'append' needs a condition to append`);
+  if (r.risk === undefined ? !amend : typeof r.risk !== 'string' || !RISKS.has(r.risk)) put(out, file, r.risk === undefined ? at() : at('risk'), RuleErrorCodes.SCHEMA, `rule '${r.id}': 'risk' must be one of high, medium, low, info`);
+  if (r.condition === undefined ? !amend : typeof r.condition !== 'string') put(out, file, r.condition === undefined ? at() : at('condition'), RuleErrorCodes.SCHEMA, `rule '${r.id}': 'condition' must be a condition string`);
   else if (typeof r.condition === 'string') checkSyntax(file, at('condition'), r.condition, out);
-  if (r.action !== undefined && (typeof r.action !== 'string' || !ACTIONS.has(r.action))) put(out, file, at('action'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'action' must be one of alert, log, ignore`);
-  if (r.enabled !== undefined && typeof r.enabled !== 'boolean') put(out, file, at('enabled'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'enabled' must be true or false`);
-  for (const k of ['name', 'description'] as const) if (r[k] !== undefined && typeof r[k] !== 'string') put(out, file, at(k), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': '${k}' must be a string`);
-  if (r.tags !== undefined && (!Array.isArray(r.tags) || r.tags.some((t) => typeof t !== 'string'))) put(out, file, at('tags'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'tags' must be a sequence of strings`);
+  if (r.action !== undefined && (typeof r.action !== 'string' || !ACTIONS.has(r.action))) put(out, file, at('action'), RuleErrorCodes.SCHEMA, `rule '${r.id}': 'action' must be one of alert, log, ignore`);
+  if (r.enabled !== undefined && typeof r.enabled !== 'boolean') put(out, file, at('enabled'), RuleErrorCodes.SCHEMA, `rule '${r.id}': 'enabled' must be true or false`);
+  for (const k of ['name', 'description'] as const) if (r[k] !== undefined && typeof r[k] !== 'string') put(out, file, at(k), RuleErrorCodes.SCHEMA, `rule '${r.id}': '${k}' must be a string`);
+  if (r.tags !== undefined && (!Array.isArray(r.tags) || r.tags.some((t) => typeof t !== 'string'))) put(out, file, at('tags'), RuleErrorCodes.SCHEMA, `rule '${r.id}': 'tags' must be a sequence of strings`);
   if (r.detector !== undefined) {
     const d = r.detector;
     const dp = (k?: string): RulePath => (k === undefined ? at('detector') : ['rules', i, 'detector', k]);
-    if (!isObj(d)) put(out, file, dp(), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'detector' must be a mapping`);
+    if (!isObj(d)) put(out, file, dp(), RuleErrorCodes.SCHEMA, `rule '${r.id}': 'detector' must be a mapping`);
     else {
       for (const k of Object.keys(d)) if (!DETECTOR_KEYS.has(k)) put(out, file, dp(k), 'DBTAP_W_RULE_UNKNOWN_KEY', `unknown detector key '${k}'`, 'warning');
-      if (parseWindow(d.window) === undefined) put(out, file, d.window === undefined ? dp() : dp('window'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': detector 'window' must be a duration such as 60s, 5m, 1h`);
-      if (typeof d.threshold !== 'number' || !(d.threshold > 0)) put(out, file, d.threshold === undefined ? dp() : dp('threshold'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': detector 'threshold' must be a positive number`);
+      if (parseWindow(d.window) === undefined) put(out, file, d.window === undefined ? dp() : dp('window'), RuleErrorCodes.SCHEMA, `rule '${r.id}': detector 'window' must be a duration such as 60s, 5m, 1h`);
+      if (typeof d.threshold !== 'number' || !(d.threshold > 0)) put(out, file, d.threshold === undefined ? dp() : dp('threshold'), RuleErrorCodes.SCHEMA, `rule '${r.id}': detector 'threshold' must be a positive number`);
       if (d.groupBy !== undefined) {
-        if (!Array.isArray(d.groupBy)) put(out, file, dp('groupBy'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': 'groupBy' must be a sequence of field names`);
+        if (!Array.isArray(d.groupBy)) put(out, file, dp('groupBy'), RuleErrorCodes.SCHEMA, `rule '${r.id}': 'groupBy' must be a sequence of field names`);
         else
           d.groupBy.forEach((g, gi) => {
-            if (typeof g !== 'string' || fieldDef(g) === undefined) put(out, file, ['rules', i, 'detector', 'groupBy', gi], 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown groupBy field '${String(g)}'`);
+            if (typeof g !== 'string' || fieldDef(g) === undefined) put(out, file, ['rules', i, 'detector', 'groupBy', gi], RuleErrorCodes.UNKNOWN_FIELD, `rule '${r.id}': unknown groupBy field '${String(g)}'`);
           });
       }
-      if (d.distinct !== undefined && d.sum !== undefined) put(out, file, dp('sum'), 'DBTAP_E_RULE_SCHEMA', `rule '${r.id}': a detector counts 'distinct' values or a 'sum', not both`);
-      if (d.distinct !== undefined && (typeof d.distinct !== 'string' || fieldDef(d.distinct) === undefined)) put(out, file, dp('distinct'), 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown distinct field '${String(d.distinct)}'`);
+      if (d.distinct !== undefined && d.sum !== undefined) put(out, file, dp('sum'), RuleErrorCodes.SCHEMA, `rule '${r.id}': a detector counts 'distinct' values or a 'sum', not both`);
+      if (d.distinct !== undefined && (typeof d.distinct !== 'string' || fieldDef(d.distinct) === undefined)) put(out, file, dp('distinct'), RuleErrorCodes.UNKNOWN_FIELD, `rule '${r.id}': unknown distinct field '${String(d.distinct)}'`);
       if (d.sum !== undefined) {
         const f = typeof d.sum === 'string' ? fieldDef(d.sum) : undefined;
-        if (f === undefined) put(out, file, dp('sum'), 'DBTAP_E_RULE_UNKNOWN_FIELD', `rule '${r.id}': unknown sum field '${String(d.sum)}'`);
-        else if (f.kind !== 'number') put(out, file, dp('sum'), 'DBTAP_E_RULE_TYPE', `rule '${r.id}': sum field '${String(d.sum)}' is not numeric`);
+        if (f === undefined) put(out, file, dp('sum'), RuleErrorCodes.UNKNOWN_FIELD, `rule '${r.id}': unknown sum field '${String(d.sum)}'`);
+        else if (f.kind !== 'number') put(out, file, dp('sum'), RuleErrorCodes.TYPE, `rule '${r.id}': sum field '${String(d.sum)}' is not numeric`);
       }
     }
   }
@@ -252,13 +254,13 @@ export function readRuleText(text: string, name: string): ReadResult {
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors) {
     const p = lc.linePos(e.pos[0]);
-    diagnostics.push({ code: 'DBTAP_E_RULE_YAML', severity: 'error', message: e.message.split('\n')[0]!, file: name, line: p.line, column: p.col });
+    diagnostics.push({ code: RuleErrorCodes.YAML, severity: 'error', message: e.message.split('\n')[0]!, file: name, line: p.line, column: p.col });
   }
   if (diagnostics.length > 0) return { diagnostics };
   const contents = doc.contents;
   const data = contents === null ? {} : (doc.toJS({ maxAliasCount: 100 }) as RuleFileContent);
   if (contents !== null && !isMap(contents) && !isSeq(contents) && !isScalar(contents)) {
-    diagnostics.push({ code: 'DBTAP_E_RULE_SCHEMA', severity: 'error', message: 'a rule file must be a mapping', file: name, line: 1, column: 1 });
+    diagnostics.push({ code: RuleErrorCodes.SCHEMA, severity: 'error', message: 'a rule file must be a mapping', file: name, line: 1, column: 1 });
     return { diagnostics };
   }
   const file: RuleFile = { name, content: data ?? {}, locate: yamlLocator(doc, lc, text) };
@@ -280,7 +282,7 @@ export function readRuleFile(path: string): ReadResult {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    return { diagnostics: [{ code: 'DBTAP_E_IO', severity: 'error', message: `cannot read rule file: ${(err as Error).message}`, file: path, line: 0, column: 0 }] };
+    return { diagnostics: [{ code: ErrorCodes.IO, severity: 'error', message: `cannot read rule file: ${(err as Error).message}`, file: path, line: 0, column: 0 }] };
   }
   return readRuleText(text, path);
 }

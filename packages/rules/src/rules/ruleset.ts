@@ -4,6 +4,7 @@
 // the event classes they can match. A file with any error is left out as a
 // whole: a bad rule file never half-loads.
 import { DbtapError } from '@dbtap/core';
+import { RuleErrorCodes } from '../errors.js';
 import { ConditionSyntaxError, parseCondition as parseCondition_, type ExprNode } from './expr.js';
 import { CompileError, compileExpanded as compileExpanded_, describeExpanded as describeExpanded_, expand as expand_, fieldsOf as fieldsOf_, indexKeys as indexKeys_, specialize as specialize_, type CompileEnv, type Expanded, type Predicate } from './compile.js';
 import { diag as diag_, parseWindow as parseWindow_, readRuleFile as readRuleFile_, readRuleObject as readRuleObject_, readRuleText as readRuleText_, type ReadResult, type RuleFile, type RulePath } from './loader.js';
@@ -151,7 +152,7 @@ function compilePass(files: readonly RuleFile[]): { ruleSet: RuleSet; diagnostic
       const append = !Array.isArray(v) && (v as { append?: boolean }).append === true;
       if (append) {
         const old = lists.get(name);
-        if (old === undefined) err(diag(f, ['lists', name], 'DBTAP_E_RULE_APPEND_MISSING', `cannot append to list '${name}': no earlier file defines it`), f);
+        if (old === undefined) err(diag(f, ['lists', name], RuleErrorCodes.APPEND_MISSING, `cannot append to list '${name}': no earlier file defines it`), f);
         else lists.set(name, [...old, ...items]);
       } else lists.set(name, items);
     }
@@ -168,7 +169,7 @@ function compilePass(files: readonly RuleFile[]): { ruleSet: RuleSet; diagnostic
       const append = typeof v !== 'string' && v.append === true;
       if (append) {
         const old = macroSrc.get(name);
-        if (old === undefined) err(diag(f, ['macros', name], 'DBTAP_E_RULE_APPEND_MISSING', `cannot append to macro '${name}': no earlier file defines it`), f);
+        if (old === undefined) err(diag(f, ['macros', name], RuleErrorCodes.APPEND_MISSING, `cannot append to macro '${name}': no earlier file defines it`), f);
         else old.parts.push({ text, file: f, path });
       } else macroSrc.set(name, { parts: [{ text, file: f, path }] });
     }
@@ -182,7 +183,7 @@ function compilePass(files: readonly RuleFile[]): { ruleSet: RuleSet; diagnostic
         nodes.push({ node: parseCondition(p.text), file: p.file, path: p.path });
       } catch (e) {
         if (!(e instanceof ConditionSyntaxError)) throw e;
-        err(diag(p.file, p.path, 'DBTAP_E_RULE_SYNTAX', e.message, 'error', e.offset), p.file);
+        err(diag(p.file, p.path, RuleErrorCodes.SYNTAX, e.message, 'error', e.offset), p.file);
       }
     }
     if (nodes.length === 0) continue;
@@ -210,7 +211,7 @@ function compilePass(files: readonly RuleFile[]): { ruleSet: RuleSet; diagnostic
       const old = merged.get(r.id);
       if (r.override === true || r.append === true) {
         if (old === undefined) {
-          err(diag(f, ['rules', i, 'id'], 'DBTAP_E_RULE_APPEND_MISSING', `rule '${r.id}' ${r.append === true ? 'appends to' : 'overrides'} a rule no earlier file defines`), f);
+          err(diag(f, ['rules', i, 'id'], RuleErrorCodes.APPEND_MISSING, `rule '${r.id}' ${r.append === true ? 'appends to' : 'overrides'} a rule no earlier file defines`), f);
           return;
         }
         if (r.append === true) {
@@ -247,7 +248,7 @@ function compilePass(files: readonly RuleFile[]): { ruleSet: RuleSet; diagnostic
         nodes.push(node);
       } catch (e) {
         failed = true;
-        if (e instanceof ConditionSyntaxError) err(diag(p.file, p.path, 'DBTAP_E_RULE_SYNTAX', e.message, 'error', e.offset), p.file);
+        if (e instanceof ConditionSyntaxError) err(diag(p.file, p.path, RuleErrorCodes.SYNTAX, e.message, 'error', e.offset), p.file);
         else if (e instanceof CompileError) err(diag(p.file, p.path, e.code, `rule '${id}': ${e.message}`, 'error', e.offset), p.file);
         else throw e;
       }
@@ -393,7 +394,7 @@ export function loadRuleObjects(content: RuleFileContent, name = '<object>', opt
 /** Reads one rule text into a {@link RuleFile} without compiling it; throws `DBTAP_E_RULE_LOAD` on errors. */
 export function parseRuleText(text: string, fileName: string): RuleFile {
   const r = readRuleText(text, fileName);
-  if (r.file === undefined) throw new DbtapError('DBTAP_E_RULE_LOAD', `${fileName}: ${r.diagnostics.map(formatDiagnostic).join('; ')}`, { diagnostics: r.diagnostics });
+  if (r.file === undefined) throw new DbtapError(RuleErrorCodes.LOAD, `${fileName}: ${r.diagnostics.map(formatDiagnostic).join('; ')}`, { diagnostics: r.diagnostics });
   return r.file;
 }
 
@@ -406,7 +407,7 @@ export function compileRules(files: readonly RuleFile[] | LoadResult): RuleSet {
   const list = Array.isArray(files) ? (files as readonly RuleFile[]) : (files as LoadResult).files;
   const r = compilePass(list);
   const errors = r.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0) throw new DbtapError('DBTAP_E_RULE_LOAD', `rules do not compile: ${errors.map(formatDiagnostic).join('; ')}`, { diagnostics: errors });
+  if (errors.length > 0) throw new DbtapError(RuleErrorCodes.LOAD, `rules do not compile: ${errors.map(formatDiagnostic).join('; ')}`, { diagnostics: errors });
   return r.ruleSet;
 }
 

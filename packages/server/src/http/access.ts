@@ -10,6 +10,7 @@
 // digests and compared in constant time. Each administrative action and each
 // refused request is appended to the system log, which only the auditor reads.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ServerErrorCodes } from '../errors.js';
 import { appendFileSync, existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { DbtapError } from '@dbtap/core';
@@ -21,12 +22,10 @@ export type ApiRole = 'sysadmin' | 'secadmin' | 'auditor';
 /** Every role, in a stable order. */
 export const API_ROLES: readonly ApiRole[] = ['sysadmin', 'secadmin', 'auditor'];
 
-/** Error codes of access control. */
+/** Error codes of access control; a view of {@link ServerErrorCodes}. */
 export const AccessErrorCodes = {
-  /** No token, or a token no user holds. */
-  UNAUTHENTICATED: 'DBTAP_E_UNAUTHENTICATED',
-  /** The user's role may not do this. */
-  FORBIDDEN: 'DBTAP_E_FORBIDDEN',
+  UNAUTHENTICATED: ServerErrorCodes.UNAUTHENTICATED,
+  FORBIDDEN: ServerErrorCodes.FORBIDDEN,
 } as const;
 
 /** An API user as configured: a name, one role, and the token's SHA-256 digest (hex). */

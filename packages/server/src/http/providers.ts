@@ -1,25 +1,19 @@
 import { RISK_LEVELS, type RiskLevel } from '@dbtap/core';
+import { ServerErrorCodes } from '../errors.js';
 import { failWith, validateAuditObjects, type AuditObjectDef, type ValidationFailure } from '../objects.js';
 import { checkKeys } from '../validate.js';
 
 export type { AuditObjectDef } from '../objects.js';
 
-/** Error codes of the HTTP API. */
+/** Error codes of the HTTP API; a view of {@link ServerErrorCodes}. */
 export const HttpErrorCodes = {
-  /** The request is malformed: unknown or invalid parameter, bad body. */
-  BAD_REQUEST: 'DBTAP_E_BAD_REQUEST',
-  /** The request body is not valid JSON. */
-  BAD_JSON: 'DBTAP_E_BAD_JSON',
-  /** The request body is larger than the server accepts. */
-  PAYLOAD_TOO_LARGE: 'DBTAP_E_PAYLOAD_TOO_LARGE',
-  /** No such path, or no such item (session, alert). */
-  NOT_FOUND: 'DBTAP_E_NOT_FOUND',
-  /** `/api/reports/{kind}` with a kind the server does not produce. */
-  UNKNOWN_REPORT: 'DBTAP_E_UNKNOWN_REPORT',
-  /** The path exists but not for this method. */
-  METHOD_NOT_ALLOWED: 'DBTAP_E_METHOD_NOT_ALLOWED',
-  /** Anything unexpected; details are logged, not returned. */
-  INTERNAL: 'DBTAP_E_INTERNAL',
+  BAD_REQUEST: ServerErrorCodes.BAD_REQUEST,
+  BAD_JSON: ServerErrorCodes.BAD_JSON,
+  PAYLOAD_TOO_LARGE: ServerErrorCodes.PAYLOAD_TOO_LARGE,
+  NOT_FOUND: ServerErrorCodes.NOT_FOUND,
+  UNKNOWN_REPORT: ServerErrorCodes.UNKNOWN_REPORT,
+  METHOD_NOT_ALLOWED: ServerErrorCodes.METHOD_NOT_ALLOWED,
+  INTERNAL: ServerErrorCodes.INTERNAL,
 } as const;
 
 /** A named set of rules that is switched on or off together. */

@@ -3,14 +3,13 @@
 // Both stores use these functions, so a SQLite file and a PostgreSQL schema
 // hold byte-identical links for the same history.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { ServerErrorCodes } from '../errors.js';
 import { DbtapError, riskRank, type AuditEvent } from '@dbtap/core';
 
-/** Error codes of tamper evidence (besides the stores' codes). */
+/** Error codes of tamper evidence (besides the stores' codes); a view of {@link ServerErrorCodes}. */
 export const IntegrityErrorCodes = {
-  /** The chain is signed and no key, or another key, was given; or a key is malformed. */
-  KEY: 'DBTAP_E_INTEGRITY_KEY',
-  /** The store holds no chain to verify (not a dbtap store, or written before tamper evidence existed and never opened for writing since). */
-  NO_CHAIN: 'DBTAP_E_INTEGRITY_NO_CHAIN',
+  KEY: ServerErrorCodes.INTEGRITY_KEY,
+  NO_CHAIN: ServerErrorCodes.INTEGRITY_NO_CHAIN,
 } as const;
 
 /** Length of a hash (SHA-256 and HMAC-SHA-256), bytes. */

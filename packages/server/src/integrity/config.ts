@@ -1,7 +1,6 @@
-import { DbtapError, ErrorCodes } from '@dbtap/core';
-import { readKeyFile, type ConfigFail } from '../masking/config.js';
+import { readKeyFile } from '../masking/config.js';
 import { MIN_KEY_BYTES } from './chain.js';
-import { checkKeys } from '../validate.js';
+import { checkKeys, configFail, type ConfigFail } from '../validate.js';
 
 /** The `integrity:` section of the server configuration, resolved. */
 export interface IntegrityConfig {
@@ -9,9 +8,7 @@ export interface IntegrityConfig {
   key?: Uint8Array;
 }
 
-function defaultFail(path: string, want: string): never {
-  throw new DbtapError(ErrorCodes.CONFIG, `${path} must be ${want}`, { path });
-}
+const defaultFail: ConfigFail = configFail();
 
 /**
  * Resolves the chain key: the environment variable `DBTAP_INTEGRITY_KEY`

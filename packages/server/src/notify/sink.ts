@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ServerErrorCodes } from '../errors.js';
 import { DbtapError, ErrorCodes } from '@dbtap/core';
 import type { BackoffConfig, TlsClientConfig } from './config.js';
 import type { Notice } from './notice.js';
@@ -6,20 +7,15 @@ import type { Notice } from './notice.js';
 /**
  * Error codes of notification delivery, in addition to `@dbtap/core`'s
  * `ErrorCodes`. The strings are stable API.
+ * A view of {@link ServerErrorCodes}.
  */
 export const NotifyErrorCodes = {
-  /** A TCP or TLS connection to a syslog receiver could not be made or was lost (TLS verification failures included). */
-  CONNECT: 'DBTAP_E_NOTIFY_CONNECT',
-  /** Sending to a receiver failed (UDP send error, connection reset during a request). */
-  SEND: 'DBTAP_E_NOTIFY_SEND',
-  /** A webhook answered with a status other than 2xx. */
-  HTTP_STATUS: 'DBTAP_E_NOTIFY_HTTP_STATUS',
-  /** A webhook request or a connection attempt took longer than its timeout. */
-  TIMEOUT: 'DBTAP_E_NOTIFY_TIMEOUT',
-  /** Appending to a file channel, or rotating it, failed. */
-  WRITE: 'DBTAP_E_NOTIFY_WRITE',
-  /** The notifier was closed while a delivery was waiting; the notifications go to the spool. */
-  CLOSED: 'DBTAP_E_NOTIFY_CLOSED',
+  CONNECT: ServerErrorCodes.NOTIFY_CONNECT,
+  SEND: ServerErrorCodes.NOTIFY_SEND,
+  HTTP_STATUS: ServerErrorCodes.NOTIFY_HTTP_STATUS,
+  TIMEOUT: ServerErrorCodes.NOTIFY_TIMEOUT,
+  WRITE: ServerErrorCodes.NOTIFY_WRITE,
+  CLOSED: ServerErrorCodes.NOTIFY_CLOSED,
 } as const;
 
 /** Outcome of delivering one batch. */

@@ -1,4 +1,5 @@
 import { RISK_LEVELS, DbtapError, type AuditEvent, type AuditEventKind, type RiskLevel } from '@dbtap/core';
+import { ServerErrorCodes } from '../errors.js';
 import { StoreErrorCodes, parseTime } from '../store/query.js';
 import type { AggregateQuery, AggregateResult, AggregateRow, AuditStore, ReportDimension, ReportFilter } from '../store/types.js';
 import { normalizeWorkingHours } from '../store/hours.js';
@@ -36,10 +37,9 @@ const SQL_CUT = 2000;
 const ACTIVITY: AuditEventKind[] = ['login', 'statement', 'logout'];
 const PRIVILEGE_VERBS = ['GRANT', 'REVOKE', 'DENY'];
 
-/** Error codes of the reports (besides the stores' `DBTAP_E_BAD_QUERY`). */
+/** Error codes of the reports (besides the stores' `DBTAP_E_BAD_QUERY`); a view of {@link ServerErrorCodes}. */
 export const ReportErrorCodes = {
-  /** A report kind dbtap does not produce. */
-  UNKNOWN_REPORT: 'DBTAP_E_UNKNOWN_REPORT',
+  UNKNOWN_REPORT: ServerErrorCodes.UNKNOWN_REPORT,
 } as const;
 
 function bad(parameter: string, message: string): DbtapError {

@@ -1,4 +1,5 @@
 import { DbtapError, RISK_LEVELS, riskRank, type AuditEvent, type AuditEventKind, type EventStatus, type StatementType, type Timestamp } from '@dbtap/core';
+import { ServerErrorCodes } from '../errors.js';
 import {
   DEFAULT_PAGE_SIZE,
   MAX_PAGE_SIZE,
@@ -15,20 +16,14 @@ import {
   type TimeInput,
 } from './types.js';
 
-/** Error codes of the stores and the HTTP API (besides `@dbtap/core`'s `ErrorCodes`). */
+/** Error codes of the stores and the HTTP API (besides `@dbtap/core`'s `ErrorCodes`); a view of {@link ServerErrorCodes}. */
 export const StoreErrorCodes = {
-  /** A query parameter is missing, malformed or out of range. */
-  BAD_QUERY: 'DBTAP_E_BAD_QUERY',
-  /** A paging cursor is not one this store issued, or was issued for another order. */
-  BAD_CURSOR: 'DBTAP_E_BAD_CURSOR',
-  /** The store was closed. */
-  STORE_CLOSED: 'DBTAP_E_STORE_CLOSED',
-  /** A retention run is already in progress. */
-  RETENTION_BUSY: 'DBTAP_E_RETENTION_BUSY',
-  /** A record given to `append` lacks a required field. */
-  BAD_RECORD: 'DBTAP_E_BAD_RECORD',
-  /** The database behind the store failed. */
-  STORE_FAILED: 'DBTAP_E_STORE_FAILED',
+  BAD_QUERY: ServerErrorCodes.BAD_QUERY,
+  BAD_CURSOR: ServerErrorCodes.BAD_CURSOR,
+  STORE_CLOSED: ServerErrorCodes.STORE_CLOSED,
+  RETENTION_BUSY: ServerErrorCodes.RETENTION_BUSY,
+  BAD_RECORD: ServerErrorCodes.BAD_RECORD,
+  STORE_FAILED: ServerErrorCodes.STORE_FAILED,
 } as const;
 
 const KINDS: readonly AuditEventKind[] = ['login', 'statement', 'logout', 'alert'];
