@@ -10,6 +10,7 @@ import { parseNotificationConfig, type ChannelConfig } from './notify/config.js'
 import { reportOptionsFromText, type ReportOptions } from './reports/index.js';
 import { parseMaskingConfig, type MaskingConfig } from './masking/index.js';
 import { parseIntegrityConfig, type IntegrityConfig } from './integrity/config.js';
+import { DEFAULT_MAX_FUTURE_SECONDS } from './daemon.js';
 
 /** The server configuration file (`server.yaml` or JSON); every key is optional. */
 export interface ServerConfig {
@@ -37,6 +38,11 @@ export interface ServerConfig {
   reports?: ReportOptions;
   /** Tamper evidence: `keyFile` with the key that signs the store's hash chain (or `DBTAP_INTEGRITY_KEY` / `DBTAP_INTEGRITY_KEY_FILE`). */
   integrity: IntegrityConfig;
+  /**
+   * What ingest accepts: `maxFutureSeconds` (default 86400), how far past the
+   * server's clock a frame's timestamp may lie before the frame is refused.
+   */
+  ingest: { maxFutureSeconds: number };
   /** Masking of sensitive values before records are stored (`rules`, `replacement`, `hashKeyFile`; see `docs/integrity.md`). */
   masking?: MaskingConfig;
 }
@@ -52,6 +58,7 @@ export function defaultServerConfig(): ServerConfig {
     ruleGroups: [],
     notifications: [],
     integrity: {},
+    ingest: { maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS },
   };
 }
 
@@ -75,6 +82,7 @@ const CONFIG_SHAPE: Shape = map({
   ruleGroups: any(),
   integrity: any(),
   masking: any(),
+  ingest: map({ maxFutureSeconds: integer(0) }),
   notifications: any(),
   reports: map({
     timeZone: string(),
@@ -139,6 +147,7 @@ interface ConfigDocument {
   objects?: unknown;
   ruleGroups?: unknown;
   notifications?: unknown;
+  ingest?: { maxFutureSeconds?: number };
 }
 
 function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
@@ -152,6 +161,7 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
   if (d.api?.host !== undefined) cfg.api.host = d.api.host;
   if (d.api?.port !== undefined) cfg.api.port = d.api.port;
   if (d.api?.users !== undefined) cfg.api.users = parseApiUsers(d.api.users, 'api.users', failWith(ErrorCodes.CONFIG, `${file}: `, { file }));
+  if (d.ingest?.maxFutureSeconds !== undefined) cfg.ingest.maxFutureSeconds = d.ingest.maxFutureSeconds;
   if (d.ports !== undefined) cfg.ports = [...d.ports];
   if (d.rules?.builtin !== undefined) cfg.rules.builtin = d.rules.builtin;
   if (d.rules?.files !== undefined) cfg.rules.files = [...d.rules.files];

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { DbtapError, ErrorCodes, type AuditEvent, type Frame } from '@dbtap/core';
+import { DbtapError, ErrorCodes, formatTimestamp, US_PER_SEC, type AuditEvent, type Frame } from '@dbtap/core';
 import { TransportServer, type AgentInfo, type LogLevel } from '@dbtap/agent';
 import { createDefaultRegistry, type ProtocolRegistry } from '@dbtap/protocols';
 import type { AuditPipeline, PipelineStats } from './pipeline.js';
@@ -46,7 +46,19 @@ export interface AuditServerOptions {
   api?: { host: string; port: number; create: (store: AuditStore, server: AuditServer) => Server };
   /** Receives log lines (connects, disconnects, errors) with their level (`info` when absent). */
   log?: (line: string, level?: LogLevel) => void;
+  /**
+   * Frames stamped later than this many seconds past the server's clock are
+   * refused (counted, not audited), as are frames before 1970-01-01 or with
+   * a timestamp that is not a finite number. Default one day.
+   */
+  maxFutureSeconds?: number;
 }
+
+/** Default of {@link AuditServerOptions.maxFutureSeconds}: one day. */
+export const DEFAULT_MAX_FUTURE_SECONDS = 86_400;
+
+/** Refusals of one kind are logged at most this often (ms), with the count since the last line. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 /** Counters of a running {@link AuditServer}. */
 export interface AuditServerStats {
@@ -56,6 +68,8 @@ export interface AuditServerStats {
   batches: number;
   /** Frames received. */
   frames: number;
+  /** Frames refused because their timestamp is not a number, before 1970 or too far in the future. */
+  refusedFrames: number;
   /** Records written to the store. */
   records: number;
   /** Alerts written to the store. */
@@ -76,7 +90,8 @@ export class AuditServer {
   readonly store: AuditStore;
   private readonly transport: TransportServer | undefined;
   private readonly pipelines = new Map<string, { pipeline: AuditPipeline; pending: AuditEvent[] }>();
-  private readonly counters = { batches: 0, frames: 0, records: 0, alerts: 0 };
+  private readonly counters = { batches: 0, frames: 0, refusedFrames: 0, records: 0, alerts: 0 };
+  private readonly refusalLog = { at: 0, unlogged: 0 };
   private http: Server | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private readonly log: (line: string, level?: LogLevel) => void;
@@ -148,8 +163,27 @@ export class AuditServer {
   /** Audits frames from one source (an agent, or an imported capture) into the store. */
   async ingest(source: string, frames: Iterable<Frame>, position?: { source: string; seq: number }, flowIdPrefix?: string): Promise<void> {
     const slot = this.pipelineFor(source, flowIdPrefix);
-    for (const f of frames) slot.pipeline.push(f);
+    // one frame with an absurd timestamp costs that frame, never the batch it came in
+    const maxTs = (Date.now() / 1000 + (this.options.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS)) * US_PER_SEC;
+    for (const f of frames) {
+      if (f.ts >= 0 && f.ts <= maxTs) slot.pipeline.push(f);
+      else this.refuseFrame(source, f.ts, maxTs);
+    }
     await this.write(slot.pending, position);
+  }
+
+  private refuseFrame(source: string, ts: number, maxTs: number): void {
+    this.counters.refusedFrames++;
+    const r = this.refusalLog;
+    const now = Date.now();
+    if (now - r.at < REFUSAL_LOG_INTERVAL_MS) {
+      r.unlogged++;
+      return;
+    }
+    const more = r.unlogged > 0 ? ` (and ${r.unlogged} more since the last report)` : '';
+    r.at = now;
+    r.unlogged = 0;
+    this.log(`refused a frame from ${source}: timestamp ${ts} us is not within 1970-01-01 .. ${formatTimestamp(maxTs)}${more}`, 'warn');
   }
 
   /** Ends a source: closes its flows, stores the last records. */
@@ -177,6 +211,7 @@ export class AuditServer {
       { name: 'dbtap_agent_batches_total', help: 'Agent batches received and acknowledged', type: 'counter', value: st.batches },
       { name: 'dbtap_agent_refused_total', help: 'Agent connections refused (token, garbage, version)', type: 'counter', value: t?.refused ?? 0 },
       { name: 'dbtap_frames_total', help: 'Frames received from agents and imports', type: 'counter', value: st.frames },
+      { name: 'dbtap_frames_refused_total', help: 'Frames refused for a timestamp that is not a number, before 1970 or too far in the future', type: 'counter', value: st.refusedFrames },
       { name: 'dbtap_records_total', help: 'Audit records stored', type: 'counter', value: st.records },
       { name: 'dbtap_alerts_total', help: 'Alerts stored', type: 'counter', value: st.alerts },
       { name: 'dbtap_flows_total', help: 'TCP connections seen', type: 'counter', value: sum((p) => p.flows, ended.flows) },

@@ -43,6 +43,7 @@ async function run(args: string[]): Promise<number> {
     processRecord: rules.process,
     ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
     integrity: cfg.integrity,
+    maxFutureSeconds: cfg.ingest.maxFutureSeconds,
     ...(cfg.notifications.length > 0 ? { notifier: new Notifier(cfg.notifications, { spoolDir: join(cfg.dataDir, 'notify-spool'), log: (line) => logger.warn(line) }) } : {}),
     ...(cfg.agents.token !== undefined ? { agentToken: cfg.agents.token } : {}),
     ...(cfg.ports !== undefined ? { ports: cfg.ports } : {}),
