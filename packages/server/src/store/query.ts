@@ -19,6 +19,7 @@ import {
 /** Error codes of the stores and the HTTP API (besides `@dbtap/core`'s `ErrorCodes`); a view of {@link ServerErrorCodes}. */
 export const StoreErrorCodes = {
   BAD_QUERY: ServerErrorCodes.BAD_QUERY,
+  REPORT_RANGE: ServerErrorCodes.REPORT_RANGE,
   BAD_CURSOR: ServerErrorCodes.BAD_CURSOR,
   STORE_CLOSED: ServerErrorCodes.STORE_CLOSED,
   RETENTION_BUSY: ServerErrorCodes.RETENTION_BUSY,
