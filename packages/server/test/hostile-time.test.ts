@@ -1,12 +1,13 @@
 // Absurd timestamps in a legal capture, or already in a store, freeze no
-// report: ingest refuses the frames, every report loop is bounded.
+// report: ingest refuses the frames, every report loop is bounded; absurd
+// UTC offsets are refused; a truncated capture fails audit as it fails import.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDbtapError, type Frame } from '@dbtap/core';
-import { buildReport, SqliteStore } from '../src/index.js';
+import { buildReport, parseTime, SqliteStore } from '../src/index.js';
 import { repoRoot } from '../../../test-support/corpus.js';
 import { exampleFrames } from '../../../test-support/frames.js';
 import { reportLog } from './reports-helpers.js';
@@ -73,5 +74,34 @@ test('reports over a store already holding absurd timestamps are refused with DB
     } finally {
       await store.close();
     }
+  }
+});
+
+test('regression: a UTC offset beyond ±14:00 such as +99:00 is refused with DBTAP_E_BAD_QUERY', (t) => {
+  for (const bad of ['2024-03-29T10:00:00+99:00', '2024-03-29T10:00:00-14:01', '2024-03-29T10:00+1460', '2024-03-29T10:00:00+05:60']) {
+    const err = t.throws(() => parseTime(bad, 'from'));
+    t.true(isDbtapError(err, 'DBTAP_E_BAD_QUERY'), bad);
+    t.is((err as { details?: { parameter?: string } }).details?.parameter, 'from', bad);
+  }
+  t.is(parseTime('2024-03-29T14:00:00+14:00'), Date.UTC(2024, 2, 29) * 1000);
+  t.is(parseTime('2024-03-28T10:00:00-14:00'), Date.UTC(2024, 2, 29) * 1000);
+  t.is(parseTime('2024-03-29T05:30:00+0530'), Date.UTC(2024, 2, 29) * 1000);
+});
+
+test('regression: audit exits 1 on a truncated capture, as import does, and says the capture was truncated', (t) => {
+  t.timeout(240_000);
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-trunc-'));
+  try {
+    const whole = readFileSync(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
+    const cut = join(dir, 'cut.pcap');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2))); // ends inside a packet record
+    const audit = dbtap('audit', cut);
+    t.is(audit.code, 1, audit.err);
+    t.regex(audit.err, /capture truncated/);
+    t.regex(audit.out, /^\{"/, 'the records before the cut are printed');
+    const imp = dbtap('import', '--data-dir', dir, cut);
+    t.is(imp.code, 1, imp.err);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
