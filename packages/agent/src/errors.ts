@@ -15,6 +15,8 @@ export const AgentErrorCodes = {
   HEARTBEAT_TIMEOUT: 'DBTAP_E_HEARTBEAT_TIMEOUT',
   /** No hello arrived in time after a connection was accepted. */
   HELLO_TIMEOUT: 'DBTAP_E_HELLO_TIMEOUT',
+  /** A connection was refused because the listener holds as many connections as it allows, in total or from the peer's address. */
+  CONNECTION_LIMIT: 'DBTAP_E_CONNECTION_LIMIT',
   /** A TCP or TLS connection to the server could not be made or was lost. */
   CONNECT: 'DBTAP_E_CONNECT',
   /** The server refused or failed a batch. */

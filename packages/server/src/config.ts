@@ -10,13 +10,27 @@ import { parseNotificationConfig, type ChannelConfig } from './notify/config.js'
 import { reportOptionsFromText, type ReportOptions } from './reports/index.js';
 import { parseMaskingConfig, type MaskingConfig } from './masking/index.js';
 import { parseIntegrityConfig, type IntegrityConfig } from './integrity/config.js';
+import { DEFAULT_MAX_FUTURE_SECONDS, type AgentLimits } from './daemon.js';
+
+const AGENT_LIMIT_KEYS = ['helloTimeoutMs', 'maxHelloBytes', 'maxConnections', 'maxConnectionsPerAddress'] as const;
+
+/** The limits of the `agents` section that are set, as {@link AuditServerOptions.agentLimits}. */
+export function agentLimits(agents: ServerConfig['agents']): AgentLimits {
+  const out: AgentLimits = {};
+  for (const k of AGENT_LIMIT_KEYS) if (agents[k] !== undefined) out[k] = agents[k];
+  return out;
+}
 
 /** The server configuration file (`server.yaml` or JSON); every key is optional. */
 export interface ServerConfig {
   /** Where the embedded store lives. Default `./data`. */
   dataDir: string;
-  /** Agent listeners. Default `0.0.0.0:9999` and `[::]:9998`. */
-  agents: { listen: Array<{ host: string; port: number }>; token?: string | string[] };
+  /**
+   * Agent listeners. Default `0.0.0.0:9999` and `[::]:9998`. Limits on peers:
+   * `helloTimeoutMs` (10000), `maxHelloBytes` before the hello (65536),
+   * `maxConnections` (1024) and `maxConnectionsPerAddress` (64).
+   */
+  agents: { listen: Array<{ host: string; port: number }>; token?: string | string[] } & AgentLimits;
   /**
    * HTTP API listener. Default `127.0.0.1:8080`; `enabled: false` turns it off.
    * `users` (name, role, token or tokenSha256) turn on access control; without
@@ -37,6 +51,11 @@ export interface ServerConfig {
   reports?: ReportOptions;
   /** Tamper evidence: `keyFile` with the key that signs the store's hash chain (or `DBTAP_INTEGRITY_KEY` / `DBTAP_INTEGRITY_KEY_FILE`). */
   integrity: IntegrityConfig;
+  /**
+   * What ingest accepts: `maxFutureSeconds` (default 86400), how far past the
+   * server's clock a frame's timestamp may lie before the frame is refused.
+   */
+  ingest: { maxFutureSeconds: number };
   /** Masking of sensitive values before records are stored (`rules`, `replacement`, `hashKeyFile`; see `docs/integrity.md`). */
   masking?: MaskingConfig;
 }
@@ -52,6 +71,7 @@ export function defaultServerConfig(): ServerConfig {
     ruleGroups: [],
     notifications: [],
     integrity: {},
+    ingest: { maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS },
   };
 }
 
@@ -67,6 +87,10 @@ const CONFIG_SHAPE: Shape = map({
   agents: map({
     listen: list(map({ host: string(), port: port() }, ['host', 'port'])),
     token: either('a string or a list of strings', string(), list(string())),
+    helloTimeoutMs: integer(100),
+    maxHelloBytes: integer(1024),
+    maxConnections: integer(1),
+    maxConnectionsPerAddress: integer(1),
   }),
   api: map({ enabled: boolean(), host: string(), port: port(), users: any() }),
   ports: list(port()),
@@ -75,6 +99,7 @@ const CONFIG_SHAPE: Shape = map({
   ruleGroups: any(),
   integrity: any(),
   masking: any(),
+  ingest: map({ maxFutureSeconds: integer(0) }),
   notifications: any(),
   reports: map({
     timeZone: string(),
@@ -131,7 +156,7 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
 /** The configuration file once it fits {@link CONFIG_SHAPE}. */
 interface ConfigDocument {
   dataDir?: string;
-  agents?: { listen?: Array<{ host: string; port: number }>; token?: string | string[] };
+  agents?: { listen?: Array<{ host: string; port: number }>; token?: string | string[] } & AgentLimits;
   api?: { enabled?: boolean; host?: string; port?: number; users?: unknown };
   ports?: number[];
   rules?: { builtin?: boolean | string[]; files?: string[] };
@@ -139,6 +164,7 @@ interface ConfigDocument {
   objects?: unknown;
   ruleGroups?: unknown;
   notifications?: unknown;
+  ingest?: { maxFutureSeconds?: number };
 }
 
 function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
@@ -148,10 +174,12 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
   if (d.dataDir !== undefined) cfg.dataDir = d.dataDir;
   if (d.agents?.listen !== undefined) cfg.agents.listen = d.agents.listen.map((l) => ({ host: l.host, port: l.port }));
   if (d.agents?.token !== undefined) cfg.agents.token = d.agents.token;
+  for (const k of AGENT_LIMIT_KEYS) if (d.agents?.[k] !== undefined) cfg.agents[k] = d.agents[k];
   if (d.api?.enabled !== undefined) cfg.api.enabled = d.api.enabled;
   if (d.api?.host !== undefined) cfg.api.host = d.api.host;
   if (d.api?.port !== undefined) cfg.api.port = d.api.port;
   if (d.api?.users !== undefined) cfg.api.users = parseApiUsers(d.api.users, 'api.users', failWith(ErrorCodes.CONFIG, `${file}: `, { file }));
+  if (d.ingest?.maxFutureSeconds !== undefined) cfg.ingest.maxFutureSeconds = d.ingest.maxFutureSeconds;
   if (d.ports !== undefined) cfg.ports = [...d.ports];
   if (d.rules?.builtin !== undefined) cfg.rules.builtin = d.rules.builtin;
   if (d.rules?.files !== undefined) cfg.rules.files = [...d.rules.files];

@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { DbtapError, ErrorCodes, type AuditEvent, type Frame } from '@dbtap/core';
-import { TransportServer, type AgentInfo, type LogLevel } from '@dbtap/agent';
+import { DbtapError, ErrorCodes, formatTimestamp, US_PER_SEC, type AuditEvent, type Frame } from '@dbtap/core';
+import { TransportServer, type AgentInfo, type LogLevel, type TransportServerOptions } from '@dbtap/agent';
 import { createDefaultRegistry, type ProtocolRegistry } from '@dbtap/protocols';
 import type { AuditPipeline, PipelineStats } from './pipeline.js';
 import { createAuditFlow, type RecordMask, type RecordProcessor } from './compose.js';
@@ -23,6 +23,8 @@ export interface AuditServerOptions {
   agentListen?: ReadonlyArray<{ host: string; port: number }>;
   /** Shared token(s) agents must present; without one any agent is accepted. */
   agentToken?: string | readonly string[];
+  /** Bounds on unauthenticated peers of the agent listeners (defaults of {@link TransportServerOptions}). */
+  agentLimits?: AgentLimits;
   /** Server ports to audit (detection by content decides the protocol; the port says which side is the server). */
   ports?: readonly number[];
   /** Decoders; default every decoder dbtap ships. */
@@ -47,6 +49,39 @@ export interface AuditServerOptions {
   api?: { host: string; port: number; create: (store: AuditStore, server: AuditServer) => Server };
   /** Receives log lines (connects, disconnects, errors) with their level (`info` when absent). */
   log?: (line: string, level?: LogLevel) => void;
+  /**
+   * Frames stamped later than this many seconds past the server's clock are
+   * refused (counted, not audited), as are frames before 1970-01-01 or with
+   * a timestamp that is not a finite number. Default one day.
+   */
+  maxFutureSeconds?: number;
+}
+
+/** What an agent listener allows peers that have not (yet) said hello, and how many connections it holds. */
+export type AgentLimits = Pick<TransportServerOptions, 'helloTimeoutMs' | 'maxHelloBytes' | 'maxConnections' | 'maxConnectionsPerAddress'>;
+
+/** Default of {@link AuditServerOptions.maxFutureSeconds}: one day. */
+export const DEFAULT_MAX_FUTURE_SECONDS = 86_400;
+
+/** Refusals of one kind are logged at most this often (ms), with the count since the last line. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+// One line per interval; the line says how many were not logged since the last.
+class ThrottledLog {
+  private at = -Infinity;
+  private unlogged = 0;
+
+  note(write: (more: string) => void): void {
+    const now = Date.now();
+    if (now - this.at < REFUSAL_LOG_INTERVAL_MS) {
+      this.unlogged++;
+      return;
+    }
+    const more = this.unlogged > 0 ? ` (and ${this.unlogged} more since the last report)` : '';
+    this.at = now;
+    this.unlogged = 0;
+    write(more);
+  }
 }
 
 /** Counters of a running {@link AuditServer}. */
@@ -57,6 +92,8 @@ export interface AuditServerStats {
   batches: number;
   /** Frames received. */
   frames: number;
+  /** Frames refused because their timestamp is not a number, before 1970 or too far in the future. */
+  refusedFrames: number;
   /** Records written to the store. */
   records: number;
   /** Alerts written to the store. */
@@ -77,7 +114,9 @@ export class AuditServer {
   readonly store: AuditStore;
   private readonly transport: TransportServer | undefined;
   private readonly pipelines = new Map<string, { pipeline: AuditPipeline; pending: AuditEvent[] }>();
-  private readonly counters = { batches: 0, frames: 0, records: 0, alerts: 0 };
+  private readonly counters = { batches: 0, frames: 0, refusedFrames: 0, records: 0, alerts: 0 };
+  private readonly frameRefusals = new ThrottledLog();
+  private readonly peerRefusals = new ThrottledLog();
   private http: Server | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private readonly log: (line: string, level?: LogLevel) => void;
@@ -110,10 +149,12 @@ export class AuditServer {
         // after a restart, batches the store already holds are acknowledged, not decoded again
         resumeSeq: (instance) => this.store.ingestPosition(`agent:${instance}`),
         ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
+        ...options.agentLimits,
       });
       this.transport.on('connect', (a) => this.log(`agent ${a.id} connected from ${a.remoteAddress}:${a.remotePort}`));
       this.transport.on('disconnect', (a, reason) => this.log(`agent ${a.id} disconnected: ${reason}`));
-      this.transport.on('clientError', (err, remote) => this.log(`refused ${remote}: ${err.code}: ${err.message}`, 'warn'));
+      // any peer can cause refusals: a flood of them must not flood the log
+      this.transport.on('clientError', (err, remote) => this.peerRefusals.note((more) => this.log(`refused ${remote}: ${err.code}: ${err.message}${more}`, 'warn')));
     }
     options.catalog?.onChange((change) => {
       if (change !== 'objects') return;
@@ -153,8 +194,18 @@ export class AuditServer {
   /** Audits frames from one source (an agent, or an imported capture) into the store. */
   async ingest(source: string, frames: Iterable<Frame>, position?: { source: string; seq: number }, flowIdPrefix?: string): Promise<void> {
     const slot = this.pipelineFor(source, flowIdPrefix);
-    for (const f of frames) slot.pipeline.push(f);
+    // one frame with an absurd timestamp costs that frame, never the batch it came in
+    const maxTs = (Date.now() / 1000 + (this.options.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS)) * US_PER_SEC;
+    for (const f of frames) {
+      if (f.ts >= 0 && f.ts <= maxTs) slot.pipeline.push(f);
+      else this.refuseFrame(source, f.ts, maxTs);
+    }
     await this.write(slot.pending, position);
+  }
+
+  private refuseFrame(source: string, ts: number, maxTs: number): void {
+    this.counters.refusedFrames++;
+    this.frameRefusals.note((more) => this.log(`refused a frame from ${source}: timestamp ${ts} us is not within 1970-01-01 .. ${formatTimestamp(maxTs)}${more}`, 'warn'));
   }
 
   /** Ends a source: closes its flows, stores the last records. */
@@ -180,8 +231,9 @@ export class AuditServer {
     return [
       { name: 'dbtap_agents_connected', help: 'Agents connected now', type: 'gauge', value: st.agents },
       { name: 'dbtap_agent_batches_total', help: 'Agent batches received and acknowledged', type: 'counter', value: st.batches },
-      { name: 'dbtap_agent_refused_total', help: 'Agent connections refused (token, garbage, version)', type: 'counter', value: t?.refused ?? 0 },
+      { name: 'dbtap_agent_refused_total', help: 'Agent connections refused (token, garbage, version, oversized message before the hello, hello timeout, connection limits)', type: 'counter', value: t?.refused ?? 0 },
       { name: 'dbtap_frames_total', help: 'Frames received from agents and imports', type: 'counter', value: st.frames },
+      { name: 'dbtap_frames_refused_total', help: 'Frames refused for a timestamp that is not a number, before 1970 or too far in the future', type: 'counter', value: st.refusedFrames },
       { name: 'dbtap_records_total', help: 'Audit records stored', type: 'counter', value: st.records },
       { name: 'dbtap_alerts_total', help: 'Alerts stored', type: 'counter', value: st.alerts },
       { name: 'dbtap_flows_total', help: 'TCP connections seen', type: 'counter', value: sum((p) => p.flows, ended.flows) },

@@ -25,6 +25,8 @@ export const ServerErrorCodes = {
   PAYLOAD_TOO_LARGE: 'DBTAP_E_PAYLOAD_TOO_LARGE',
   /** No such path, or no such item (session, alert). */
   NOT_FOUND: 'DBTAP_E_NOT_FOUND',
+  /** A report's time span (asked for, or of the stored records) is longer than reports cover, or would need too many volume buckets. */
+  REPORT_RANGE: 'DBTAP_E_REPORT_RANGE',
   /** `/api/reports/{kind}` with a kind the server does not produce. */
   UNKNOWN_REPORT: 'DBTAP_E_UNKNOWN_REPORT',
   /** The path exists but not for this method. */

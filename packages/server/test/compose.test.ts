@@ -5,18 +5,12 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openCapture, type AuditEvent, type Frame } from '@dbtap/core';
+import { type AuditEvent, type Frame } from '@dbtap/core';
 import { ProtocolRegistry, mysql, type ProtocolDecoder } from '@dbtap/protocols';
 import { AuditServer, RecordMasker, SqliteStore, auditFrames, composeStages, loadRuleSelection, registryDialects, rulesProcessor, type MaskingConfig } from '../src/index.js';
-import { repoRoot } from '../../../test-support/corpus.js';
+import { exampleFrames } from '../../../test-support/frames.js';
 
-function frames(): Frame[] {
-  const r = openCapture(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
-  const out: Frame[] = [];
-  for (let f = r.next(); f !== undefined; f = r.next()) out.push({ ...f, data: f.data.slice() });
-  r.close();
-  return out;
-}
+const frames = (): Frame[] => exampleFrames();
 
 const masking: MaskingConfig = { rules: [{ type: 'pattern', builtin: 'card' }] };
 

@@ -44,8 +44,8 @@ test('a corrupt or invalid config file is refused with DBTAP_E_CONFIG', (t) => {
       ['nonsense: 1\n', /nonsense must be one of/],
       ['ports: [3306, "x"]\n', /ports\[1\]/],
       // a typo must not leave the agents port open to anyone
-      ['agents:\n  tokens: [s3cret]\n', /server\.yaml: agents\.tokens must be one of listen, token \(unknown key; did you mean 'token'\?\)/],
-      ['agents:\n  tls: { cert: a.pem }\n', /agents\.tls must be one of listen, token \(unknown key\)/],
+      ['agents:\n  tokens: [s3cret]\n', /server\.yaml: agents\.tokens must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress \(unknown key; did you mean 'token'\?\)/],
+      ['agents:\n  tls: { cert: a.pem }\n', /agents\.tls must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress \(unknown key\)/],
       ['api:\n  tls: { cert: a.pem }\n', /api\.tls must be one of enabled, host, port, users \(unknown key\)/],
       ['agents:\n  listen:\n    - { host: 0.0.0.0, prot: 9999 }\n', /agents\.listen\[0\]\.prot must be .*did you mean 'port'/],
       ['agents:\n  listen:\n    - { host: 0.0.0.0 }\n', /agents\.listen\[0\]\.port must be a port number/],

@@ -24,6 +24,8 @@ export const DEFAULT_PORT_IPV4 = 9999;
 export const DEFAULT_PORT_IPV6 = 9998;
 /** Default upper bound of one transport message (length prefix excluded). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 << 20;
+/** Default upper bound of a message from a peer that has not yet been authenticated (a hello is a few hundred bytes). */
+export const DEFAULT_MAX_HELLO_BYTES = 64 << 10;
 /** Bytes of the per-frame record header inside a batch. */
 export const RECORD_HEADER_BYTES = 20;
 /** Bytes of the length prefix in front of every message. */
@@ -251,7 +253,13 @@ export class MessageReader {
   private buffered = 0;
   private need = -1;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  /** @param maxMessageBytes The largest length prefix accepted; {@link MessageReader.limit} changes it later. */
+  constructor(private maxMessageBytes: number) {}
+
+  /** Changes the largest message accepted from the next length prefix on (e.g. once a peer is authenticated). */
+  set limit(bytes: number) {
+    this.maxMessageBytes = bytes;
+  }
 
   /** Bytes held waiting for the rest of a message. */
   get pending(): number {

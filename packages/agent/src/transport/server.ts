@@ -9,6 +9,7 @@ import createDebug from 'debug';
 import { DbtapError, ErrorCodes, type Frame } from '@dbtap/core';
 import { AgentErrorCodes } from '../errors.js';
 import {
+  DEFAULT_MAX_HELLO_BYTES,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_PORT_IPV4,
   DEFAULT_PORT_IPV6,
@@ -53,6 +54,16 @@ export interface TransportServerOptions {
   tls?: TlsOptions;
   /** Largest message accepted; larger ones close the connection. Default 16 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Largest message accepted before the hello is authenticated: an
+   * unauthenticated peer may make the server buffer no more than this.
+   * Default 64 KiB.
+   */
+  maxHelloBytes?: number;
+  /** Connections held at once (authenticated or not); more are refused at accept. Default 1024. */
+  maxConnections?: number;
+  /** Connections held at once from one peer address; more are refused at accept. Default 64. */
+  maxConnectionsPerAddress?: number;
   /** Heartbeat interval in ms. Default 5000. */
   heartbeatMs?: number;
   /** A connection silent for this long is closed. Default 3 heartbeats. */
@@ -87,7 +98,7 @@ export interface TransportServerStats {
   connections: number;
   /** Connections that completed the hello. */
   accepted: number;
-  /** Connections closed because of a bad token, garbage, a version mismatch or a timeout. */
+  /** Connections closed because of a bad token, garbage, a version mismatch, a timeout or a connection limit. */
   refused: number;
   /** Batches handed to `onBatch` and acknowledged. */
   batches: number;
@@ -122,6 +133,7 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
   private readonly tokenHashes: Buffer[] | undefined;
   private readonly servers: Server[] = [];
   private readonly conns = new Set<Connection>();
+  private readonly connsByAddress = new Map<string, number>();
   private readonly lastSeqByInstance = new Map<string, number>();
   private readonly counters: TransportServerStats = { connections: 0, accepted: 0, refused: 0, batches: 0, frames: 0, bytes: 0, duplicateBatches: 0 };
 
@@ -133,6 +145,9 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
       onBatch: options.onBatch,
       tls: options.tls,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      maxHelloBytes: options.maxHelloBytes ?? DEFAULT_MAX_HELLO_BYTES,
+      maxConnections: options.maxConnections ?? 1024,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 64,
       heartbeatMs,
       deadAfterMs: options.deadAfterMs ?? heartbeatMs * 3,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
@@ -214,12 +229,28 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
 
   /** @internal */
   accept(socket: Socket, tls: boolean): void {
+    const address = socket.remoteAddress ?? '?';
+    const fromAddress = this.connsByAddress.get(address) ?? 0;
+    const o = this.opts;
+    if (this.conns.size >= o.maxConnections || fromAddress >= o.maxConnectionsPerAddress) {
+      // Refused before anything is read or buffered: no message, the peer may not even be an agent.
+      const limit = this.conns.size >= o.maxConnections ? `${o.maxConnections} connections in total` : `${o.maxConnectionsPerAddress} connections from ${address}`;
+      this.counters.refused++;
+      this.emit('clientError', new DbtapError(AgentErrorCodes.CONNECTION_LIMIT, `the listener already holds ${limit}`), formatHostPort(address, socket.remotePort ?? 0));
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    this.connsByAddress.set(address, fromAddress + 1);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
     const c = new Connection(this, socket, tls);
     this.conns.add(c);
     socket.on('close', () => {
       this.conns.delete(c);
+      const left = (this.connsByAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.connsByAddress.set(address, left);
+      else this.connsByAddress.delete(address);
       c.closed();
     });
   }
@@ -300,7 +331,8 @@ class Connection {
     private readonly tls: boolean,
   ) {
     const o = server.options;
-    this.reader = new MessageReader(o.maxMessageBytes);
+    // until the hello is authenticated, only a small message may be buffered
+    this.reader = new MessageReader(Math.min(o.maxHelloBytes, o.maxMessageBytes));
     this.remote = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
     socket.on('data', (chunk: Buffer) => this.data(chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -356,6 +388,7 @@ class Connection {
         return;
       }
       clearTimeout(this.helloTimer);
+      this.reader.limit = this.server.options.maxMessageBytes;
       const s = this.socket as TLSSocket;
       const cert = this.tls && typeof s.getPeerCertificate === 'function' ? s.getPeerCertificate() : undefined;
       const cn = cert && cert.subject ? cert.subject.CN : undefined;

@@ -20,7 +20,7 @@ export const auditCommand: Command = {
       on stderr. The built-in rule library gives each record its risk and
       matched rules; alerts print as records of kind alert. --config applies a
       server config's audit objects, rules, rule groups and masking, as the
-      server would.
+      server would. Exit 1 when the capture was truncated (ended early).
 `,
   run,
 };
@@ -84,6 +84,6 @@ async function run(args: string[]): Promise<number> {
       `${s.events} records (${s.errorEvents} errors), ${judge ? `${alerts} alerts, ` : ''}${s.sessions.malformed} malformed messages, ${s.gaps} gaps (${s.gapBytes} bytes)` +
       `${s.truncatedFrames > 0 ? `, ${s.truncatedFrames} truncated frames` : ''}\n`,
   );
-  if (s.captureError !== undefined) process.stderr.write(`dbtap: capture ended early: ${s.captureError}\n`);
-  return 0;
+  if (s.captureError !== undefined) process.stderr.write(`dbtap: capture truncated: it ended early: ${s.captureError}\n`);
+  return s.captureError !== undefined ? 1 : 0;
 }

@@ -36,12 +36,14 @@ async function run(args: string[]): Promise<number> {
     ...(ports ? { ports } : {}),
     ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
     integrity: cfg.integrity,
+    maxFutureSeconds: cfg.ingest.maxFutureSeconds,
   });
   let failed = 0;
   try {
     for (const file of positionals) {
       const reader = openCapture(file === '-' ? '/dev/stdin' : file);
       const source = `file:${file}`;
+      const refusedBefore = server.stats().refusedFrames;
       const chunk: Frame[] = [];
       for (let f = reader.next(); f !== undefined; f = reader.next()) {
         chunk.push({ ...f, data: f.data.slice() });
@@ -50,7 +52,8 @@ async function run(args: string[]): Promise<number> {
       await server.ingest(source, chunk);
       reader.close();
       const st = await server.endSource(source);
-      process.stderr.write(`dbtap: ${file}: ${st?.frames ?? 0} frames, ${st?.flows ?? 0} flows, ${st?.events ?? 0} records\n`);
+      const refused = server.stats().refusedFrames - refusedBefore;
+      process.stderr.write(`dbtap: ${file}: ${st?.frames ?? 0} frames, ${st?.flows ?? 0} flows, ${st?.events ?? 0} records${refused > 0 ? `, ${refused} frames refused (timestamp before 1970 or more than ${cfg.ingest.maxFutureSeconds} s in the future)` : ''}\n`);
       if (reader.error) {
         failed++;
         process.stderr.write(`dbtap: ${file}: capture ended early: ${reader.error.code}: ${reader.error.message}\n`);

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DbtapError } from '@dbtap/core';
-import { loadServerConfig } from '../config.js';
+import { agentLimits, loadServerConfig } from '../config.js';
 import { AuditServer } from '../daemon.js';
 import { AccessControl, SystemLog } from '../http/access.js';
 import { createApiServer } from '../http/server.js';
@@ -43,8 +43,10 @@ async function run(args: string[]): Promise<number> {
     processRecord: rules.process,
     ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
     integrity: cfg.integrity,
+    maxFutureSeconds: cfg.ingest.maxFutureSeconds,
     ...(cfg.notifications.length > 0 ? { notifier: new Notifier(cfg.notifications, { spoolDir: join(cfg.dataDir, 'notify-spool'), log: (line) => logger.warn(line) }) } : {}),
     ...(cfg.agents.token !== undefined ? { agentToken: cfg.agents.token } : {}),
+    agentLimits: agentLimits(cfg.agents),
     ...(cfg.ports !== undefined ? { ports: cfg.ports } : {}),
     log: (line, level) => logger.log(level ?? 'info', line),
     ...(cfg.api.enabled

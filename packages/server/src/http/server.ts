@@ -186,6 +186,7 @@ function statusOf(err: unknown): number {
     case HttpErrorCodes.BAD_REQUEST:
     case HttpErrorCodes.BAD_JSON:
     case StoreErrorCodes.BAD_QUERY:
+    case StoreErrorCodes.REPORT_RANGE:
     case StoreErrorCodes.BAD_CURSOR:
     case StoreErrorCodes.BAD_RECORD:
     case ErrorCodes.INVALID_ARGUMENT:

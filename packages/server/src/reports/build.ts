@@ -2,7 +2,7 @@ import { RISK_LEVELS, DbtapError, type AuditEvent, type AuditEventKind, type Ris
 import { ServerErrorCodes } from '../errors.js';
 import { StoreErrorCodes, parseTime } from '../store/query.js';
 import type { AggregateQuery, AggregateResult, AggregateRow, AuditStore, ReportDimension, ReportFilter } from '../store/types.js';
-import { normalizeWorkingHours } from '../store/hours.js';
+import { checkReportSpan, normalizeWorkingHours } from '../store/hours.js';
 import {
   REPORT_KINDS,
   type ComplianceBreakdown,
@@ -40,6 +40,7 @@ const PRIVILEGE_VERBS = ['GRANT', 'REVOKE', 'DENY'];
 /** Error codes of the reports (besides the stores' `DBTAP_E_BAD_QUERY`); a view of {@link ServerErrorCodes}. */
 export const ReportErrorCodes = {
   UNKNOWN_REPORT: ServerErrorCodes.UNKNOWN_REPORT,
+  REPORT_RANGE: ServerErrorCodes.REPORT_RANGE,
 } as const;
 
 function bad(parameter: string, message: string): DbtapError {
@@ -256,6 +257,7 @@ export async function serverReport(store: AuditStore, options: ReportOptions = {
   const span = (await store.aggregate({ ...baseFilter(n), kind: ACTIVITY, countsOnly: true })).rows[0]!;
   const lo = n.from ?? span.firstTs;
   const hi = n.to !== undefined ? n.to - 1 : span.lastTs;
+  if (lo !== undefined && hi !== undefined) checkReportSpan(lo, hi);
   const bucketUs = chooseBucket(lo !== undefined && hi !== undefined ? hi - lo + 1 : 0, n.bucketUs);
   if (lo !== undefined && hi !== undefined && (hi - lo) / bucketUs >= MAX_BUCKETS) {
     throw bad('bucket', `${Math.ceil((hi - lo + 1) / bucketUs)} buckets over the range; at most ${MAX_BUCKETS}`);

@@ -28,6 +28,24 @@ export interface OffsetSegment {
   offsetUs: number;
 }
 
+/** The longest span a report covers: 100 years. */
+export const MAX_REPORT_SPAN_US = 100 * 366 * DAY_S * 1e6;
+
+/**
+ * Refuses a report span longer than {@link MAX_REPORT_SPAN_US} (or not made
+ * of finite numbers) with `DBTAP_E_REPORT_RANGE`: every loop over a report's
+ * span (days, buckets) is then bounded, whatever timestamps the store holds.
+ */
+export function checkReportSpan(fromUs: number, toUs: number): void {
+  if (Number.isFinite(fromUs) && Number.isFinite(toUs) && toUs - fromUs <= MAX_REPORT_SPAN_US) return;
+  throw new DbtapError(StoreErrorCodes.REPORT_RANGE, `the report spans ${formatSpan(fromUs, toUs)}, more than the 100 years a report covers: narrow it with from/to`, { from: fromUs, to: toUs });
+}
+
+function formatSpan(fromUs: number, toUs: number): string {
+  const years = (toUs - fromUs) / (365.25 * DAY_S * 1e6);
+  return Number.isFinite(years) ? `${Math.round(years)} years` : `${fromUs} .. ${toUs} us`;
+}
+
 function bad(message: string, parameter = 'offHours'): DbtapError {
   return new DbtapError(StoreErrorCodes.BAD_QUERY, `${parameter}${message}`, { parameter });
 }
@@ -93,9 +111,11 @@ export function normalizeWorkingHours(wh: WorkingHours, parameter = 'offHours'):
  * at each offset change (daylight saving, zone rule changes). The search
  * steps a day at a time and bisects each change to the second, so every
  * change in the span is found as long as changes are at least a day apart,
- * which holds for every zone in the tz database.
+ * which holds for every zone in the tz database. A span over
+ * {@link MAX_REPORT_SPAN_US} throws `DBTAP_E_REPORT_RANGE`.
  */
 export function offsetSegments(timeZone: string, fromUs: number, toUs: number): OffsetSegment[] {
+  checkReportSpan(fromUs, toUs);
   // Whole seconds throughout: zone offsets never change within a second.
   const lo = Math.floor(fromUs / 1e6);
   const hi = Math.max(lo, Math.ceil(toUs / 1e6));

@@ -19,6 +19,7 @@ import {
 /** Error codes of the stores and the HTTP API (besides `@dbtap/core`'s `ErrorCodes`); a view of {@link ServerErrorCodes}. */
 export const StoreErrorCodes = {
   BAD_QUERY: ServerErrorCodes.BAD_QUERY,
+  REPORT_RANGE: ServerErrorCodes.REPORT_RANGE,
   BAD_CURSOR: ServerErrorCodes.BAD_CURSOR,
   STORE_CLOSED: ServerErrorCodes.STORE_CLOSED,
   RETENTION_BUSY: ServerErrorCodes.RETENTION_BUSY,
@@ -63,7 +64,11 @@ export function parseTime(value: TimeInput, name = 'time'): Timestamp {
   let offsetMin = 0;
   if (zone !== 'Z') {
     const z = zone.replace(':', '');
-    offsetMin = (z[0] === '-' ? -1 : 1) * (Number(z.slice(1, 3)) * 60 + Number(z.slice(3, 5)));
+    const hours = Number(z.slice(1, 3));
+    const minutes = Number(z.slice(3, 5));
+    // UTC offsets in use run from -12:00 to +14:00 (ISO 8601 allows no more than 23:59): refuse nonsense like +99:00
+    if (minutes > 59 || hours * 60 + minutes > 14 * 60) throw bad(`${name}: UTC offset ${zone} is beyond ±14:00: ${JSON.stringify(value)}`, { parameter: name });
+    offsetMin = (z[0] === '-' ? -1 : 1) * (hours * 60 + minutes);
   }
   const micros = frac === '' ? 0 : Math.floor(Number(frac.padEnd(9, '0')) / 1000);
   return (base - offsetMin * 60_000) * 1000 + micros;
