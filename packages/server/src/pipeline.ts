@@ -1,5 +1,5 @@
 import {
-  Direction,
+  type Direction,
   PacketDecoder,
   FlowTable,
   type AuditEvent,
