@@ -75,6 +75,9 @@ export interface TlsFacts {
   alert?: string;
 }
 
+/** Every record kind, in the order reports and the API list them. */
+export const AUDIT_EVENT_KINDS: readonly AuditEventKind[] = Object.freeze(['login', 'statement', 'logout', 'alert', 'connection'] as const);
+
 /** What an `alert` record carries besides the usual fields. */
 export interface AlertInfo {
   /** Id of the rule or detector that raised it. */

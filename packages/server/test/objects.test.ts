@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCapture, type AuditEvent, type Frame } from '@dbtap/core';
 import { loadRuleText } from '@dbtap/rules';
-import { Confidence, ProtocolRegistry, mysql, type ProtocolDecoder } from '@dbtap/protocols';
+import { Confidence, ProtocolRegistry, mysql, postgres, type ProtocolDecoder } from '@dbtap/protocols';
 import {
   AuditCatalog,
   AuditObjectTable,
@@ -294,4 +294,22 @@ test('objects and rule groups in the config file', (t) => {
   const err = t.throws(() => loadServerConfig(bad, {}));
   t.is((err as { code?: string }).code, 'DBTAP_E_CONFIG');
   t.regex(err!.message, /bad\.yaml: objects\[0\]\.ports\[0\]/);
+});
+
+test('an audit object of type kingbase (or another PostgreSQL-family name) gets the postgres decoder, with no detection', async (t) => {
+  const PG = join(repoRoot, 'examples/captures/postgres-session.pcap');
+  const plain = await auditCaptureFile(PG);
+  // a registry whose postgres decoder recognises nothing: only the object's type can choose it
+  const blind: ProtocolDecoder = { ...postgres, detect: () => Confidence.None, defaultPorts: [9] };
+  const registry = new ProtocolRegistry().register(blind);
+  t.is(registry.get('kingbase'), blind, 'kingbase is an alias of the postgres decoder');
+  for (const dbType of ['kingbase', 'opengauss', 'postgresql']) {
+    const port = plain.events[0]!.server.port;
+    const got = await auditCaptureFile(PG, { registry, objects: table([{ id: 'kb', dbType, ports: [port] }]) });
+    t.deepEqual(got.summary.flowsByProtocol, { postgres: plain.summary.flowsByProtocol.postgres }, dbType);
+    t.deepEqual(
+      got.events.map((e) => [e.kind, e.sql, e.auditObjectId]),
+      plain.events.map((e) => [e.kind, e.sql, 'kb']),
+    );
+  }
 });

@@ -1,4 +1,4 @@
-import { RISK_LEVELS } from '@dbtap/core';
+import { AUDIT_EVENT_KINDS, RISK_LEVELS } from '@dbtap/core';
 import { alertParams, recordParams, reportParams, sessionParams, type ParamSpec } from './params.js';
 
 type Json = Record<string, unknown>;
@@ -55,7 +55,7 @@ const reportHeader = (kind: string): Json => ({
 });
 const reportEvent = obj(
   {
-    id: str, kind: enumOf(['login', 'statement', 'logout', 'alert']), ts: us('Request seen'), durationUs: num, auditObjectId: str, user: str, clientIp: str, program: str,
+    id: str, kind: enumOf(AUDIT_EVENT_KINDS), ts: us('Request seen'), durationUs: num, auditObjectId: str, user: str, clientIp: str, program: str,
     database: str, statementType: str, verb: str, fingerprint: str, sql: { type: 'string', description: 'Cut to 2000 characters' }, objects: arr(str), status,
     errorCode: str, message: str, risk, ruleIds: arr(str),
   },
@@ -145,7 +145,7 @@ const schemas: Json = {
   AlertInfo: obj({ ruleId: str, name: str, reason: str, group: { type: 'object', additionalProperties: str }, value: num, eventIds: { type: 'array', items: str } }, ['ruleId', 'name', 'reason']),
   AuditEvent: obj(
     {
-      id: str, kind: enumOf(['login', 'statement', 'logout', 'alert']), flowId: str,
+      id: str, kind: enumOf(AUDIT_EVENT_KINDS), flowId: str,
       ts: us('Request first seen'), endTs: us('Response complete'), durationUs: num,
       client: ref('Endpoint'), server: ref('Endpoint'), dbType: str, dbProduct: str, serverVersion: str, user: str, database: str,
       clientProgram: str, clientLibrary: str, clientHost: str, osUser: str, clientPid: str, sessionId: str, tls: bool,

@@ -1,4 +1,4 @@
-import { RISK_LEVELS, DbtapError } from '@dbtap/core';
+import { AUDIT_EVENT_KINDS, RISK_LEVELS, DbtapError } from '@dbtap/core';
 import { HttpErrorCodes } from './providers.js';
 
 /**
@@ -30,7 +30,7 @@ const dbType: ParamSpec = { name: 'dbType', type: 'string', description: 'Protoc
 /** Parameters of `GET /api/records`. */
 export const recordParams: readonly ParamSpec[] = [
   from, to,
-  { name: 'kind', type: 'enum-list', values: ['login', 'statement', 'logout', 'alert'], description: 'Record kinds, comma-separated.' },
+  { name: 'kind', type: 'enum-list', values: AUDIT_EVENT_KINDS, description: 'Record kinds, comma-separated.' },
   auditObjectId, user, clientIp, program, dbType,
   { name: 'statementType', type: 'enum-list', values: ['select', 'insert', 'update', 'delete', 'merge', 'ddl', 'dcl', 'tcl', 'other'], description: 'Statement classes, comma-separated.' },
   { name: 'object', type: 'string', description: 'Object touched, `name` or `schema.name`, case-insensitive.' },

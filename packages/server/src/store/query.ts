@@ -1,4 +1,4 @@
-import { DbtapError, RISK_LEVELS, riskRank, type AuditEvent, type AuditEventKind, type EventStatus, type StatementType, type Timestamp } from '@dbtap/core';
+import { AUDIT_EVENT_KINDS, DbtapError, RISK_LEVELS, riskRank, type AuditEvent, type AuditEventKind, type EventStatus, type StatementType, type Timestamp } from '@dbtap/core';
 import { ServerErrorCodes } from '../errors.js';
 import {
   DEFAULT_PAGE_SIZE,
@@ -27,7 +27,7 @@ export const StoreErrorCodes = {
   STORE_FAILED: ServerErrorCodes.STORE_FAILED,
 } as const;
 
-const KINDS: readonly AuditEventKind[] = ['login', 'statement', 'logout', 'alert'];
+const KINDS = AUDIT_EVENT_KINDS;
 const STATEMENT_TYPES: readonly StatementType[] = ['select', 'insert', 'update', 'delete', 'merge', 'ddl', 'dcl', 'tcl', 'other'];
 const STATUSES: readonly EventStatus[] = ['ok', 'error', 'unknown'];
 
