@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openCapture, type AuditEvent, type Frame } from '@dbtap/core';
+import { PcapWriter, openCapture, type AuditEvent, type Frame } from '@dbtap/core';
 import { loadRuleText } from '@dbtap/rules';
 import { Confidence, ProtocolRegistry, mysql, postgres, type ProtocolDecoder } from '@dbtap/protocols';
 import {
@@ -151,6 +151,21 @@ test.serial("regression: an object's charset gbk still decodes GBK text after th
   const probes = (events: AuditEvent[]): (string | undefined)[] => ['names_before_4127', 'names_after_4127'].map((a) => events.find((e) => e.sql?.includes(a))?.sql);
   const withObject = auditFrames(frames, { objects: table([{ id: 'cn', dbType: 'mysql', ports: [3306], charset: 'gbk' }]) });
   t.deepEqual(probes(withObject.events), ["SELECT '张三' AS names_before_4127", "SELECT '张三' AS names_after_4127"]);
+  // The same through the command line, with the audit object from a server configuration file.
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-gbk-'));
+  try {
+    const pcap = join(dir, 'gbk.pcap');
+    const w = PcapWriter.open(pcap, { linkType: frames[0]?.linkType ?? 1 });
+    for (const f of frames) w.write(f);
+    w.close();
+    writeFileSync(join(dir, 'server.yaml'), 'objects:\n  - { id: cn, dbType: mysql, ports: [3306], charset: gbk }\n');
+    const cli = spawnSync(process.execPath, ['--import=tsx', join(repoRoot, 'packages/server/src/cli.ts'), 'audit', pcap, '--config', join(dir, 'server.yaml')], { encoding: 'utf8', cwd: repoRoot });
+    t.is(cli.status, 0, cli.stderr);
+    const records = cli.stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditEvent);
+    t.deepEqual(probes(records), ["SELECT '张三' AS names_before_4127", "SELECT '张三' AS names_after_4127"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 const RULES = `
