@@ -23,7 +23,7 @@ export { analyzeCaptureFile, analyzeFrames, auditCaptureFile, auditFrames, type 
 export { toNdjson } from './format.js';
 
 // The daemon, its configuration and the audit catalog
-export { AuditServer, type AuditServerOptions, type AuditServerStats } from './daemon.js';
+export { AuditServer, type AgentLimits, type AuditServerOptions, type AuditServerStats } from './daemon.js';
 export { defaultServerConfig, loadServerConfig, type ServerConfig } from './config.js';
 export { AuditObjectTable, validateAuditObjects, failWith, type AuditObjectDef, type ObjectRoute, type ValidationFailure } from './objects.js';
 export { AuditCatalog, type AuditCatalogOptions, type CatalogChange } from './catalog.js';
