@@ -14,14 +14,14 @@ export interface Stream {
   close: CloseReason;
 }
 
-/** Reassembles `file` once and keeps the chunks of every connection to `port`. */
-export function loadStreams(file: string, port: number): { streams: Stream[]; payload: number } {
+/** Reassembles `file` once and keeps the chunks of every connection to `port` (every connection when absent). */
+export function loadStreams(file: string, port?: number): { streams: Stream[]; payload: number } {
   const streams: Stream[] = [];
   const byFlow = new Map<string, Stream>();
   let payload = 0;
   const table = new FlowTable<undefined>({
     open: (f) => {
-      if (f.server.port !== port) return;
+      if (port !== undefined && f.server.port !== port) return;
       const s: Stream = { client: f.client, server: f.server, midStream: f.midStream, chunks: [], close: 'end-of-capture' };
       byFlow.set(f.id, s);
       streams.push(s);

@@ -13,11 +13,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import mysql2 from 'mysql2/promise';
-import { Direction, FlowTable, PacketDecoder, openCapture, type CloseReason, type Endpoint } from '@dbtap/core';
-import { defaultSessionOptions, mysql } from '@dbtap/protocols';
+import { mysql } from '@dbtap/protocols';
 import { auditCaptureFile } from '@dbtap/server';
 import { benchCapture } from '../../../test-support/bench-capture.js';
 import { PacketFramer } from '../src/mysql/framer.js';
+import { best, loadStreams, runSessions, type Stream } from '../../../test-support/bench-streams.js';
 
 /** Writes the MySQL connections of `source` to `file` (tshark dissects every frame it reads: both sides get MySQL traffic only). */
 function mysqlOnly(source: string, file: string): string {
@@ -75,75 +75,6 @@ async function statementCapture(dir: string): Promise<string> {
   return file;
 }
 
-interface Stream {
-  client: Endpoint;
-  server: Endpoint;
-  midStream: boolean;
-  /** In-order chunks: direction, bytes (copied), or a gap size. */
-  chunks: [Direction, Uint8Array | number][];
-  close: CloseReason;
-}
-
-/** Reassembles the file once and keeps every MySQL connection's chunks in memory. */
-function loadStreams(file: string): { streams: Stream[]; payload: number } {
-  const streams: Stream[] = [];
-  const byFlow = new Map<string, Stream>();
-  let payload = 0;
-  const table = new FlowTable<undefined>({
-    open: (f) => {
-      if (f.server.port !== 3306) return;
-      const s: Stream = { client: f.client, server: f.server, midStream: f.midStream, chunks: [], close: 'end-of-capture' };
-      byFlow.set(f.id, s);
-      streams.push(s);
-    },
-    data: (f, d, b) => {
-      const s = byFlow.get(f.id);
-      if (s === undefined) return;
-      s.chunks.push([d, Uint8Array.from(b)]);
-      payload += b.length;
-    },
-    gap: (f, d, n) => {
-      byFlow.get(f.id)?.chunks.push([d, n]);
-    },
-    close: (f, reason) => {
-      const s = byFlow.get(f.id);
-      if (s) s.close = reason;
-    },
-  });
-  const reader = openCapture(file);
-  const decoder = new PacketDecoder();
-  for (let fr = reader.next(); fr !== undefined; fr = reader.next()) table.process(decoder.decode(fr));
-  table.flush(Number.MAX_SAFE_INTEGER);
-  reader.close();
-  return { streams, payload };
-}
-
-function runSessions(streams: Stream[], maxRows: number): { records: number; statements: number } {
-  let records = 0;
-  let statements = 0;
-  let n = 0;
-  for (const s of streams) {
-    const session = mysql.createSession({
-      flowId: `bench-${n++}`,
-      client: s.client,
-      server: s.server,
-      midStream: s.midStream,
-      options: { ...defaultSessionOptions, maxRows },
-      emit: (e) => {
-        records++;
-        if (e.kind === 'statement') statements++;
-      },
-    });
-    let ts = 0;
-    for (const [d, b] of s.chunks) {
-      if (typeof b === 'number') session.gap(d, b, ++ts);
-      else session.data(d, b, ++ts);
-    }
-    session.close(s.close, ++ts);
-  }
-  return { records, statements };
-}
-
 function runFramers(streams: Stream[]): number {
   let packets = 0;
   const sink = (): void => {
@@ -159,34 +90,21 @@ function runFramers(streams: Stream[]): number {
   return packets;
 }
 
-/** Best of five timed runs (every case is warmed up before any is timed). */
-function best<T>(fn: () => T, runs = 5): { seconds: number; result: T } {
-  (globalThis as { gc?: () => void }).gc?.();
-  let seconds = Infinity;
-  let result = fn();
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    result = fn();
-    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return { seconds, result };
-}
-
 const mb = (bytes: number, s: number): number => +(bytes / 1e6 / s).toFixed(1);
 
 async function benchFile(name: string, file: string): Promise<void> {
   const line = (c: string, fields: Record<string, unknown>): void => console.log(JSON.stringify({ bench: 'mysql', capture: name, case: c, ...fields }));
   const fileBytes = statSync(file).size;
-  const { streams, payload } = loadStreams(file);
+  const { streams, payload } = loadStreams(file, 3306);
   for (let i = 0; i < 2; i++) {
     runFramers(streams);
-    runSessions(streams, 0);
-    runSessions(streams, 5);
+    runSessions(mysql, streams, 0);
+    runSessions(mysql, streams, 5);
   }
   const framer = best(() => runFramers(streams));
   line('framer-only', { streams: streams.length, payloadMb: +(payload / 1e6).toFixed(1), seconds: +framer.seconds.toFixed(3), mbPerSec: mb(payload, framer.seconds), packetsPerSec: Math.round(framer.result / framer.seconds) });
   for (const maxRows of [0, 5]) {
-    const r = best(() => runSessions(streams, maxRows));
+    const r = best(() => runSessions(mysql, streams, maxRows));
     line(maxRows === 0 ? 'session' : 'session-maxRows-5', {
       statements: r.result.statements,
       seconds: +r.seconds.toFixed(3),

@@ -13,9 +13,10 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Direction, FlowTable, PacketDecoder, PcapWriter, openCapture, type CloseReason, type Endpoint, type Frame } from '@dbtap/core';
-import { defaultSessionOptions, oracle } from '@dbtap/protocols';
+import { PcapWriter, openCapture, type Frame } from '@dbtap/core';
+import { oracle } from '@dbtap/protocols';
 import { auditCaptureFile } from '@dbtap/server';
+import { best, loadStreams, runSessions } from '../../../test-support/bench-streams.js';
 
 // The capture corpus beside the repository (as test-support/corpus.ts finds it, without ava).
 const corpusDir = process.env.DBTAP_CORPUS ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/corpus/pcaps');
@@ -47,91 +48,13 @@ function repeated(file: string): string {
   return file;
 }
 
-interface Stream {
-  client: Endpoint;
-  server: Endpoint;
-  midStream: boolean;
-  chunks: [Direction, Uint8Array | number][];
-  close: CloseReason;
-}
-
-/** Reassembles the file once and keeps every connection's chunks in memory. */
-function loadStreams(file: string): { streams: Stream[]; payload: number } {
-  const streams: Stream[] = [];
-  const byFlow = new Map<string, Stream>();
-  let payload = 0;
-  const table = new FlowTable<undefined>({
-    open: (f) => {
-      const s: Stream = { client: f.client, server: f.server, midStream: f.midStream, chunks: [], close: 'end-of-capture' };
-      byFlow.set(f.id, s);
-      streams.push(s);
-    },
-    data: (f, d, b) => {
-      byFlow.get(f.id)?.chunks.push([d, Uint8Array.from(b)]);
-      payload += b.length;
-    },
-    gap: (f, d, n) => {
-      byFlow.get(f.id)?.chunks.push([d, n]);
-    },
-    close: (f, reason) => {
-      const s = byFlow.get(f.id);
-      if (s) s.close = reason;
-    },
-  });
-  const reader = openCapture(file);
-  const decoder = new PacketDecoder();
-  for (let fr = reader.next(); fr !== undefined; fr = reader.next()) table.process(decoder.decode(fr));
-  table.flush(Number.MAX_SAFE_INTEGER);
-  reader.close();
-  return { streams, payload };
-}
-
-function runSessions(streams: Stream[]): { records: number; statements: number } {
-  let records = 0;
-  let statements = 0;
-  let n = 0;
-  for (const s of streams) {
-    const session = oracle.createSession({
-      flowId: `bench-${n++}`,
-      client: s.client,
-      server: s.server,
-      midStream: s.midStream,
-      options: defaultSessionOptions,
-      emit: (e) => {
-        records++;
-        if (e.kind === 'statement') statements++;
-      },
-    });
-    let ts = 0;
-    for (const [d, b] of s.chunks) {
-      if (typeof b === 'number') session.gap(d, b, ++ts);
-      else session.data(d, b, ++ts);
-    }
-    session.close(s.close, ++ts);
-  }
-  return { records, statements };
-}
-
-/** Best of five timed runs after a warm-up. */
-function best<T>(fn: () => T, runs = 5): { seconds: number; result: T } {
-  (globalThis as { gc?: () => void }).gc?.();
-  let seconds = Infinity;
-  let result = fn();
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    result = fn();
-    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return { seconds, result };
-}
-
 const mb = (bytes: number, s: number): number => +(bytes / 1e6 / s).toFixed(1);
 const line = (c: string, fields: Record<string, unknown>): void => console.log(JSON.stringify({ bench: 'oracle', capture: `trex_cap2_Oracle x${copies}`, case: c, ...fields }));
 
 const file = repeated(join(mkdtempSync(join(tmpdir(), 'dbtap-oracle-bench-')), 'oracle-toad-repeated.pcap'));
 const fileBytes = statSync(file).size;
 const { streams, payload } = loadStreams(file);
-const r = best(() => runSessions(streams));
+const r = best(() => runSessions(oracle, streams, 0));
 line('session', {
   streams: streams.length,
   payloadMb: +(payload / 1e6).toFixed(1),

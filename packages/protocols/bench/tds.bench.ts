@@ -11,11 +11,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FlowTable, PacketDecoder, openCapture, type CloseReason, type Direction, type Endpoint } from '@dbtap/core';
-import { Framer, defaultSessionOptions, tds } from '@dbtap/protocols';
+import { Framer, tds } from '@dbtap/protocols';
 import { auditCaptureFile } from '@dbtap/server';
 import { recordTds } from '../../../test-support/tds-traffic.js';
 import { resyncAt, streamFormat } from '../src/tds/framer.js';
+import { best, loadStreams, runSessions, type Stream } from '../../../test-support/bench-streams.js';
 
 const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
@@ -28,73 +28,6 @@ async function capture(): Promise<{ file: string; port: number }> {
   const port = await recordTds(file, { statements: 20_000, connections: 4, password: 'bench-pw' });
   writeFileSync(meta, JSON.stringify({ port }));
   return { file, port };
-}
-
-interface Stream {
-  client: Endpoint;
-  server: Endpoint;
-  midStream: boolean;
-  chunks: [Direction, Uint8Array | number][];
-  close: CloseReason;
-}
-
-function loadStreams(file: string, port: number): { streams: Stream[]; payload: number } {
-  const streams: Stream[] = [];
-  const byFlow = new Map<string, Stream>();
-  let payload = 0;
-  const table = new FlowTable<undefined>({
-    open: (f) => {
-      if (f.server.port !== port) return;
-      const s: Stream = { client: f.client, server: f.server, midStream: f.midStream, chunks: [], close: 'end-of-capture' };
-      byFlow.set(f.id, s);
-      streams.push(s);
-    },
-    data: (f, d, b) => {
-      const s = byFlow.get(f.id);
-      if (s === undefined) return;
-      s.chunks.push([d, Uint8Array.from(b)]);
-      payload += b.length;
-    },
-    gap: (f, d, n) => {
-      byFlow.get(f.id)?.chunks.push([d, n]);
-    },
-    close: (f, reason) => {
-      const s = byFlow.get(f.id);
-      if (s) s.close = reason;
-    },
-  });
-  const reader = openCapture(file);
-  const decoder = new PacketDecoder();
-  for (let fr = reader.next(); fr !== undefined; fr = reader.next()) table.process(decoder.decode(fr));
-  table.flush(Number.MAX_SAFE_INTEGER);
-  reader.close();
-  return { streams, payload };
-}
-
-function runSessions(streams: Stream[], maxRows: number): { records: number; statements: number } {
-  let records = 0;
-  let statements = 0;
-  let n = 0;
-  for (const s of streams) {
-    const session = tds.createSession({
-      flowId: `bench-${n++}`,
-      client: s.client,
-      server: s.server,
-      midStream: s.midStream,
-      options: { ...defaultSessionOptions, maxRows },
-      emit: (e) => {
-        records++;
-        if (e.kind === 'statement') statements++;
-      },
-    });
-    let ts = 0;
-    for (const [d, b] of s.chunks) {
-      if (typeof b === 'number') session.gap(d, b, ++ts);
-      else session.data(d, b, ++ts);
-    }
-    session.close(s.close, ++ts);
-  }
-  return { records, statements };
 }
 
 function runFramers(streams: Stream[]): number {
@@ -112,19 +45,6 @@ function runFramers(streams: Stream[]): number {
   return packets;
 }
 
-/** Best of five timed runs (every case is warmed up before any is timed). */
-function best<T>(fn: () => T, runs = 5): { seconds: number; result: T } {
-  (globalThis as { gc?: () => void }).gc?.();
-  let seconds = Infinity;
-  let result = fn();
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    result = fn();
-    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return { seconds, result };
-}
-
 const mb = (bytes: number, s: number): number => +(bytes / 1e6 / s).toFixed(1);
 const line = (c: string, fields: Record<string, unknown>): void => console.log(JSON.stringify({ bench: 'tds', capture: 'tedious-mixed', case: c, ...fields }));
 
@@ -133,13 +53,13 @@ const fileBytes = statSync(file).size;
 const { streams, payload } = loadStreams(file, port);
 for (let i = 0; i < 2; i++) {
   runFramers(streams);
-  runSessions(streams, 0);
-  runSessions(streams, 5);
+  runSessions(tds, streams, 0);
+  runSessions(tds, streams, 5);
 }
 const framer = best(() => runFramers(streams));
 line('framer-only', { streams: streams.length, payloadMb: +(payload / 1e6).toFixed(1), seconds: +framer.seconds.toFixed(3), mbPerSec: mb(payload, framer.seconds), packetsPerSec: Math.round(framer.result / framer.seconds) });
 for (const maxRows of [0, 5]) {
-  const r = best(() => runSessions(streams, maxRows));
+  const r = best(() => runSessions(tds, streams, maxRows));
   line(maxRows === 0 ? 'session' : 'session-maxRows-5', {
     statements: r.result.statements,
     seconds: +r.seconds.toFixed(3),
