@@ -3,6 +3,7 @@
 // fed from them, and best-of-N timing.
 import { Direction, FlowTable, PacketDecoder, openCapture, type CloseReason, type Endpoint } from '@dbtap/core';
 import { defaultSessionOptions, type ProtocolDecoder } from '@dbtap/protocols';
+import { auditCaptureFile } from '@dbtap/server';
 
 /** One connection's reassembled stream. */
 export interface Stream {
@@ -86,4 +87,29 @@ export function best<T>(fn: () => T, runs = 5): { seconds: number; result: T } {
     seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
   }
   return { seconds, result };
+}
+
+/** Megabytes per second, one decimal. */
+export const mbPerSec = (bytes: number, seconds: number): number => +(bytes / 1e6 / seconds).toFixed(1);
+
+/** The whole audit path on `file` (read, decode, reassemble, detect, decode): best of `runs`, with the statements and frames it saw. */
+export async function bestAudit(file: string, ports?: readonly number[], runs = 3): Promise<{ seconds: number; statements: number; frames: number }> {
+  let seconds = Infinity;
+  let statements = 0;
+  let frames = 0;
+  for (let i = 0; i < runs; i++) {
+    let n = 0;
+    const t0 = process.hrtime.bigint();
+    const audit = await auditCaptureFile(file, {
+      ...(ports === undefined ? {} : { ports }),
+      collect: false,
+      onEvent: (e) => {
+        if (e.kind === 'statement') n++;
+      },
+    });
+    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
+    statements = n;
+    frames = audit.summary.frames;
+  }
+  return { seconds, statements, frames };
 }

@@ -12,8 +12,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drda } from '@dbtap/protocols';
-import { auditCaptureFile } from '@dbtap/server';
-import { best, loadStreams, runSessions, type Stream } from '../../../test-support/bench-streams.js';
+import { best, bestAudit, loadStreams, mbPerSec as mb, runSessions, type Stream } from '../../../test-support/bench-streams.js';
 import { startDerby } from '../../../test-support/derby.js';
 import { DssAssembler } from '../src/drda/framer.js';
 
@@ -55,7 +54,6 @@ function runFramers(streams: Stream[]): number {
   return objects;
 }
 
-const mb = (bytes: number, s: number): number => +(bytes / 1e6 / s).toFixed(1);
 const line = (c: string, fields: Record<string, unknown>): void => console.log(JSON.stringify({ bench: 'drda', capture: 'derby-jdbc', case: c, ...fields }));
 
 const { file, port } = process.env.DBTAP_DRDA_BENCH_CAPTURE !== undefined ? { file: process.env.DBTAP_DRDA_BENCH_CAPTURE, port: Number(process.env.DBTAP_DRDA_BENCH_PORT ?? 1527) } : await derbyCapture();
@@ -78,17 +76,7 @@ for (const maxRows of [0, 5]) {
   });
 }
 
-let pipelineSeconds = Infinity;
-let statements = 0;
-let frames = 0;
-for (let i = 0; i < 3; i++) {
-  let n = 0;
-  const t0 = process.hrtime.bigint();
-  const audit = await auditCaptureFile(file, { ports: [port], collect: false, onEvent: (e) => e.kind === 'statement' && n++ });
-  pipelineSeconds = Math.min(pipelineSeconds, Number(process.hrtime.bigint() - t0) / 1e9);
-  statements = n;
-  frames = audit.summary.frames;
-}
+const { seconds: pipelineSeconds, statements, frames } = await bestAudit(file, [port]);
 line('pipeline', { file, fileMb: +(fileBytes / 1e6).toFixed(1), frames, statements, seconds: +pipelineSeconds.toFixed(3), mbPerSec: mb(fileBytes, pipelineSeconds), statementsPerSec: Math.round(statements / pipelineSeconds) });
 
 let tsharkSeconds = Infinity;

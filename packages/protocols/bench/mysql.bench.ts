@@ -14,10 +14,9 @@ import { existsSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import mysql2 from 'mysql2/promise';
 import { mysql } from '@dbtap/protocols';
-import { auditCaptureFile } from '@dbtap/server';
 import { benchCapture } from '../../../test-support/bench-capture.js';
 import { PacketFramer } from '../src/mysql/framer.js';
-import { best, loadStreams, runSessions, type Stream } from '../../../test-support/bench-streams.js';
+import { best, bestAudit, loadStreams, mbPerSec as mb, runSessions, type Stream } from '../../../test-support/bench-streams.js';
 
 /** Writes the MySQL connections of `source` to `file` (tshark dissects every frame it reads: both sides get MySQL traffic only). */
 function mysqlOnly(source: string, file: string): string {
@@ -90,7 +89,6 @@ function runFramers(streams: Stream[]): number {
   return packets;
 }
 
-const mb = (bytes: number, s: number): number => +(bytes / 1e6 / s).toFixed(1);
 
 async function benchFile(name: string, file: string): Promise<void> {
   const line = (c: string, fields: Record<string, unknown>): void => console.log(JSON.stringify({ bench: 'mysql', capture: name, case: c, ...fields }));
@@ -116,23 +114,7 @@ async function benchFile(name: string, file: string): Promise<void> {
   }
 
   // The whole path and tshark: best of three runs each.
-  let pipelineSeconds = Infinity;
-  let statements = 0;
-  let frames = 0;
-  for (let i = 0; i < 3; i++) {
-    let n = 0;
-    const t0 = process.hrtime.bigint();
-    const audit = await auditCaptureFile(file, {
-      ports: [3306],
-      collect: false,
-      onEvent: (e) => {
-        if (e.kind === 'statement') n++;
-      },
-    });
-    pipelineSeconds = Math.min(pipelineSeconds, Number(process.hrtime.bigint() - t0) / 1e9);
-    statements = n;
-    frames = audit.summary.frames;
-  }
+  const { seconds: pipelineSeconds, statements, frames } = await bestAudit(file, [3306]);
   line('pipeline', { file, fileMb: +(fileBytes / 1e6).toFixed(1), frames, statements, seconds: +pipelineSeconds.toFixed(3), mbPerSec: mb(fileBytes, pipelineSeconds), statementsPerSec: Math.round(statements / pipelineSeconds) });
 
   let tsharkSeconds = Infinity;

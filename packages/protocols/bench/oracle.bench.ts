@@ -15,8 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PcapWriter, openCapture, type Frame } from '@dbtap/core';
 import { oracle } from '@dbtap/protocols';
-import { auditCaptureFile } from '@dbtap/server';
-import { best, loadStreams, runSessions } from '../../../test-support/bench-streams.js';
+import { best, bestAudit, loadStreams, mbPerSec as mb, runSessions } from '../../../test-support/bench-streams.js';
 
 // The capture corpus beside the repository (as test-support/corpus.ts finds it, without ava).
 const corpusDir = process.env.DBTAP_CORPUS ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/corpus/pcaps');
@@ -48,7 +47,6 @@ function repeated(file: string): string {
   return file;
 }
 
-const mb = (bytes: number, s: number): number => +(bytes / 1e6 / s).toFixed(1);
 const line = (c: string, fields: Record<string, unknown>): void => console.log(JSON.stringify({ bench: 'oracle', capture: `trex_cap2_Oracle x${copies}`, case: c, ...fields }));
 
 const file = repeated(join(mkdtempSync(join(tmpdir(), 'dbtap-oracle-bench-')), 'oracle-toad-repeated.pcap'));
@@ -65,23 +63,7 @@ line('session', {
   recordsPerSec: Math.round(r.result.records / r.seconds),
 });
 
-let pipelineSeconds = Infinity;
-let statements = 0;
-let frames = 0;
-for (let i = 0; i < 3; i++) {
-  let n = 0;
-  const t0 = process.hrtime.bigint();
-  const audit = await auditCaptureFile(file, {
-    ports: [1521],
-    collect: false,
-    onEvent: (e) => {
-      if (e.kind === 'statement') n++;
-    },
-  });
-  pipelineSeconds = Math.min(pipelineSeconds, Number(process.hrtime.bigint() - t0) / 1e9);
-  statements = n;
-  frames = audit.summary.frames;
-}
+const { seconds: pipelineSeconds, statements, frames } = await bestAudit(file, [1521]);
 line('pipeline', { fileMb: +(fileBytes / 1e6).toFixed(1), frames, statements, seconds: +pipelineSeconds.toFixed(3), mbPerSec: mb(fileBytes, pipelineSeconds), statementsPerSec: Math.round(statements / pipelineSeconds) });
 
 let tsharkSeconds = Infinity;

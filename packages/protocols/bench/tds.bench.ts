@@ -12,10 +12,9 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Framer, tds } from '@dbtap/protocols';
-import { auditCaptureFile } from '@dbtap/server';
 import { recordTds } from '../../../test-support/tds-traffic.js';
 import { resyncAt, streamFormat } from '../src/tds/framer.js';
-import { best, loadStreams, runSessions, type Stream } from '../../../test-support/bench-streams.js';
+import { best, bestAudit, loadStreams, mbPerSec as mb, runSessions, type Stream } from '../../../test-support/bench-streams.js';
 
 const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
@@ -45,7 +44,6 @@ function runFramers(streams: Stream[]): number {
   return packets;
 }
 
-const mb = (bytes: number, s: number): number => +(bytes / 1e6 / s).toFixed(1);
 const line = (c: string, fields: Record<string, unknown>): void => console.log(JSON.stringify({ bench: 'tds', capture: 'tedious-mixed', case: c, ...fields }));
 
 const { file, port } = await capture();
@@ -70,22 +68,7 @@ for (const maxRows of [0, 5]) {
   });
 }
 
-let pipelineSeconds = Infinity;
-let statements = 0;
-let frames = 0;
-for (let i = 0; i < 3; i++) {
-  let n = 0;
-  const t0 = process.hrtime.bigint();
-  const audit = await auditCaptureFile(file, {
-    collect: false,
-    onEvent: (e) => {
-      if (e.kind === 'statement') n++;
-    },
-  });
-  pipelineSeconds = Math.min(pipelineSeconds, Number(process.hrtime.bigint() - t0) / 1e9);
-  statements = n;
-  frames = audit.summary.frames;
-}
+const { seconds: pipelineSeconds, statements, frames } = await bestAudit(file);
 line('pipeline', { file, fileMb: +(fileBytes / 1e6).toFixed(1), frames, statements, seconds: +pipelineSeconds.toFixed(3), mbPerSec: mb(fileBytes, pipelineSeconds), statementsPerSec: Math.round(statements / pipelineSeconds) });
 
 let tsharkSeconds = Infinity;
