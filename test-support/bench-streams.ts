@@ -4,6 +4,7 @@
 import { Direction, FlowTable, PacketDecoder, openCapture, type CloseReason, type Endpoint } from '@dbtap/core';
 import { defaultSessionOptions, type ProtocolDecoder } from '@dbtap/protocols';
 import { auditCaptureFile } from '@dbtap/server';
+import { spawnSync } from 'node:child_process';
 
 /** One connection's reassembled stream. */
 export interface Stream {
@@ -112,4 +113,18 @@ export async function bestAudit(file: string, ports?: readonly number[], runs = 
     frames = audit.summary.frames;
   }
   return { seconds, statements, frames };
+}
+
+/** tshark with `args`, best of `runs`, and the lines its last run printed; undefined when tshark could not run. A failed run ends the series. */
+export function bestTshark(args: readonly string[], runs = 3): { seconds: number; lines: number } | undefined {
+  let seconds = Infinity;
+  let lines = -1;
+  for (let i = 0; i < runs; i++) {
+    const t1 = process.hrtime.bigint();
+    const ts = spawnSync('tshark', args, { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
+    if (ts.status !== 0) break;
+    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t1) / 1e9);
+    lines = ts.stdout.toString().split('\n').filter((l) => l !== '').length;
+  }
+  return lines < 0 ? undefined : { seconds, lines };
 }

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drda } from '@dbtap/protocols';
-import { best, bestAudit, loadStreams, mbPerSec as mb, runSessions, type Stream } from '../../../test-support/bench-streams.js';
+import { best, bestAudit, bestTshark, loadStreams, mbPerSec as mb, runSessions, type Stream } from '../../../test-support/bench-streams.js';
 import { startDerby } from '../../../test-support/derby.js';
 import { DssAssembler } from '../src/drda/framer.js';
 
@@ -79,15 +79,9 @@ for (const maxRows of [0, 5]) {
 const { seconds: pipelineSeconds, statements, frames } = await bestAudit(file, [port]);
 line('pipeline', { file, fileMb: +(fileBytes / 1e6).toFixed(1), frames, statements, seconds: +pipelineSeconds.toFixed(3), mbPerSec: mb(fileBytes, pipelineSeconds), statementsPerSec: Math.round(statements / pipelineSeconds) });
 
-let tsharkSeconds = Infinity;
-let queries = -1;
-for (let i = 0; i < 3; i++) {
-  const t1 = process.hrtime.bigint();
-  const ts = spawnSync('tshark', ['-r', file, '--enable-heuristic', 'drda_tcp', '-Y', 'drda.sqlstatement', '-T', 'fields', '-e', 'drda.sqlstatement'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
-  if (ts.status !== 0) break;
-  tsharkSeconds = Math.min(tsharkSeconds, Number(process.hrtime.bigint() - t1) / 1e9);
-  queries = ts.stdout.toString().split('\n').filter((l) => l !== '').length;
-}
+const shark = bestTshark(['-r', file, '--enable-heuristic', 'drda_tcp', '-Y', 'drda.sqlstatement', '-T', 'fields', '-e', 'drda.sqlstatement']);
+const tsharkSeconds = shark?.seconds ?? Infinity;
+const queries = shark?.lines ?? -1;
 if (queries >= 0) {
   line('tshark', { queries, seconds: +tsharkSeconds.toFixed(3), mbPerSec: mb(fileBytes, tsharkSeconds), queriesPerSec: Math.round(queries / tsharkSeconds) });
   line('ratio', { pipelineVsTshark: +(tsharkSeconds / pipelineSeconds).toFixed(1) });

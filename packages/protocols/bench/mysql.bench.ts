@@ -16,7 +16,7 @@ import mysql2 from 'mysql2/promise';
 import { mysql } from '@dbtap/protocols';
 import { benchCapture } from '../../../test-support/bench-capture.js';
 import { PacketFramer } from '../src/mysql/framer.js';
-import { best, bestAudit, loadStreams, mbPerSec as mb, runSessions, type Stream } from '../../../test-support/bench-streams.js';
+import { best, bestAudit, bestTshark, loadStreams, mbPerSec as mb, runSessions, type Stream } from '../../../test-support/bench-streams.js';
 
 /** Writes the MySQL connections of `source` to `file` (tshark dissects every frame it reads: both sides get MySQL traffic only). */
 function mysqlOnly(source: string, file: string): string {
@@ -117,15 +117,9 @@ async function benchFile(name: string, file: string): Promise<void> {
   const { seconds: pipelineSeconds, statements, frames } = await bestAudit(file, [3306]);
   line('pipeline', { file, fileMb: +(fileBytes / 1e6).toFixed(1), frames, statements, seconds: +pipelineSeconds.toFixed(3), mbPerSec: mb(fileBytes, pipelineSeconds), statementsPerSec: Math.round(statements / pipelineSeconds) });
 
-  let tsharkSeconds = Infinity;
-  let queries = -1;
-  for (let i = 0; i < 3; i++) {
-    const t1 = process.hrtime.bigint();
-    const ts = spawnSync('tshark', ['-r', file, '-Y', 'mysql.query', '-T', 'fields', '-e', 'mysql.query'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
-    if (ts.status !== 0) return;
-    tsharkSeconds = Math.min(tsharkSeconds, Number(process.hrtime.bigint() - t1) / 1e9);
-    queries = ts.stdout.toString().split('\n').filter((l) => l !== '').length;
-  }
+  const shark = bestTshark(['-r', file, '-Y', 'mysql.query', '-T', 'fields', '-e', 'mysql.query']);
+  if (shark === undefined) return;
+  const { seconds: tsharkSeconds, lines: queries } = shark;
   line('tshark', { queries, seconds: +tsharkSeconds.toFixed(3), mbPerSec: mb(fileBytes, tsharkSeconds), queriesPerSec: Math.round(queries / tsharkSeconds) });
   line('ratio', { pipelineVsTshark: +(tsharkSeconds / pipelineSeconds).toFixed(1) });
 }

@@ -8,14 +8,13 @@
 //   tshark    - `tshark -r F -d tcp.port==1521,tns -Y tns.data_oci.id -T fields -e tns.data_oci.id`
 //               (TNS framing and the TTC call code; tshark 4.0 has no SQL field for Oracle)
 // Run: node --import=tsx --expose-gc packages/protocols/bench/oracle.bench.ts [copies]
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PcapWriter, openCapture, type Frame } from '@dbtap/core';
 import { oracle } from '@dbtap/protocols';
-import { best, bestAudit, loadStreams, mbPerSec as mb, runSessions } from '../../../test-support/bench-streams.js';
+import { best, bestAudit, bestTshark, loadStreams, mbPerSec as mb, runSessions } from '../../../test-support/bench-streams.js';
 
 // The capture corpus beside the repository (as test-support/corpus.ts finds it, without ava).
 const corpusDir = process.env.DBTAP_CORPUS ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/corpus/pcaps');
@@ -66,15 +65,9 @@ line('session', {
 const { seconds: pipelineSeconds, statements, frames } = await bestAudit(file, [1521]);
 line('pipeline', { fileMb: +(fileBytes / 1e6).toFixed(1), frames, statements, seconds: +pipelineSeconds.toFixed(3), mbPerSec: mb(fileBytes, pipelineSeconds), statementsPerSec: Math.round(statements / pipelineSeconds) });
 
-let tsharkSeconds = Infinity;
-let calls = -1;
-for (let i = 0; i < 3; i++) {
-  const t1 = process.hrtime.bigint();
-  const ts = spawnSync('tshark', ['-r', file, '-d', 'tcp.port==1521,tns', '-Y', 'tns.data_oci.id', '-T', 'fields', '-e', 'tns.data_oci.id'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
-  if (ts.status !== 0) break;
-  tsharkSeconds = Math.min(tsharkSeconds, Number(process.hrtime.bigint() - t1) / 1e9);
-  calls = ts.stdout.toString().split('\n').filter((l) => l !== '').length;
-}
+const shark = bestTshark(['-r', file, '-d', 'tcp.port==1521,tns', '-Y', 'tns.data_oci.id', '-T', 'fields', '-e', 'tns.data_oci.id']);
+const tsharkSeconds = shark?.seconds ?? Infinity;
+const calls = shark?.lines ?? -1;
 if (calls >= 0) {
   line('tshark', { calls, seconds: +tsharkSeconds.toFixed(3), mbPerSec: mb(fileBytes, tsharkSeconds), callsPerSec: Math.round(calls / tsharkSeconds) });
   line('ratio', { pipelineVsTshark: +(tsharkSeconds / pipelineSeconds).toFixed(1) });

@@ -7,14 +7,13 @@
 //   session      - the decoder alone: sessions fed the reassembled streams held in memory
 //   pipeline     - the whole audit path: read the file, decode frames, reassemble, detect, decode
 //   tshark       - `tshark -r F -d tcp.port==P,tds -Y "tds.query || tds.type == 3" -T fields -e tds.query -e tds.rpc.name`
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Framer, tds } from '@dbtap/protocols';
 import { recordTds } from '../../../test-support/tds-traffic.js';
 import { resyncAt, streamFormat } from '../src/tds/framer.js';
-import { best, bestAudit, loadStreams, mbPerSec as mb, runSessions, type Stream } from '../../../test-support/bench-streams.js';
+import { best, bestAudit, bestTshark, loadStreams, mbPerSec as mb, runSessions, type Stream } from '../../../test-support/bench-streams.js';
 
 const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
@@ -71,15 +70,9 @@ for (const maxRows of [0, 5]) {
 const { seconds: pipelineSeconds, statements, frames } = await bestAudit(file);
 line('pipeline', { file, fileMb: +(fileBytes / 1e6).toFixed(1), frames, statements, seconds: +pipelineSeconds.toFixed(3), mbPerSec: mb(fileBytes, pipelineSeconds), statementsPerSec: Math.round(statements / pipelineSeconds) });
 
-let tsharkSeconds = Infinity;
-let requests = -1;
-for (let i = 0; i < 3; i++) {
-  const t1 = process.hrtime.bigint();
-  const ts = spawnSync('tshark', ['-r', file, '-d', `tcp.port==${port},tds`, '-Y', 'tds.query || tds.type == 3', '-T', 'fields', '-e', 'tds.query', '-e', 'tds.rpc.name'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
-  if (ts.status !== 0) break;
-  tsharkSeconds = Math.min(tsharkSeconds, Number(process.hrtime.bigint() - t1) / 1e9);
-  requests = ts.stdout.toString().split('\n').filter((l) => l !== '').length;
-}
+const shark = bestTshark(['-r', file, '-d', `tcp.port==${port},tds`, '-Y', 'tds.query || tds.type == 3', '-T', 'fields', '-e', 'tds.query', '-e', 'tds.rpc.name']);
+const tsharkSeconds = shark?.seconds ?? Infinity;
+const requests = shark?.lines ?? -1;
 if (requests >= 0) {
   line('tshark', { requests, seconds: +tsharkSeconds.toFixed(3), mbPerSec: mb(fileBytes, tsharkSeconds), requestsPerSec: Math.round(requests / tsharkSeconds) });
   line('ratio', { pipelineVsTshark: +(tsharkSeconds / pipelineSeconds).toFixed(1) });
