@@ -44,14 +44,22 @@ const TEMPLATES: [number, () => string][] = [
 ];
 const TOTAL = TEMPLATES.reduce((a, [w]) => a + w, 0);
 
-/** One random statement text. */
+/**
+ * One random statement text, decoded from bytes as a protocol decoder
+ * decodes it: a flat string. (A template literal builds a rope whose first
+ * character access flattens it, a cost no record from a decoder carries.)
+ */
 export function statement(): string {
   let r = rnd(TOTAL);
   for (const [w, f] of TEMPLATES) {
-    if (r < w) return f();
+    if (r < w) return fromBytes(f());
     r -= w;
   }
-  return TEMPLATES[0]![1]();
+  return fromBytes(TEMPLATES[0]![1]());
+}
+
+function fromBytes(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }
 
 /** Application servers and the users they connect as; people use their desktops. */

@@ -478,3 +478,92 @@ export function fieldsOf(n: Expanded, out: Set<string> = new Set()): Set<string>
 }
 
 export type { Expanded };
+
+// ---- shape tests ------------------------------------------------------------------
+
+/**
+ * @internal Groups of fields a statement's shape decides, as bits of the
+ * `known` mask a {@link ShapeTest} is given: the analysis of the text
+ * (`sql.verbs`, `sql.hasWhere`, ...), the record fields the engine filled
+ * from that analysis (`statementType`, `verb`, `objects.*`, `fingerprint`),
+ * and an injection verdict that read no literal.
+ */
+export const ShapeFacts = { analysis: 1, enriched: 2, verdict: 4 } as const;
+
+const SHAPE_FIELDS: Readonly<Record<string, number>> = {
+  'sql.hasWhere': ShapeFacts.analysis,
+  'sql.unfilteredWrite': ShapeFacts.analysis,
+  'sql.statementCount': ShapeFacts.analysis,
+  'sql.verbs': ShapeFacts.analysis,
+  'sql.types': ShapeFacts.analysis,
+  statementType: ShapeFacts.enriched,
+  verb: ShapeFacts.enriched,
+  fingerprint: ShapeFacts.enriched,
+  'objects.name': ShapeFacts.enriched,
+  'objects.schema': ShapeFacts.enriched,
+  'objects.qualified': ShapeFacts.enriched,
+  'objects.op': ShapeFacts.enriched,
+  'sql.injection': ShapeFacts.verdict,
+  'sql.injectionReasons': ShapeFacts.verdict,
+  'sql.injectionScore': ShapeFacts.verdict,
+};
+
+/** @internal Three-valued result of a {@link ShapeTest}. */
+export const FALSE = 0;
+/** @internal */
+export const TRUE = 1;
+/** @internal */
+export const UNKNOWN = 2;
+
+/**
+ * @internal A condition evaluated on what a statement shape decides:
+ * FALSE when no record of the shape can match (whatever its other fields),
+ * TRUE when every record of it matches, UNKNOWN otherwise. Fields outside
+ * the groups of `known` are unknown.
+ */
+export type ShapeTest = (c: EvalContext, known: number) => number;
+
+/** @internal The shape test of a condition, or undefined when it reads no field a shape decides. */
+export function compileShapeTest(n: Expanded): ShapeTest | undefined {
+  let any = false;
+  for (const f of fieldsOf(n)) if (SHAPE_FIELDS[f] !== undefined) any = true;
+  return any ? shapeTest(n) : undefined;
+}
+
+function shapeTest(n: Expanded): ShapeTest {
+  switch (n.kind) {
+    case 'const': {
+      const v = n.value ? TRUE : FALSE;
+      return () => v;
+    }
+    case 'cmp':
+    case 'exists':
+    case 'bool': {
+      const bit = SHAPE_FIELDS[n.field] ?? 0;
+      if (bit === 0) return () => UNKNOWN;
+      const p = compileExpanded(n);
+      return (c, known) => ((known & bit) === 0 ? UNKNOWN : p(c) ? TRUE : FALSE);
+    }
+    case 'not': {
+      const t = shapeTest(n.item);
+      return (c, known) => {
+        const r = t(c, known);
+        return r === UNKNOWN ? UNKNOWN : r === TRUE ? FALSE : TRUE;
+      };
+    }
+    case 'and':
+    case 'or': {
+      const ts = n.items.map(shapeTest);
+      const decisive = n.kind === 'and' ? FALSE : TRUE;
+      return (c, known) => {
+        let out = n.kind === 'and' ? TRUE : FALSE;
+        for (let i = 0; i < ts.length; i++) {
+          const r = ts[i]!(c, known);
+          if (r === decisive) return decisive;
+          if (r === UNKNOWN) out = UNKNOWN;
+        }
+        return out;
+      };
+    }
+  }
+}

@@ -3,15 +3,31 @@
 // value is computed at most once per event, and only when a rule asks.
 import type { AuditEvent } from '@dbtap/core';
 import { analyzeTokens as analyzeTokens_, type SqlAnalysis } from '../sql/analyze.js';
-import { dialectForDbType as dialectForDbType_ } from '../sql/dialect.js';
+import { dialectForDbType as dialectForDbType_, type DialectOptions } from '../sql/dialect.js';
 import { TokenBuffer, scanSql as scanSql_ } from '../sql/lexer.js';
-import { detectInjectionTokens as detectInjectionTokens_, type SqlInjectionResult } from '../sql/sqli.js';
+import { detectInjectionTokens as detectInjectionTokens_, verdictReadLiterals as verdictReadLiterals_, type SqlInjectionResult } from '../sql/sqli.js';
 // Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
 // getter calls on every use, which costs more than the lexer itself.
 const analyzeTokens = analyzeTokens_;
 const dialectForDbType = dialectForDbType_;
 const scanSql = scanSql_;
 const detectInjectionTokens = detectInjectionTokens_;
+const verdictReadLiterals = verdictReadLiterals_;
+
+/**
+ * @internal What the engine keeps per statement shape (texts that differ
+ * only in literal values): the analysis, the injection verdict when it read
+ * no literal, and the candidate rules the shape leaves.
+ */
+export interface ShapeEntry {
+  readonly analysis: SqlAnalysis;
+  /** undefined: not computed yet; null: it read literals, so it holds for one text only. */
+  sqli: SqlInjectionResult | null | undefined;
+  /** The candidates (of one index key and group) last filtered for this shape, the facts known then, and the result. */
+  from: unknown;
+  known: number;
+  filtered: unknown;
+}
 
 const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 
@@ -24,6 +40,12 @@ export class EvalContext {
   private analysis: SqlAnalysis | undefined = undefined;
   private sqliDone = false;
   private sqli: SqlInjectionResult | undefined = undefined;
+  /** The shape entry of the event's text, when the engine has one. */
+  shape: ShapeEntry | undefined = undefined;
+  /** Tokens of the event's text already scanned in `dialect` (checked against the text before use). */
+  private tokens: TokenBuffer | undefined = undefined;
+  /** Dialect the engine chose for the event's text (undefined: from its `dbType`). */
+  private dialect: DialectOptions | undefined = undefined;
   private timeDone = false;
   private minuteOfDay = 0;
   private weekday = 0;
@@ -36,11 +58,14 @@ export class EvalContext {
   private readonly memoEpoch: number[] = [];
   private epoch = 0;
 
-  reset(event: AuditEvent, analysis?: SqlAnalysis): void {
+  reset(event: AuditEvent, analysis?: SqlAnalysis, shape?: ShapeEntry, dialect?: DialectOptions, tokens?: TokenBuffer): void {
     this.event = event;
     this.epoch++;
     this.analysisDone = analysis !== undefined;
     this.analysis = analysis;
+    this.shape = shape;
+    this.dialect = dialect;
+    this.tokens = tokens;
     this.sqliDone = false;
     this.sqli = undefined;
     this.timeDone = false;
@@ -61,7 +86,7 @@ export class EvalContext {
       this.analysisDone = true;
       const sql = this.event.sql;
       if (sql !== undefined && sql.length > 0) {
-        this.analysis = analyzeTokens(scanSql(sql, dialectForDbType(this.event.dbType), scratch), true);
+        this.analysis = analyzeTokens(scanSql(sql, this.dialect ?? dialectForDbType(this.event.dbType), scratch), true);
       }
     }
     return this.analysis;
@@ -71,8 +96,16 @@ export class EvalContext {
   getSqli(): SqlInjectionResult | undefined {
     if (!this.sqliDone) {
       this.sqliDone = true;
-      const sql = this.event.sql;
-      if (sql !== undefined && sql.length > 0) this.sqli = detectInjectionTokens(scanSql(sql, dialectForDbType(this.event.dbType), scratch));
+      const e = this.shape;
+      if (e !== undefined && e.sqli !== undefined && e.sqli !== null) this.sqli = e.sqli;
+      else {
+        const sql = this.event.sql;
+        if (sql !== undefined && sql.length > 0) {
+          const t = this.tokens;
+          this.sqli = detectInjectionTokens(t !== undefined && t.sql === sql ? t : scanSql(sql, this.dialect ?? dialectForDbType(this.event.dbType), scratch));
+          if (e !== undefined && e.sqli === undefined) e.sqli = verdictReadLiterals() ? null : this.sqli;
+        }
+      }
     }
     return this.sqli;
   }

@@ -5,11 +5,11 @@
 import type { AuditEvent, RiskLevel } from '@dbtap/core';
 import { DbtapError, ErrorCodes, riskOfRank as riskOfRank_, riskRank as riskRank_ } from '@dbtap/core';
 import { analyzeTokens as analyzeTokens_, type SqlAnalysis } from '../sql/analyze.js';
-import { dialectForDbType as dialectForDbType_, dialectOptions as dialectOptions_, type Dialect } from '../sql/dialect.js';
+import { dialectForDbType as dialectForDbType_, dialectOptions as dialectOptions_, type Dialect, type DialectOptions } from '../sql/dialect.js';
 import { TokenBuffer, scanSql as scanSql_ } from '../sql/lexer.js';
 import { ShapeCache } from '../sql/shape.js';
-import { EvalContext } from './context.js';
-import { INDEX_KEYS as INDEX_KEYS_, indexKey as indexKey_ } from './compile.js';
+import { EvalContext, type ShapeEntry } from './context.js';
+import { FALSE, INDEX_KEYS as INDEX_KEYS_, ShapeFacts, indexKey as indexKey_, type ShapeTest } from './compile.js';
 import { fieldDef as fieldDef_, type FieldDef } from './fields.js';
 import type { CompiledDetector, CompiledRule, RuleSet } from './ruleset.js';
 import type { AlertRecord } from './types.js';
@@ -44,6 +44,12 @@ export interface RuleEngineOptions {
    * record's `dbType` decides.
    */
   readonly dialectFor?: (event: AuditEvent) => Dialect | undefined;
+  /**
+   * Evaluate every rule's whole condition on every record, without the
+   * index by record class and statement shape (the results are the same;
+   * this exists to check that). Default false.
+   */
+  readonly exhaustive?: boolean;
 }
 
 /** Outcome of evaluating one record. */
@@ -280,8 +286,16 @@ function makeAlert(ev: AuditEvent, rule: CompiledRule, reason: string, extra: Pa
 interface Candidates {
   readonly ignore: CompiledRule[];
   readonly ignoreTests: Predicate[];
+  readonly ignoreShape: (ShapeTest | undefined)[];
   readonly rules: CompiledRule[];
   readonly tests: Predicate[];
+  readonly shape: (ShapeTest | undefined)[];
+  /** Some condition here reads a field a statement shape decides (so filtering by shape can drop rules). */
+  readonly shaped: boolean;
+}
+
+function emptyCandidates(): Candidates {
+  return { ignore: [], ignoreTests: [], ignoreShape: [], rules: [], tests: [], shape: [], shaped: false };
 }
 
 /** Candidate rules of one group, by index key. */
@@ -299,12 +313,18 @@ export class RuleEngine {
   private readonly ctx = new EvalContext();
   private readonly indexes = new Map<string, GroupIndex>();
   private readonly detectors = new Map<string, Detector>();
-  private readonly cache: ShapeCache<SqlAnalysis> | undefined;
+  private readonly cache: ShapeCache<ShapeEntry> | undefined;
   private readonly buf = new TokenBuffer();
   private readonly counters: RuleEngineStats = { events: 0, matched: 0, candidates: 0, alerts: 0, analysed: 0, analysisCacheHits: 0, detectorGroups: 0, detectorEvictions: 0 };
   /** The analysis `enrich` found for `lastEvent`, handed to `evaluate` of the same record. */
   private lastEvent: AuditEvent | undefined = undefined;
   private lastAnalysis: SqlAnalysis | undefined = undefined;
+  /** The shape entry, dialect and facts `enrich` found for `lastEvent`. */
+  private lastShape: ShapeEntry | undefined = undefined;
+  private lastDialect: DialectOptions | undefined = undefined;
+  private lastKnown = 0;
+  /** Whether `enrich` scanned `lastEvent`'s text into `buf` (its tokens can serve the injection detector). */
+  private lastScanned = false;
   /** Index of the fixed group (when there is no per-record `groupFor`). */
   private fixedIndex: GroupIndex | undefined = undefined;
 
@@ -317,7 +337,7 @@ export class RuleEngine {
     this.ctx.tzOffsetMin = tz === 'UTC' ? 0 : tz === 'local' ? NaN : tz;
     const cacheSize = options.analysisCacheSize ?? 4096;
     if (!(cacheSize >= 0)) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'analysisCacheSize must be 0 or more');
-    this.cache = cacheSize > 0 ? new ShapeCache<SqlAnalysis>(cacheSize) : undefined;
+    this.cache = cacheSize > 0 ? new ShapeCache<ShapeEntry>(cacheSize) : undefined;
     const maxGroups = options.maxGroups ?? 100_000;
     if (!(maxGroups >= 1)) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'maxGroups must be at least 1');
     for (const r of ruleSet.rules) if (r.detector !== undefined) this.detectors.set(r.id, new Detector(r, maxGroups));
@@ -330,21 +350,27 @@ export class RuleEngine {
     if (ix === undefined) {
       const rules = this.ruleSet.select(group);
       ix = new Map();
+      const exhaustive = this.options.exhaustive === true;
       for (const k of INDEX_KEYS) {
-        const c: Candidates = { ignore: [], ignoreTests: [], rules: [], tests: [] };
+        const c = emptyCandidates();
+        let shaped = false;
         for (const r of rules) {
-          if (r.indexKeys !== undefined && !r.indexKeys.includes(k)) continue;
-          const test = r.testFor(k);
+          if (!exhaustive && r.indexKeys !== undefined && !r.indexKeys.includes(k)) continue;
+          const test = exhaustive ? r.test : r.testFor(k);
           if (test === false) continue; // cannot match records of this key
+          const st = exhaustive ? undefined : r.shapeTestFor(k);
+          if (st !== undefined) shaped = true;
           if (r.action === 'ignore') {
             c.ignore.push(r);
             c.ignoreTests.push(test);
+            c.ignoreShape.push(st);
           } else {
             c.rules.push(r);
             c.tests.push(test);
+            c.shape.push(st);
           }
         }
-        ix.set(k, c);
+        ix.set(k, { ...c, shaped });
       }
       this.indexes.set(key, ix);
     }
@@ -360,19 +386,27 @@ export class RuleEngine {
     if (sql === undefined || sql.length === 0) return event;
     if (event.statementType !== undefined && event.verb !== undefined && event.objects !== undefined && event.fingerprint !== undefined) return event;
     const dialect = dialectOptions(this.options.dialectFor?.(event) ?? dialectForDbType(event.dbType));
+    // The record fields below come from the analysis alone when the decoder set none of them.
+    const enriched = event.statementType === undefined && event.verb === undefined && event.objects === undefined && event.fingerprint === undefined;
     let a: SqlAnalysis | undefined;
+    let entry: ShapeEntry | undefined;
     // Keyed by shape (literals dropped), so the many executions of one
     // application statement share one analysis. Statement offsets in a
     // shared analysis are those of its first text; nothing here reads them.
     const cache = this.cache;
+    let scanned = false;
     if (cache !== undefined) {
-      a = cache.get(sql, dialect);
-      if (a !== undefined) this.counters.analysisCacheHits++;
+      entry = cache.get(sql, dialect);
+      if (entry !== undefined) {
+        a = entry.analysis;
+        this.counters.analysisCacheHits++;
+      }
     }
     if (a === undefined) {
       a = analyzeTokens(scanSql(sql, dialect, this.buf), true);
+      scanned = true;
       this.counters.analysed++;
-      if (cache !== undefined) cache.set(a);
+      if (cache !== undefined && cache.set((entry = { analysis: a, sqli: undefined, from: undefined, known: 0, filtered: undefined })) === false) entry = undefined;
     }
     if (a.statements.length > 0) {
       event.statementType ??= a.type;
@@ -382,6 +416,10 @@ export class RuleEngine {
     }
     this.lastEvent = event;
     this.lastAnalysis = a;
+    this.lastShape = entry;
+    this.lastDialect = dialect;
+    this.lastKnown = ShapeFacts.analysis | (enriched ? ShapeFacts.enriched : 0);
+    this.lastScanned = scanned;
     return event;
   }
 
@@ -389,13 +427,33 @@ export class RuleEngine {
   evaluate(event: AuditEvent): Verdict {
     this.counters.events++;
     const ctx = this.ctx;
-    ctx.reset(event, this.lastEvent === event ? this.lastAnalysis : undefined);
+    let shape: ShapeEntry | undefined;
+    let known = 0;
+    if (this.lastEvent === event) {
+      shape = this.lastShape;
+      known = this.lastKnown;
+      ctx.reset(event, this.lastAnalysis, shape, this.lastDialect, this.lastScanned ? this.buf : undefined);
+    } else ctx.reset(event);
     this.lastEvent = undefined;
     this.lastAnalysis = undefined;
+    this.lastShape = undefined;
     const groupFor = this.options.groupFor;
     const ix = groupFor === undefined ? (this.fixedIndex ??= this.index(this.options.group)) : this.index(groupFor(event) ?? this.options.group);
-    const cand = ix.get(indexKey(event.kind, event.statementType));
+    let cand = ix.get(indexKey(event.kind, event.statementType));
     if (cand === undefined) return EMPTY;
+    if (shape !== undefined && cand.shaped) {
+      // Candidates by statement shape: rules whose condition the shape
+      // already decides to be false are dropped, once per shape.
+      if (shape.sqli !== undefined && shape.sqli !== null) known |= ShapeFacts.verdict;
+      if (shape.from === cand && shape.known === known) cand = shape.filtered as Candidates;
+      else {
+        const f = filterByShape(cand, ctx, known);
+        shape.from = cand;
+        shape.known = known;
+        shape.filtered = f;
+        cand = f;
+      }
+    }
     const ignoreTests = cand.ignoreTests;
     for (let i = 0; i < ignoreTests.length; i++) {
       if (ignoreTests[i]!(ctx)) {
@@ -463,5 +521,25 @@ export class RuleEngine {
     this.cache?.clear();
     this.lastEvent = undefined;
     this.lastAnalysis = undefined;
+    this.lastShape = undefined;
+  }
+}
+
+/** The candidates of `c` that the facts of the record's statement shape (in `ctx`) leave possible. */
+function filterByShape(c: Candidates, ctx: EvalContext, known: number): Candidates {
+  const out = emptyCandidates();
+  keepPossible(c.ignore, c.ignoreTests, c.ignoreShape, out.ignore, out.ignoreTests, out.ignoreShape, ctx, known);
+  keepPossible(c.rules, c.tests, c.shape, out.rules, out.tests, out.shape, ctx, known);
+  return out;
+}
+
+/** Copies the rules (with their tests) whose shape test does not rule them out. */
+function keepPossible(rules: CompiledRule[], tests: Predicate[], shape: (ShapeTest | undefined)[], toRules: CompiledRule[], toTests: Predicate[], toShape: (ShapeTest | undefined)[], ctx: EvalContext, known: number): void {
+  for (let i = 0; i < rules.length; i++) {
+    const st = shape[i];
+    if (st !== undefined && st(ctx, known) === FALSE) continue;
+    toRules.push(rules[i]!);
+    toTests.push(tests[i]!);
+    toShape.push(st);
   }
 }

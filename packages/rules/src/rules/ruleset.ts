@@ -6,13 +6,14 @@
 import { DbtapError } from '@dbtap/core';
 import { RuleErrorCodes } from '../errors.js';
 import { ConditionSyntaxError, parseCondition as parseCondition_, type ExprNode } from './expr.js';
-import { CompileError, compileExpanded as compileExpanded_, describeExpanded as describeExpanded_, expand as expand_, fieldsOf as fieldsOf_, indexKeys as indexKeys_, specialize as specialize_, type CompileEnv, type Expanded, type Predicate } from './compile.js';
+import { CompileError, compileExpanded as compileExpanded_, compileShapeTest as compileShapeTest_, type ShapeTest, describeExpanded as describeExpanded_, expand as expand_, fieldsOf as fieldsOf_, indexKeys as indexKeys_, specialize as specialize_, type CompileEnv, type Expanded, type Predicate } from './compile.js';
 import { diag as diag_, parseWindow as parseWindow_, readRuleFile as readRuleFile_, readRuleObject as readRuleObject_, readRuleText as readRuleText_, type ReadResult, type RuleFile, type RulePath } from './loader.js';
 import type { Diagnostic, RuleAction, RuleFileContent, RuleRisk, RuleSpec } from './types.js';
 // Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
 // getter calls on every use, which costs more than the lexer itself.
 const parseCondition = parseCondition_;
 const compileExpanded = compileExpanded_;
+const compileShapeTest = compileShapeTest_;
 const describeExpanded = describeExpanded_;
 const expand = expand_;
 const fieldsOf = fieldsOf_;
@@ -70,6 +71,8 @@ export interface CompiledRule {
   readonly test: Predicate;
   /** @internal The condition compiled for the records of one index key (see `specialize`); `false` when it cannot match them. */
   readonly testFor: (key: string) => Predicate | false;
+  /** @internal The condition for the records of one index key as a statement shape decides it (undefined when a shape decides none of it). */
+  readonly shapeTestFor: (key: string) => ShapeTest | undefined;
 }
 
 /** Compiled rules, lists and groups; evaluate with a `RuleEngine`. */
@@ -276,6 +279,7 @@ function compilePass(files: readonly RuleFile[]): { ruleSet: RuleSet; diagnostic
       source: { file: m.file.name, line: loc.line, column: loc.column },
       test: compileExpanded(ex),
       testFor: specializer(ex),
+      shapeTestFor: shapeSpecializer(ex),
     });
   }
 
@@ -314,6 +318,18 @@ function specializer(ex: Expanded): (key: string) => Predicate | false {
       byKey.set(key, p);
     }
     return p;
+  };
+}
+
+/** Per-index-key shape tests of one condition, compiled on first use. */
+function shapeSpecializer(ex: Expanded): (key: string) => ShapeTest | undefined {
+  const byKey = new Map<string, ShapeTest | undefined>();
+  return (key) => {
+    if (byKey.has(key)) return byKey.get(key);
+    const sp = specialize(ex, key) ?? ex;
+    const t = sp.kind === 'const' ? undefined : compileShapeTest(sp);
+    byKey.set(key, t);
+    return t;
   };
 }
 

@@ -6,7 +6,8 @@
 // intended difference from pt-fingerprint is listed in docs/rules.md.
 import { K as K_ } from './keywords.js';
 import { TokenBuffer, TokenFlag as TokenFlag_, TokenType as TokenType_, scanSql as scanSql_ } from './lexer.js';
-import type { Dialect, DialectOptions } from './dialect.js';
+import { dialectOptions as dialectOptions_, type Dialect, type DialectOptions } from './dialect.js';
+import { ShapeCache } from './shape.js';
 import { nextSig as nextSig_, splitStatements as splitStatements_ } from './split.js';
 // Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
 // getter calls on every use, which costs more than the lexer itself.
@@ -16,6 +17,7 @@ const TokenType = TokenType_;
 const scanSql = scanSql_;
 const nextSig = nextSig_;
 const splitStatements = splitStatements_;
+const dialectOptions = dialectOptions_;
 
 
 function isLiteral(buf: TokenBuffer, i: number): boolean {
@@ -200,7 +202,22 @@ const shared = new TokenBuffer();
  * text are joined with `; `.
  */
 export function fingerprint(sql: string, dialect?: Dialect | DialectOptions): string {
-  const buf = scanSql(sql, dialect, shared);
+  const d = dialectOptions(dialect);
+  const hit = fingerprints.get(sql, d);
+  if (hit !== undefined) return hit;
+  const f = fingerprintText(scanSql(sql, d, shared));
+  fingerprints.set(f);
+  return f;
+}
+
+/**
+ * Fingerprints by statement shape: texts that differ only in literal values
+ * have the same fingerprint, so the executions of one application statement
+ * are scanned only for their shape (bounded; see shape.ts).
+ */
+const fingerprints = new ShapeCache<string>(2048);
+
+function fingerprintText(buf: TokenBuffer): string {
   const ranges: number[] = [];
   splitStatements(buf, ranges);
   let out = '';

@@ -84,6 +84,9 @@ function scanShape(sql: string, d: DialectOptions, out: Uint16Array): number {
         // the character before a quote may make it a prefixed string (N'..', X'..', E'..', _utf8'..')
         if (i > 0 && isIdChar(sql.charCodeAt(i - 1))) return -1;
         i++;
+        // a string opening with a backslash may be a UNC path (\\\\host\share), which the
+        // injection detector tells apart by its contents
+        if (i < n && sql.charCodeAt(i) === 0x5c) return -1;
         for (;;) {
           if (i >= n) return -1; // unterminated: the lexer's business
           const ch = sql.charCodeAt(i);
@@ -195,10 +198,10 @@ export class ShapeCache<V> {
     }
   }
 
-  /** Stores `value` for the shape the last {@link get} looked up (and missed); does nothing when it had no shape. */
-  set(value: V): void {
+  /** Stores `value` for the shape the last {@link get} looked up (and missed); returns false (storing nothing) when it had no shape. */
+  set(value: V): boolean {
     const len = this.len;
-    if (len < 0) return;
+    if (len < 0) return false;
     if (this.size >= this.capacity) this.clear();
     let slot = this.hash & this.mask;
     while (this.keys[slot] !== undefined) slot = (slot + 1) & this.mask;
@@ -207,6 +210,7 @@ export class ShapeCache<V> {
     this.values[slot] = value;
     this.size++;
     this.len = -1;
+    return true;
   }
 
   /** Forgets every entry. */

@@ -5,7 +5,8 @@
 // docs/sqli.md.
 import { K as K_ } from './keywords.js';
 import { TokenBuffer, TokenFlag as TokenFlag_, TokenType as TokenType_, scanSql as scanSql_ } from './lexer.js';
-import type { Dialect, DialectOptions } from './dialect.js';
+import { dialectOptions as dialectOptions_, type Dialect, type DialectOptions } from './dialect.js';
+import { ShapeCache } from './shape.js';
 import { nextSig as nextSig_ } from './split.js';
 // Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
 // getter calls on every use, which costs more than the lexer itself.
@@ -14,6 +15,7 @@ const TokenFlag = TokenFlag_;
 const TokenType = TokenType_;
 const scanSql = scanSql_;
 const nextSig = nextSig_;
+const dialectOptions = dialectOptions_;
 
 /** Result of {@link detectSqlInjection}. */
 export interface SqlInjectionResult {
@@ -69,7 +71,32 @@ const THRESHOLD = 0.7;
 const shared = new TokenBuffer();
 
 /**
+ * Times the current detection read the contents of a number or string
+ * literal (constant comparisons, UNC paths, hex lengths). A verdict that read
+ * none depends only on the statement's shape (see shape.ts): every text that
+ * differs from it only in literal values gets the same verdict, so it may be
+ * cached per shape.
+ */
+let literalReads = 0;
+
+/** @internal Whether the last {@link detectInjectionTokens} call read any literal's contents (its verdict then holds for that text only). */
+export function verdictReadLiterals(): boolean {
+  return literalReads > 0;
+}
+
+/** Verdicts of literal-independent statement shapes, for {@link detectSqlInjection}. */
+const verdicts = new ShapeCache<SqlInjectionResult>(2048);
+
+/** @internal A copy the caller may change without touching what a cache holds. */
+export function copyVerdict(r: SqlInjectionResult): SqlInjectionResult {
+  return { injection: r.injection, reasons: r.reasons.slice(), score: r.score };
+}
+
+/**
  * Looks for SQL injection in a whole statement (or multi-statement text).
+ * Verdicts that do not depend on literal values are kept per statement
+ * shape (a bounded cache), so the executions of one application statement
+ * are scanned only for their shape.
  *
  * ```ts
  * detectSqlInjection("SELECT * FROM users WHERE name = '' OR '1'='1'")
@@ -77,7 +104,12 @@ const shared = new TokenBuffer();
  * ```
  */
 export function detectSqlInjection(sql: string, dialect?: Dialect | DialectOptions): SqlInjectionResult {
-  return detectInjectionTokens(scanSql(sql, dialect, shared));
+  const d = dialectOptions(dialect);
+  const hit = verdicts.get(sql, d);
+  if (hit !== undefined) return copyVerdict(hit);
+  const r = detectInjectionTokens(scanSql(sql, d, shared));
+  if (literalReads === 0) verdicts.set(copyVerdict(r));
+  return r;
 }
 
 function isLit(t: number): boolean {
@@ -86,6 +118,7 @@ function isLit(t: number): boolean {
 
 /** Value of a literal token for constant comparison: a number, or the string body. */
 function litValue(buf: TokenBuffer, i: number): string | number {
+  literalReads++;
   const text = buf.text(i);
   if (buf.type[i] === TokenType.Number) {
     const v = Number(text);
@@ -243,6 +276,7 @@ const SYSINFO = new Set<number>([K.information_schema, K.version, K.current_user
 
 /** @internal Injection detection over an already scanned buffer. */
 export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
+  literalReads = 0;
   const n = buf.count;
   const type = buf.type;
   const kw = buf.kw;
@@ -342,8 +376,12 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
       case TokenType.Number:
       case TokenType.String:
         if (cond && prev >= 0 && isLit(type[prev]!) && !(t === TokenType.String && type[prev] === TokenType.String && mysql)) add('missing-operator');
-        if ((cond || unionCtx) && (flags[i]! & TokenFlag.Binary) !== 0 && buf.end[i]! - buf.start[i]! >= 10) add('encoded-literal');
+        if ((cond || unionCtx) && (flags[i]! & TokenFlag.Binary) !== 0) {
+          literalReads++;
+          if (buf.end[i]! - buf.start[i]! >= 10) add('encoded-literal');
+        }
         if (t === TokenType.String && (cond || unionCtx)) {
+          // a shape never holds a string opening with a backslash (shape.ts), so this reads no literal of one
           const s = buf.start[i]!;
           if (buf.sql.startsWith("'\\\\\\\\", s) || buf.sql.startsWith("'\\\\", s) && !mysql) add('out-of-band'); // UNC path
         }
@@ -572,6 +610,7 @@ function constantKind(buf: TokenBuffer, j: number): number {
     if (depth === 0 && (k === K.and || k === K.or || k === K.xor || k === K.limit || k === K.order || k === K.group || k === K.union || k === K.having || k === K.into || k === K.then)) break;
     tokens++;
     if (t === TokenType.Number) {
+      literalReads++;
       const len = buf.end[j]! - buf.start[j]!;
       const c = buf.sql.charCodeAt(buf.start[j]!);
       if (len !== 1 || (c !== 0x30 && c !== 0x31)) odd = true;
