@@ -25,12 +25,36 @@ const TECHNIQUES: Record<string, Case[]> = {
   ],
   'union-extraction': [
     ['SELECT name FROM products WHERE id = -1 UNION SELECT NULL, NULL, NULL', ['union-after-condition', 'union-column-mismatch', 'union-select']],
-    ['SELECT name, price FROM products WHERE id = 1 UNION ALL SELECT user, password FROM mysql.user', ['union-after-condition', 'union-select']],
+    ['SELECT name, price FROM products WHERE id = 1 UNION ALL SELECT user, password FROM mysql.user', ['union-after-condition', 'union-select', 'union-credentials']],
+    ['SELECT name, price FROM items WHERE cat = 3 UNION SELECT login, pwd_hash FROM accounts', ['union-after-condition', 'union-credentials']],
+    ['SELECT title, body FROM posts WHERE id = 9 UNION ALL SELECT email, api_token FROM members', ['union-after-condition', 'union-credentials']],
     ['SELECT name FROM products WHERE id = 1 UNION SELECT @@version', ['union-after-condition', 'union-select', 'system-info']],
     ['SELECT name, price FROM products WHERE id = 1 UNION SELECT username FROM users', ['union-after-condition', 'union-column-mismatch']],
-    ['SELECT * FROM products WHERE id = 1 UNION SELECT username, password FROM users', ['union-after-condition', 'union-shape']],
+    ['SELECT * FROM products WHERE id = 1 UNION SELECT username, password FROM users', ['union-after-condition', 'union-shape', 'union-credentials']],
     ["SELECT * FROM products WHERE name = 's' UNION (SELECT 1 FROM users LIMIT 1,1)", ['union-after-condition', 'union-shape', 'union-probe']],
     ['SELECT * FROM t WHERE id = 1 UNION SELECT table_name, column_name FROM information_schema.columns', ['union-after-condition', 'union-shape', 'union-select', 'system-info']],
+  ],
+  'system-probes': [
+    ['SELECT * FROM items WHERE id = 1 AND (SELECT COUNT(*) FROM sys.objects) > 0', ['system-probe'], 'tsql'],
+    ["SELECT * FROM items WHERE id = 1 AND MID(VERSION(),1,1) = '8'", ['system-probe', 'system-info']],
+    ['SELECT * FROM items WHERE id = 1 AND (SELECT COUNT(*) FROM information_schema.tables) > 0', ['system-probe', 'system-info']],
+    ['SELECT * FROM items WHERE id = 1 AND (SELECT COUNT(*) FROM pg_catalog.pg_tables) > 0', ['system-probe', 'system-info'], 'postgres'],
+    ['SELECT * FROM items WHERE id = 1 AND (SELECT COUNT(*) FROM mysql.user) > 0', ['system-probe']],
+    ["SELECT * FROM items WHERE id = 1 AND @@version LIKE '8%'", ['system-probe', 'system-info']],
+    ['SELECT * FROM items WHERE id = 1 OR (SELECT COUNT(*) FROM sysobjects) > 0', ['system-probe', 'system-info'], 'tsql'],
+    ['SELECT * FROM items WHERE id = 1 AND (SELECT COUNT(*) FROM all_tables) > 0', ['system-probe', 'system-info'], 'oracle'],
+    ["SELECT * FROM items WHERE id = 1 AND (SELECT banner FROM v$version WHERE rownum = 1) LIKE 'Oracle%'", ['system-probe'], 'oracle'],
+    ["SELECT * FROM items WHERE id = 1 AND user() = 'root@localhost'", ['system-probe']],
+    ["SELECT * FROM items WHERE id = 1 AND SUBSTRING(user(),1,4) = 'root'", ['system-probe']],
+    ["SELECT * FROM items WHERE id = 1 AND current_user = 'postgres'", ['system-probe', 'system-info'], 'postgres'],
+    ["SELECT * FROM items WHERE id = 1 AND database() = 'shop'", ['system-probe']],
+  ],
+  'case-blind': [
+    ["SELECT * FROM items WHERE id = 1 AND 1=(CASE WHEN (SUBSTRING(@@version,1,1)='5') THEN 1 ELSE 0 END)", ['case-probe', 'system-probe', 'system-info']],
+    ['SELECT * FROM items WHERE id = 1 ORDER BY CASE WHEN (1=1) THEN 1 ELSE (SELECT 1 UNION SELECT 2) END', ['case-probe', 'union-probe']],
+    ['SELECT * FROM items WHERE id = 1 AND (CASE WHEN (1=1) THEN 1 ELSE 0 END)=1', ['case-probe']],
+    ['SELECT * FROM items ORDER BY (CASE WHEN (SELECT ASCII(SUBSTRING(password,1,1)) FROM users LIMIT 1)>64 THEN name ELSE price END)', ['blind-inference']],
+    ["SELECT * FROM items WHERE id = 1 AND 1=(CASE WHEN (SUBSTR(version(),1,10)='PostgreSQL') THEN 1 ELSE 0 END)", ['case-probe', 'system-probe', 'system-info'], 'postgres'],
   ],
   'stacked-queries': [
     ['SELECT * FROM products WHERE id = 1; DROP TABLE users', ['stacked-query']],
@@ -103,6 +127,28 @@ for (const [technique, cases] of Object.entries(TECHNIQUES)) {
     }
   });
 }
+
+test('system data, CASE and credential columns in ordinary statements are not probes', (t) => {
+  const benign: [string, Dialect][] = [
+    ['SELECT * FROM documents WHERE owner = current_user AND id = 4', 'postgres'],
+    ["SELECT table_name FROM information_schema.tables WHERE table_schema = database() AND table_type = 'BASE TABLE'", 'mysql'],
+    ["SELECT table_name FROM information_schema.tables WHERE table_schema = 'shop'", 'mysql'],
+    ["SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relkind = 'r' AND c.relnamespace IN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public')", 'postgres'],
+    ['SELECT * FROM orders WHERE id = 5 AND (SELECT COUNT(*) FROM order_items i WHERE i.order_id = orders.id) > 0', 'mysql'],
+    ["SELECT * FROM tickets WHERE id = 3 ORDER BY CASE WHEN status = 'open' THEN 1 ELSE 2 END", 'mysql'],
+    ["SELECT CASE WHEN qty > 0 THEN 'in stock' ELSE 'sold out' END FROM items WHERE id = 2", 'mysql'],
+    ['SELECT name, price FROM items WHERE cat = 3 UNION SELECT name, price FROM archived_items WHERE cat = 3', 'mysql'],
+    ['SELECT login, pwd_hash FROM accounts UNION SELECT login, pwd_hash FROM legacy_accounts', 'mysql'],
+    ['SELECT id FROM users WHERE password_hash = ? AND login = ?', 'mysql'],
+    ["SELECT ASCII(SUBSTRING(name, 1, 1)) AS initial FROM people WHERE id = 3", 'mysql'],
+    ["SELECT * FROM sessions WHERE user_name = user() AND expires > NOW()", 'mysql'],
+  ];
+  for (const [sql, dialect] of benign) {
+    const r = detectSqlInjection(sql, dialect);
+    t.false(r.injection, `${sql}: ${r.reasons.join(', ')} (${r.score})`);
+    t.false(r.reasons.includes('system-probe') || r.reasons.includes('case-probe') || r.reasons.includes('blind-inference'), `${sql}: ${r.reasons.join(', ')}`);
+  }
+});
 
 test('every reason has a weight and a description; the score combines the weights of the reasons found', (t) => {
   const docs = readFileSync(join(repoRoot, 'docs/sqli.md'), 'utf8');

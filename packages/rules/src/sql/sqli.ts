@@ -62,6 +62,9 @@ export const SQLI_REASONS: Readonly<Record<string, { readonly weight: number; re
   'unbalanced-parentheses': { weight: 0.5, description: 'a closing parenthesis without an opening one' },
   'dangling-end': { weight: 0.5, description: 'the text ends in an operator, a comma or a keyword that needs more (AND, UNION, WHERE, FROM, ...)' },
   'glued-keyword': { weight: 0.5, description: 'a number run into a keyword (1e0UNION, 1.UNION, 1and)' },
+  'system-probe': { weight: 0.75, description: 'a condition that compares system data with a constant: the catalog (AND (SELECT COUNT(*) FROM sys.objects) > 0), the version (AND MID(VERSION(),1,1) = \'8\', @@version LIKE \'8%\'), the account or database (user() = \'root\')' },
+  'case-probe': { weight: 0.75, description: 'a CASE that tests a constant or system condition, or whose branch is a subquery of UNIONed constants (CASE WHEN (1=1) THEN 1 ELSE (SELECT 1 UNION SELECT 2) END)' },
+  'union-credentials': { weight: 0.6, description: 'a UNION branch that reads credential-like columns (password, pwd_hash, secret, token, ...)' },
   'system-info': { weight: 0.4, description: 'system catalog or server identity (information_schema, @@version, user()) inside a condition or UNION' },
   'encoded-literal': { weight: 0.35, description: 'hex strings or CHAR(n,n,n) building text inside a condition or UNION' },
 };
@@ -366,6 +369,7 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
         } else if (oc === OP_LOGIC && mysql) {
           // MySQL || and && are OR and AND
           if (buf.sql.charCodeAt(buf.start[i]!) === 0x7c && constantCondition(buf, i + 1) === true) add('tautology');
+          if (cond && systemProbe(buf, i + 1)) add('system-probe');
           operandChecks(buf, i, add);
         }
         break;
@@ -403,6 +407,7 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
           case K.having:
           case K.on:
           case K.when:
+            if (k === K.when && systemProbe(buf, i + 1)) add('system-probe');
             cond = true;
             if (k === K.where) afterWhere = i;
             if (k === K.where || k === K.having) whereAt[depth < 32 ? depth : 31] = selectAt[depth < 32 ? depth : 31]!;
@@ -424,14 +429,18 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
           case K.mod:
             if (prev >= 0 && type[prev] === TokenType.String && type[nx] === TokenType.String) add('literal-arithmetic');
             break;
+          case K.case:
+            if (caseProbe(buf, i)) add('case-probe');
+            cond = true;
+            break;
           case K.if:
           case K.iif:
-          case K.case:
             cond = true;
             break;
           case K.or:
             if (constantCondition(buf, i + 1) === true) add('tautology');
             else if (constantKind(buf, i + 1) === CONST_ODD) add('boolean-probe');
+            if (cond && systemProbe(buf, i + 1)) add('system-probe');
             operandChecks(buf, i, add);
             break;
           case K.and: {
@@ -444,6 +453,7 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
               if (c === CONST_ODD) add('boolean-probe');
               else if (c === CONST_TRIVIAL) add('constant-condition');
             }
+            if (cond && systemProbe(buf, i + 1)) add('system-probe');
             operandChecks(buf, i, add);
             break;
           }
@@ -452,6 +462,7 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
             break;
           case K.xor:
             if (constantKind(buf, i + 1) !== CONST_NONE) add('boolean-probe');
+            if (cond && systemProbe(buf, i + 1)) add('system-probe');
             operandChecks(buf, i, add);
             break;
           case K.union: {
@@ -538,7 +549,7 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
             } else if (GEOM_FN.has(k)) {
               if (isSubqueryArg(buf, nx)) add('error-based');
             } else if (INFER_FN.has(k)) {
-              if (isSubqueryArg(buf, nx) && (cond || unionCtx)) add('blind-inference');
+              if ((cond || unionCtx) && (isSubqueryArg(buf, nx) || ((k === K.ascii || k === K.ord) && isOneCharAt(buf, nx)))) add('blind-inference');
             } else if (k === K.char || k === K.chr) {
               if ((cond || unionCtx) && countArgs(buf, nx) >= 3) add('encoded-literal');
             } else if (SYSINFO.has(k) && (cond || unionCtx)) add('system-info');
@@ -567,6 +578,25 @@ export function detectInjectionTokens(buf: TokenBuffer): SqlInjectionResult {
   const score = Math.round((1 - keep) * 1000) / 1000;
   void firstKw;
   return { injection: score >= THRESHOLD, reasons: found, score };
+}
+
+/** Index where the operand of a boolean operator starting at `j` ends: its first unmatched `)`, `;`, or a keyword of {@link endsOperand} outside parentheses. */
+function operandEnd(buf: TokenBuffer, j: number): number {
+  let depth = 0;
+  for (; j < buf.count; j++) {
+    const t = buf.type[j];
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen) {
+      if (depth === 0) return j;
+      depth--;
+    } else if (t === TokenType.Semicolon || (depth === 0 && endsOperand(buf.kw[j]!))) return j;
+  }
+  return j;
+}
+
+/** Keywords that end the operand of a boolean operator: the next AND / OR / XOR, THEN, or the next clause. */
+function endsOperand(k: number): boolean {
+  return k === K.and || k === K.or || k === K.xor || k === K.then || k === K.limit || k === K.order || k === K.group || k === K.union || k === K.having || k === K.into;
 }
 
 const CONST_NONE = 0;
@@ -607,7 +637,7 @@ function constantKind(buf: TokenBuffer, j: number): number {
     }
     if (t === TokenType.Semicolon) break;
     const k = kw[j]!;
-    if (depth === 0 && (k === K.and || k === K.or || k === K.xor || k === K.limit || k === K.order || k === K.group || k === K.union || k === K.having || k === K.into || k === K.then)) break;
+    if (depth === 0 && endsOperand(k)) break;
     tokens++;
     if (t === TokenType.Number) {
       literalReads++;
@@ -764,6 +794,35 @@ function isWholeSelectCall(buf: TokenBuffer, i: number): boolean {
   return after >= n || buf.type[after] === TokenType.Semicolon;
 }
 
+/**
+ * `(SUBSTRING(x, <n>, 1)` (or SUBSTR, MID) at `lp`: one character at a
+ * constant position, the unit of character-by-character extraction
+ * (ASCII(SUBSTRING(password,1,1)) > 64).
+ */
+function isOneCharAt(buf: TokenBuffer, lp: number): boolean {
+  const n = buf.count;
+  const f = nextSig(buf, lp + 1, n);
+  const k = buf.kw[f];
+  if (f >= n || (k !== K.substring && k !== K.substr && k !== K.mid)) return false;
+  const inner = nextSig(buf, f + 1, n);
+  if (inner >= n || buf.type[inner] !== TokenType.LParen) return false;
+  const rp = closeParen(buf, inner);
+  const commas: number[] = [];
+  let depth = 0;
+  for (let j = inner + 1; j < rp - 1; j++) {
+    const t = buf.type[j];
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen) depth--;
+    else if (t === TokenType.Comma && depth === 0) commas.push(j);
+  }
+  if (commas.length !== 2) return false;
+  const pos = nextSig(buf, commas[0]! + 1, n);
+  const len = nextSig(buf, commas[1]! + 1, n);
+  if (buf.type[pos] !== TokenType.Number || nextSig(buf, pos + 1, n) !== commas[1] || buf.type[len] !== TokenType.Number || nextSig(buf, len + 1, n) !== rp - 1) return false;
+  literalReads++;
+  return buf.text(len) === '1';
+}
+
 /** `fn((SELECT ...` or `fn(SELECT ...`. */
 function isSubqueryArg(buf: TokenBuffer, lp: number): boolean {
   const n = buf.count;
@@ -822,6 +881,7 @@ function checkUnion(buf: TokenBuffer, u: number, add: (r: string) => void, left:
   let constant = 0;
   let nulls = 0;
   let sys = false;
+  let credentials = false;
   let depth = 0;
   let colStart = true;
   for (j = j + 1; j < n; j++) {
@@ -853,6 +913,7 @@ function checkUnion(buf: TokenBuffer, u: number, add: (r: string) => void, left:
       }
     }
     if ((t === TokenType.Variable && buf.lowerText(j).startsWith('@@')) || SYSINFO.has(k) || k === K.user || k === K.database || k === K.group_concat || k === K.load_file) sys = true;
+    if (depth === 0 && (t === TokenType.Word || t === TokenType.QuotedIdent) && isCredentialName(buf.lowerText(j))) credentials = true;
     if ((buf.flags[j]! & TokenFlag.Binary) !== 0) sys = true;
     colStart = false;
   }
@@ -861,4 +922,179 @@ function checkUnion(buf: TokenBuffer, u: number, add: (r: string) => void, left:
   // on their own.
   if (sys || nulls >= 2 || (cols >= 3 && constant === cols)) add('union-select');
   else if (constant >= 1) add('union-probe');
+  if (credentials) add('union-credentials');
+}
+
+// Parts of column names that hold credentials, as injected UNIONs pull them.
+const CREDENTIAL_PARTS = ['pass', 'pwd', 'hash', 'secret', 'token', 'credential', 'authentication_string', 'api_key', 'apikey', 'private_key', 'salt'];
+
+/** A column name that looks like it holds a credential (`pwd_hash`, `password`, `api_token`), quotes and qualifiers aside. */
+function isCredentialName(lower: string): boolean {
+  for (const part of CREDENTIAL_PARTS) if (lower.indexOf(part) >= 0) return true;
+  return false;
+}
+
+// System catalog tables and views probes count or read (besides the SYSINFO keywords).
+const SYSTEM_TABLES = new Set<string>(['sysobjects', 'syscolumns', 'sysusers', 'sysdatabases', 'syslogins', 'all_tables', 'all_users', 'all_tab_columns', 'user_tables', 'dba_users', 'dba_tables', 'dual']);
+
+/**
+ * Whether the table reference at `j` (after FROM) is a system catalog:
+ * information_schema.*, pg_catalog.* and pg_*, mysql.*, sys.* and master.*,
+ * Oracle v$ / gv$ views and dictionary views, T-SQL sys* tables.
+ */
+function isSystemTable(buf: TokenBuffer, j: number): boolean {
+  if (j >= buf.count) return false;
+  const k = buf.kw[j]!;
+  if (k === K.information_schema || k === K.pg_catalog || k === K.mysql || k === K.sys || k === K.master || SYSINFO.has(k)) return true;
+  if (buf.type[j] !== TokenType.Word || buf.type[nextSig(buf, j + 1, buf.count)] === TokenType.LParen) return false; // a function (FROM pg_sleep(5))
+  const w = buf.lowerText(j);
+  if (w === 'dual') return false; // Oracle's one-row table: constant selects, not catalog reads
+  return SYSTEM_TABLES.has(w) || w.startsWith('v$') || w.startsWith('gv$') || w.startsWith('pg_');
+}
+
+/** Index after the parenthesis that closes the one at `lp` (or the end of the text). */
+function closeParen(buf: TokenBuffer, lp: number): number {
+  let depth = 0;
+  for (let j = lp; j < buf.count; j++) {
+    const t = buf.type[j];
+    if (t === TokenType.LParen) depth++;
+    else if (t === TokenType.RParen && --depth === 0) return j + 1;
+  }
+  return buf.count;
+}
+
+/** Whether the subquery in the parentheses `[lp, rp)` reads system data: a catalog table, the version, the account. */
+function systemSubquery(buf: TokenBuffer, lp: number, rp: number): boolean {
+  for (let j = lp + 1; j < rp; j++) {
+    const t = buf.type[j];
+    const k = buf.kw[j]!;
+    if (k === K.from || k === K.join) {
+      if (isSystemTable(buf, nextSig(buf, j + 1, rp))) return true;
+    } else if ((t === TokenType.Variable && buf.lowerText(j).startsWith('@@')) || (k !== 0 && SYSINFO.has(k))) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether the operand of a boolean operator (or WHEN) starting at `j`, up
+ * to the next AND / OR / THEN / clause, compares system data with a
+ * constant and reads nothing else: `(SELECT COUNT(*) FROM sys.objects) > 0`,
+ * `MID(VERSION(),1,1) = '8'`, `@@version LIKE '8%'`, `user() = 'root'`.
+ * A column, a parameter or an application subquery anywhere in it makes it
+ * an ordinary condition (`owner = current_user`, `schema = database()`).
+ * A hand-written scan of tokens: no backtracking, each token seen once.
+ */
+function systemProbe(buf: TokenBuffer, j: number): boolean {
+  const n = buf.count;
+  const type = buf.type;
+  const kw = buf.kw;
+  let sys = false;
+  let lit = false;
+  let cmp = false;
+  // most operands start with a column: no need to find their end
+  let f = nextSig(buf, j, n);
+  while (f < n && type[f] === TokenType.LParen) f = nextSig(buf, f + 1, n);
+  if (f < n && type[f] === TokenType.Word && kw[f] === 0 && type[nextSig(buf, f + 1, n)] !== TokenType.LParen) return false;
+  const e = operandEnd(buf, j);
+  for (; j < e; j++) {
+    const t = type[j]!;
+    if (t === TokenType.Comment || t === TokenType.RParen) continue;
+    const k = kw[j]!;
+    if (t === TokenType.LParen) {
+      const x = nextSig(buf, j + 1, n);
+      if (x < n && kw[x] === K.select) {
+        // a subquery counts as one value: system data, or the application's
+        const rp = closeParen(buf, j);
+        if (!systemSubquery(buf, j, rp)) return false;
+        sys = true;
+        j = rp - 1;
+      }
+      continue;
+    }
+    switch (t) {
+      case TokenType.Number:
+      case TokenType.String:
+        lit = true;
+        break;
+      case TokenType.Operator: {
+        const oc = operatorClass(buf, j);
+        if (oc === OP_CMP) cmp = true;
+        else if (oc === OP_LOGIC) return false;
+        break;
+      }
+      case TokenType.Comma:
+        break;
+      case TokenType.Variable:
+        if (!buf.lowerText(j).startsWith('@@')) return false;
+        sys = true;
+        break;
+      case TokenType.Word: {
+        if (k === K.like || k === K.regexp || k === K.rlike || k === K.ilike || k === K.in || k === K.between || k === K.is) {
+          cmp = true;
+          break;
+        }
+        if (k === K.not || k === K.null || k === K.true || k === K.false) break;
+        const call = type[nextSig(buf, j + 1, n)] === TokenType.LParen;
+        if ((k !== 0 && SYSINFO.has(k)) || (call && (k === K.user || k === K.database))) {
+          sys = true;
+          break;
+        }
+        if (call && (INFER_FN.has(k) || PURE_FN.has(buf.lowerText(j)))) break;
+        return false; // a column, or a function of the application's
+      }
+      default:
+        return false; // parameter, quoted name, ...
+    }
+  }
+  return sys && cmp && lit;
+}
+
+/**
+ * Whether the CASE at `c` is a blind-injection test rather than
+ * application logic: some WHEN condition is constant (WHEN (1=1)) or a
+ * system probe, or some branch is a subquery of UNIONed constants (which
+ * fails with "more than one row" when the branch runs).
+ */
+function caseProbe(buf: TokenBuffer, c: number): boolean {
+  const n = buf.count;
+  let nested = 0;
+  let depth = 0;
+  for (let j = c + 1; j < n; j++) {
+    const t = buf.type[j];
+    if (t === TokenType.LParen) {
+      depth++;
+      continue;
+    }
+    if (t === TokenType.RParen) {
+      if (--depth < 0) return false;
+      continue;
+    }
+    if (t === TokenType.Semicolon) return false;
+    const k = buf.kw[j]!;
+    if (k === K.case) nested++;
+    else if (k === K.end) {
+      if (nested === 0) return false;
+      nested--;
+    } else if (nested === 0 && k === K.when) {
+      if (constantKind(buf, j + 1) !== CONST_NONE || systemProbe(buf, j + 1)) return true;
+    } else if (nested === 0 && (k === K.then || k === K.else)) {
+      if (unionOfConstants(buf, nextSig(buf, j + 1, n))) return true;
+    }
+  }
+  return false;
+}
+
+/** `(SELECT <constants> UNION [ALL] SELECT <constants> ...)` at `lp`. */
+function unionOfConstants(buf: TokenBuffer, lp: number): boolean {
+  if (lp >= buf.count || buf.type[lp] !== TokenType.LParen) return false;
+  const rp = closeParen(buf, lp);
+  let unions = 0;
+  for (let j = lp + 1; j < rp - 1; j++) {
+    const t = buf.type[j];
+    const k = buf.kw[j]!;
+    if (k === K.union) unions++;
+    else if (k === K.select || k === K.all || k === K.null || t === TokenType.Number || t === TokenType.String || t === TokenType.Comma || t === TokenType.Comment) continue;
+    else return false;
+  }
+  return unions > 0;
 }
