@@ -153,3 +153,13 @@ test('an injection verdict that read literal values is not reused for another te
   t.true(probe.ruleIds.includes('sqli.detected'));
   t.false(quietAgain.ruleIds.includes('sqli.detected'));
 });
+
+test('icontains matches as lower-casing the text would, non-ASCII letters included', (t) => {
+  const needles = ['sql_no_cache */ * from', 'k', 'ik', 'i', 'select'];
+  const texts = ['SELECT /*!40001 SQL_NO_CACHE */ * FROM t', 'select /*!40001 sql_no_cache */ * from t', 'SQL_NO_CACHE */ *  FROM', 'x', '', 'K', '\u212a', 'I\u0307', '\u0130K', 'SEL\u0130ECT', 'sElEcT', 'Straße select', 'xSELEC'];
+  for (const v of needles) {
+    const rs = loadRuleText(`rules:\n  - id: r\n    risk: low\n    condition: sql icontains ${JSON.stringify(v)}\n`, 'r.yaml');
+    const eng = new RuleEngine(compileRules(rs));
+    for (const sql of texts) t.is(eng.evaluate(statement(sql)).ruleIds.length === 1, sql.toLowerCase().includes(v), `${JSON.stringify(sql)} icontains ${JSON.stringify(v)}`);
+  }
+});

@@ -101,6 +101,44 @@ function expandValue(v: ValueNode, env: CompileEnv, out: string[], offs: number[
 
 // ---- closures ------------------------------------------------------------------
 
+/** Whether `v` is ASCII with no upper-case letter. */
+function isAsciiLower(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 128 || (c >= 0x41 && c <= 0x5a)) return false;
+  }
+  return true;
+}
+
+/**
+ * `s.toLowerCase().includes(v)` for an ASCII lower-case `v`, without
+ * building the lower-cased copy of `s` (one per statement for a rule like
+ * `sql icontains "..."`, most of what such a rule cost). A text with a
+ * non-ASCII character takes the copying path: a few of those lower-case to
+ * ASCII (U+0130, U+212A), and only toLowerCase knows them all.
+ */
+function includesFolded(s: string, v: string): boolean {
+  const n = s.length;
+  const m = v.length;
+  if (m === 0) return true;
+  const first = v.charCodeAt(0);
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 128) return s.toLowerCase().includes(v);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== first || i + m > n) continue;
+    let k = 1;
+    for (; k < m; k++) {
+      let d = s.charCodeAt(i + k);
+      if (d >= 128) return s.toLowerCase().includes(v);
+      if (d >= 0x41 && d <= 0x5a) d += 0x20;
+      if (d !== v.charCodeAt(k)) break;
+    }
+    if (k === m) return true;
+  }
+  return false;
+}
+
 function num(s: string, field: string, offset: number): number {
   const n = Number(s);
   if (s.trim().length === 0 || Number.isNaN(n)) throw new CompileError(RuleErrorCodes.BAD_VALUE, `field '${field}' is a number; '${s}' is not`, offset);
@@ -210,6 +248,7 @@ function compileCmp(n: Extract<Expanded, { kind: 'cmp' }>): Predicate {
       const f = base === 'contains' ? (s: string, v: string) => s.includes(v) : base === 'startswith' ? (s: string, v: string) => s.startsWith(v) : (s: string, v: string) => s.endsWith(v);
       if (vs.length === 1) {
         const v = vs[0]!;
+        if (ci && base === 'contains' && isAsciiLower(v)) return stringTest(def, (s) => includesFolded(s, v));
         return stringTest(def, ci ? (s) => f(s.toLowerCase(), v) : (s) => f(s, v));
       }
       return stringTest(def, (s) => {
