@@ -2,15 +2,20 @@
 //
 //  - the built-in library over a realistic mix of records (bench/workload.ts),
 //    without and with the SQL-injection policy, and without the analysis
-//    cache (every statement lexed and analysed, the worst case);
-//  - SQL-injection checks, fingerprints and full analyses per statement,
-//    with a regular-expression port of pt-fingerprint beside the
-//    fingerprints as a baseline in the same process.
+//    cache (every statement lexed and analysed, the worst case); beside
+//    them, in the same process, a reference engine that evaluates every
+//    rule's whole condition on every record with no cache (`exhaustive`),
+//    as the ratio `vsReference`;
+//  - SQL-injection checks, fingerprints and full analyses per statement;
+//    the checks beside a reference that lexes and checks every statement
+//    (no per-shape verdicts), the fingerprints beside a regular-expression
+//    port of pt-fingerprint (`vsBaseline`).
 //
 // Records are generated in batches of BATCH outside the timed region and are
 // dropped after processing, as in a pipeline (a huge pre-built array would
 // measure the garbage collector copying it instead).
-import { RuleEngine, analyzeSql, builtinPolicies, compileRules, builtinRuleFiles, detectSqlInjection, fingerprint } from '../src/index.js';
+import { RuleEngine, TokenBuffer, analyzeSql, builtinPolicies, compileRules, builtinRuleFiles, detectSqlInjection, fingerprint, scanSql } from '../src/index.js';
+import { detectInjectionTokens } from '../src/sql/sqli.js';
 import { events, statement } from './workload.js';
 
 const MIN_MS = Number(process.env.BENCH_MIN_MS ?? 1500);
@@ -42,16 +47,32 @@ function measure<T>(make: () => T[], fn: (x: T) => unknown): { ops: number; ns: 
 const library = builtinPolicies().filter((p) => p.defaultEnabled);
 const noSqli = library.filter((p) => p.name !== 'sql-injection').map((p) => p.name);
 
-{
-  const engine = new RuleEngine(compileRules(builtinRuleFiles(noSqli)));
-  const { ops, ns } = measure(() => events(BATCH), (e) => engine.process(e));
+const perSec = (m: { ops: number; ns: number }): number => m.ops / (m.ns / 1e9);
+const ratio = (a: { ops: number; ns: number }, b: { ops: number; ns: number }): number => +(perSec(a) / perSec(b)).toFixed(2);
+
+for (const [name, names] of [
+  ['library-without-sqli', noSqli],
+  ['library-full', undefined],
+] as const) {
+  const rules = compileRules(builtinRuleFiles(names));
+  const reference = new RuleEngine(rules, { exhaustive: true, analysisCacheSize: 0 });
+  const ref = measure(() => events(BATCH), (e) => reference.process(e));
+  const engine = new RuleEngine(rules);
+  const m = measure(() => events(BATCH), (e) => engine.process(e));
   const s = engine.stats();
-  report('library-without-sqli', ops, ns, { unit: 'events', target: 500_000, policies: noSqli.length, rules: engine.ruleSet.rules.length, candidatesPerEvent: +(s.candidates / s.events).toFixed(2), cacheHitRate: +(s.analysisCacheHits / (s.analysisCacheHits + s.analysed)).toFixed(3), alerts: s.alerts });
-}
-{
-  const engine = new RuleEngine(compileRules(builtinRuleFiles()));
-  const { ops, ns } = measure(() => events(BATCH), (e) => engine.process(e));
-  report('library-full', ops, ns, { unit: 'events', policies: library.length, alerts: engine.stats().alerts });
+  const r = reference.stats();
+  report(name, m.ops, m.ns, {
+    unit: 'events',
+    ...(names === undefined ? {} : { target: 500_000 }),
+    policies: names?.length ?? library.length,
+    rules: engine.ruleSet.rules.length,
+    candidatesPerEvent: +(s.candidates / s.events).toFixed(2),
+    cacheHitRate: +(s.analysisCacheHits / (s.analysisCacheHits + s.analysed)).toFixed(3),
+    alerts: s.alerts,
+    referencePerSec: Math.round(perSec(ref)),
+    referenceCandidatesPerEvent: +(r.candidates / r.events).toFixed(2),
+    vsReference: ratio(m, ref),
+  });
 }
 {
   const engine = new RuleEngine(compileRules(builtinRuleFiles(noSqli)), { analysisCacheSize: 0 });
@@ -61,12 +82,16 @@ const noSqli = library.filter((p) => p.name !== 'sql-injection').map((p) => p.na
 
 const sqls = (): string[] => Array.from({ length: BATCH }, statement);
 {
-  const { ops, ns } = measure(sqls, (s) => detectSqlInjection(s));
-  report('sqli-checks', ops, ns, { unit: 'statements', target: 450_000 });
+  // reference: every statement lexed and checked (no verdicts kept per shape)
+  const buf = new TokenBuffer();
+  const ref = measure(sqls, (s) => detectInjectionTokens(scanSql(s, undefined, buf)));
+  const m = measure(sqls, (s) => detectSqlInjection(s));
+  report('sqli-checks', m.ops, m.ns, { unit: 'statements', target: 450_000, referencePerSec: Math.round(perSec(ref)), vsReference: ratio(m, ref) });
 }
+let fp = { ops: 0, ns: 1 };
 {
-  const { ops, ns } = measure(sqls, (s) => fingerprint(s));
-  report('fingerprint', ops, ns, { unit: 'statements' });
+  fp = measure(sqls, (s) => fingerprint(s));
+  report('fingerprint', fp.ops, fp.ns, { unit: 'statements', target: 500_000 });
 }
 {
   // Baseline: pt-fingerprint's regular expressions (QueryRewriter::fingerprint) ported to JS.
@@ -79,8 +104,8 @@ const sqls = (): string[] => Array.from({ length: BATCH }, statement);
     q = q.replace(/\blimit \?(?:, ?\?| offset \?)?/, 'limit ?');
     return q;
   };
-  const { ops, ns } = measure(sqls, ptLike);
-  report('fingerprint-baseline-pt-regex', ops, ns, { unit: 'statements' });
+  const m = measure(sqls, ptLike);
+  report('fingerprint-baseline-pt-regex', m.ops, m.ns, { unit: 'statements', fingerprintVsBaseline: ratio(fp, m) });
 }
 {
   const { ops, ns } = measure(sqls, (s) => analyzeSql(s));
