@@ -41,7 +41,7 @@ export class EvalContext {
   private sqliDone = false;
   private sqli: SqlInjectionResult | undefined = undefined;
   /** The shape entry of the event's text, when the engine has one. */
-  shape: ShapeEntry | undefined = undefined;
+  private shape: ShapeEntry | undefined = undefined;
   /** Tokens of the event's text already scanned in `dialect` (checked against the text before use). */
   private tokens: TokenBuffer | undefined = undefined;
   /** Dialect the engine chose for the event's text (undefined: from its `dbType`). */
@@ -58,12 +58,18 @@ export class EvalContext {
   private readonly memoEpoch: number[] = [];
   private epoch = 0;
 
-  reset(event: AuditEvent, analysis?: SqlAnalysis, shape?: ShapeEntry, dialect?: DialectOptions, tokens?: TokenBuffer): void {
+  /**
+   * Starts the evaluation of `event`. The engine also hands over what it
+   * already has for the event's text: its analysis, its shape entry (typed
+   * loosely here: the entry is the engine's business), the dialect it
+   * chose, and tokens it scanned.
+   */
+  reset(event: AuditEvent, analysis?: SqlAnalysis, shape?: object, dialect?: DialectOptions, tokens?: TokenBuffer): void {
     this.event = event;
     this.epoch++;
     this.analysisDone = analysis !== undefined;
     this.analysis = analysis;
-    this.shape = shape;
+    this.shape = shape as ShapeEntry | undefined;
     this.dialect = dialect;
     this.tokens = tokens;
     this.sqliDone = false;

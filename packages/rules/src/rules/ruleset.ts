@@ -8,6 +8,7 @@ import { RuleErrorCodes } from '../errors.js';
 import { ConditionSyntaxError, parseCondition as parseCondition_, type ExprNode } from './expr.js';
 import { CompileError, compileExpanded as compileExpanded_, compileShapeTest as compileShapeTest_, type ShapeTest, describeExpanded as describeExpanded_, expand as expand_, fieldsOf as fieldsOf_, indexKeys as indexKeys_, specialize as specialize_, type CompileEnv, type Expanded, type Predicate } from './compile.js';
 import { diag as diag_, parseWindow as parseWindow_, readRuleFile as readRuleFile_, readRuleObject as readRuleObject_, readRuleText as readRuleText_, type ReadResult, type RuleFile, type RulePath } from './loader.js';
+import type { EvalContext } from './context.js';
 import type { Diagnostic, RuleAction, RuleFileContent, RuleRisk, RuleSpec } from './types.js';
 // Local bindings: per-file transpilers (tsx, ts-node) turn imported bindings into
 // getter calls on every use, which costs more than the lexer itself.
@@ -72,7 +73,7 @@ export interface CompiledRule {
   /** @internal The condition compiled for the records of one index key (see `specialize`); `false` when it cannot match them. */
   readonly testFor: (key: string) => Predicate | false;
   /** @internal The condition for the records of one index key as a statement shape decides it (undefined when a shape decides none of it). */
-  readonly shapeTestFor: (key: string) => ShapeTest | undefined;
+  readonly shapeTestFor: (key: string) => ((c: EvalContext, known: number) => number) | undefined;
 }
 
 /** Compiled rules, lists and groups; evaluate with a `RuleEngine`. */
