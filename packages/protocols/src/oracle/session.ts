@@ -31,6 +31,8 @@ import {
   protocolAnswer,
   protocolRequest,
   describeLe,
+  describeV7,
+  type ColumnInfo,
   readBinds,
   rowsAfter,
   readClr,
@@ -72,6 +74,14 @@ interface Held {
   ev: AuditEvent;
   cursor: number;
   parseOnly: boolean;
+  /** The columns of its describe, when read: rows of later answers on the cursor are kept as text. */
+  columns: Columns | undefined;
+}
+
+/** The columns of a describe, and whether it was the OCI 8 one (its rows end with a zero ub2). */
+interface Columns {
+  readonly list: readonly ColumnInfo[];
+  readonly v7: boolean;
 }
 
 /** OALL8 / OALL7 option bits (node-oracledb constants.js TNS_EXEC_OPTION_*). */
@@ -614,8 +624,9 @@ export class OracleSession extends KitSession {
       return;
     }
     if (truncated) pc.truncated = true;
-    const status = findStatus(b, this.rep, ora, this.statusSeq);
-    if (ora !== undefined && status !== undefined) this.statusSeq = status.withSeq;
+    const status = findStatus(b, this.rep, ora, this.statusSeq, pc.cursor);
+    // The layout an ORA- number or the call's cursor confirmed is kept for the session.
+    if (status !== undefined) this.statusSeq = status.withSeq;
     switch (pc.kind) {
       case 'auth1':
         if (ora !== undefined && pc.ev !== undefined && this.login === pc.ev) {
@@ -643,6 +654,7 @@ export class OracleSession extends KitSession {
         ev.bytesOut = (ev.bytesOut ?? 0) + b.length;
         if (pc.truncated) ev.truncated = true;
         this.rowsOf(ev, status);
+        if (held.columns !== undefined) this.keepRows(ev, held.columns, b, 0);
         if (ora !== undefined) {
           if (ora.num !== 1403) this.records.error(ev, { code: ora.code, message: ora.message });
           this.releaseHeld();
@@ -729,10 +741,10 @@ export class OracleSession extends KitSession {
     }
     ev.status = 'ok';
     this.rowsOf(ev, status);
-    this.rowText(ev, b);
+    const columns = this.rowText(ev, b);
     if (sql !== undefined && ora === undefined) {
       // Later calls may continue this cursor (execute after parse, fetch more rows).
-      this.held = { ev, cursor: pc.cursor, parseOnly: pc.parseOnly };
+      this.held = { ev, cursor: pc.cursor, parseOnly: pc.parseOnly, columns };
       return;
     }
     this.records.emit(ev);
@@ -740,26 +752,44 @@ export class OracleSession extends KitSession {
 
   /**
    * Column names and the first `maxRows` rows as text, where the describe
-   * is in the layout `describeLe` knows (11g OCI clients); nothing otherwise.
+   * is in a layout the decoder knows: the describe message (0x10) of 11g
+   * OCI clients (`describeLe`), or the one OCI 8 clients get in the answer
+   * to their bundled parse (`describeV7`; its rows come in the answer to the
+   * execute that follows). Returns the columns, for the rows of later
+   * answers on the cursor.
    */
-  private rowText(ev: AuditEvent, b: Uint8Array): void {
-    if (this.rep !== Rep.Le) return;
-    const at = b.indexOf(TtcType.Describe);
-    if (at < 0 || at > 64) return;
-    const d = describeLe(b, at);
-    if (d === undefined) return;
+  private rowText(ev: AuditEvent, b: Uint8Array): Columns | undefined {
+    if (this.rep !== Rep.Le) return undefined;
+    let d = b[0] === TtcType.Parameter ? describeV7(b, 0) : undefined;
+    const v7 = d !== undefined;
+    if (d === undefined) {
+      const at = b.indexOf(TtcType.Describe);
+      if (at < 0 || at > 64) return undefined;
+      d = describeLe(b, at);
+      if (d === undefined) return undefined;
+    }
+    const cols: Columns = { list: d.columns, v7 };
     ev.columns = d.columns.map((c) => c.name);
-    const max = this.ctx.options.maxRows;
-    if (max <= 0) return;
-    const rows = rowsAfter(b, d.next, d.columns.map((c) => c.type), max);
+    this.keepRows(ev, cols, b, d.next);
+    return cols;
+  }
+
+  /** Adds the rows of `b[from..]` to the record's first `maxRows` rows. */
+  private keepRows(ev: AuditEvent, cols: Columns, b: Uint8Array, from: number): void {
+    const room = this.ctx.options.maxRows - (ev.rows?.length ?? 0);
+    if (room <= 0) return;
+    const columns = cols.list;
+    const rows = rowsAfter(b, from, columns.map((c) => c.type), room, cols.v7);
     if (rows.length === 0) return;
-    ev.rows = rows.map((r) =>
+    const text = rows.map((r) =>
       r.map((v, i) => {
-        const col = d.columns[i]!;
+        const col = columns[i]!;
         const x = bindValue(col.type, v, (t) => decodeText(t, col.form === 2 ? 'utf-16be' : this.charset));
         return x === null || typeof x === 'string' ? x : x.hex;
       }),
     );
+    if (ev.rows === undefined) ev.rows = text;
+    else ev.rows.push(...text);
   }
 
   /** Rows of a status: fetched for a query, affected for DML. */

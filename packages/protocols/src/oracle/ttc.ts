@@ -335,9 +335,13 @@ const statusTail = 1024;
  * The status message of a response. With an ORA- text the one whose error
  * number matches it (searching back from the text, trying both layouts);
  * without, the last plausible one (error 0, small call status) in the
- * layout `withSeq`.
+ * layout `withSeq`, or in the other layout when only that one names the
+ * call's `cursor` (> 0): the first answers of the TOAD capture come before
+ * any ORA- text could tell the layout (frame 27: `04 | 01000000 | 01000000
+ * | 0000 0000 0000 | 0100` is row 1 of cursor 1 without the sequence
+ * number, row 0 of cursor 0 with it).
  */
-export function findStatus(b: Uint8Array, rep: Rep, ora: OraError | undefined, withSeq: boolean): StatusFields | undefined {
+export function findStatus(b: Uint8Array, rep: Rep, ora: OraError | undefined, withSeq: boolean, cursor = -1): StatusFields | undefined {
   if (ora !== undefined) {
     for (let i = ora.at - 1; i >= 0 && ora.at - i < 2048; i--) {
       if (b[i] !== TtcType.Status) continue;
@@ -348,6 +352,13 @@ export function findStatus(b: Uint8Array, rep: Rep, ora: OraError | undefined, w
     }
     return undefined;
   }
+  const best = lastStatus(b, rep, withSeq);
+  if (cursor <= 0 || best?.cursor === cursor) return best;
+  const other = lastStatus(b, rep, !withSeq);
+  return other?.cursor === cursor ? other : best;
+}
+
+function lastStatus(b: Uint8Array, rep: Rep, withSeq: boolean): StatusFields | undefined {
   // The status closes the answer: only its tail is searched (row data before it can be large).
   let best: StatusFields | undefined;
   for (let i = Math.max(0, b.length - statusTail); i < b.length; i++) {
@@ -691,6 +702,48 @@ export function describeLe(b: Uint8Array, at: number): { columns: ColumnInfo[]; 
   return { columns, next: p };
 }
 
+/**
+ * The columns of the describe an OCI 8 client gets in the answer to its
+ * bundled parse (0x3e): a return-parameter message (0x08) in native
+ * little-endian integers (trex_cap2_Oracle, frames 25, 33, 39, 69 and 77,
+ * read by hand):
+ *
+ *   0x08 | ub2 (1) | ub2 columns
+ *   per column: u8 type | u8 flags | u8 precision | u8 scale | ub4 buffer size | ub4 max array
+ *     | ub4 continuation | ub4 OID length (0) | ub2 version | ub2 charset | u8 form | ub4 size
+ *     | u8 nullable | u8 name length | 3 x ub4 (0) | ub2 n | u8 n | n bytes: the name with its
+ *     single quotes doubled, then `"` (`SID"`, `''X''"` for the column `'X'` of `select 'x'`)
+ *
+ * The status message (0x04) follows. Returns undefined when the bytes do
+ * not fit this layout exactly.
+ */
+export function describeV7(b: Uint8Array, at: number): { columns: ColumnInfo[]; next: number } | undefined {
+  const end = b.length;
+  if (b[at] !== TtcType.Parameter || at + 5 > end) return undefined;
+  const n = rawInt(b, at + 3, 2);
+  if (n < 1 || n > 1000) return undefined;
+  let p = at + 5;
+  const columns: ColumnInfo[] = [];
+  for (let i = 0; i < n; i++) {
+    if (p + 46 > end) return undefined;
+    const type = b[p]!;
+    const form = b[p + 24]!;
+    const nameLen = b[p + 30]!;
+    const oid = rawInt(b, p + 16, 4);
+    const zeros = rawInt(b, p + 31, 4) + rawInt(b, p + 35, 4) + rawInt(b, p + 39, 4);
+    const k = rawInt(b, p + 43, 2);
+    p += 45;
+    if (type === 0 || form > 2 || oid !== 0 || zeros !== 0 || b[p] !== k || k <= nameLen || p + 1 + k > end || b[p + k] !== 0x22) return undefined;
+    const quoted = b.subarray(p + 1, p + k);
+    if (!texty(quoted)) return undefined;
+    const name = decodeUtf8(quoted).replace(/''/g, "'");
+    if (name.length !== nameLen) return undefined;
+    columns.push({ name, type, form });
+    p += 1 + k;
+  }
+  return afterRow.has(b[p] ?? -1) ? { columns, next: p } : undefined;
+}
+
 /** Message types that may follow a row. */
 const afterRow = new Set([0x04, 0x06, 0x07, 0x08, 0x09, 0x15]);
 
@@ -715,9 +768,15 @@ function fits(type: number, v: Uint8Array | undefined): boolean {
 /**
  * Up to `max` rows: row-data messages (0x07) with one CLR per column, each
  * value of its column's shape, followed by a message that may follow a row,
- * from `from` on.
+ * from `from` on. The rows OCI 8 clients get (trex_cap2_Oracle, frames 27,
+ * 41, 45, 54, 71-75) end with a zero ub2 after the values:
+ *
+ *   0x07 | CLR value ... | 00 00
+ *
+ * (`trailer`); every query of that capture has one column, so whether the
+ * ub2 is per row or per column is not settled: it is read as one per row.
  */
-export function rowsAfter(b: Uint8Array, from: number, types: readonly number[], max: number): (Uint8Array | undefined)[][] {
+export function rowsAfter(b: Uint8Array, from: number, types: readonly number[], max: number, trailer = false): (Uint8Array | undefined)[][] {
   const out: (Uint8Array | undefined)[][] = [];
   const n = types.length;
   for (let i = from; i < b.length && out.length < max; i++) {
@@ -730,7 +789,12 @@ export function rowsAfter(b: Uint8Array, from: number, types: readonly number[],
       row.push(v.bytes);
       p = v.next;
     }
-    if (row.length !== n || !afterRow.has(b[p] ?? -1)) continue;
+    if (row.length !== n) continue;
+    if (trailer) {
+      if (b[p] !== 0 || b[p + 1] !== 0) continue;
+      p += 2;
+    }
+    if (!afterRow.has(b[p] ?? -1)) continue;
     out.push(row);
     i = p - 1;
   }
