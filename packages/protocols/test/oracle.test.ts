@@ -212,34 +212,87 @@ function data32(payload: number[]): Uint8Array {
   return p;
 }
 
-test('thin-driver OALL8 (length-prefixed integers, 1-byte pointers): a SQL text over 252 bytes in ub4 chunks, its bind, then a re-execute of the cursor', (t) => {
-  // Field order of node-oracledb's writeExecuteMessage (execute.js) at TTC field version 12.2 ext 1.
-  const sql = `SELECT id, owner, balance FROM accounts WHERE owner = :owner ${'/* padding */ '.repeat(18)}ORDER BY id`;
-  t.true(sql.length > 252);
+/**
+ * An OALL8 that parses and executes `sql` with binds, in the field order of
+ * node-oracledb's writeExecuteMessage (execute.js) at TTC field version 12.2
+ * ext 1; `meta` is the bind metadata, `row` the row-data message's values.
+ */
+function thinAll8(seq: number, sql: string, meta: number[], row: number[]): number[] {
   const sqlBytes = [...Buffer.from(sql, 'latin1')];
   const options = 0x8000 | 0x40 | 0x20 | 0x08 | 0x01; // not PL/SQL, fetch, execute, bind, parse
-  const call = [
-    0x03, 0x5e, 0x05, ...ub(options), ...ub(0), 1, ...ub(sql.length), 1, ...ub(13), 0, 0, 0, ...ub(50), ...ub(0x7fffffff), 1, ...ub(1),
+  const text = sql.length > 252 ? [0xfe, ...ub(sql.length), ...sqlBytes, ...ub(0)] : [sql.length, ...sqlBytes]; // writeBytesWithLength
+  return [
+    0x03, 0x5e, seq, ...ub(options), ...ub(0), 1, ...ub(sql.length), 1, ...ub(13), 0, 0, 0, ...ub(50), ...ub(0x7fffffff), 1, ...ub(countBinds(sql)),
     0, 0, 0, 0, 0, 0, ...ub(0), ...ub(0), 0, 1, 0, ...ub(0), 0, ...ub(0), ...ub(0), 0, ...ub(0), 0, 0, ...ub(0), 0, ...ub(0), 0, 0, ...ub(0),
-    0xfe, ...ub(sql.length), ...sqlBytes, ...ub(0), // writeBytesWithLength: 0xFE, ub4 chunk lengths, ub4 0
+    ...text,
     ...ub(1), ...ub(0), ...Array.from({ length: 11 }, () => 0), // al8i4[0..12]
-    // Bind metadata: VARCHAR, flags, precision, scale, buffer 4000, max array 0, cont 0, OID, version, charset 873, form 1, LOB prefetch, column id.
-    1, 0x03, 0, 0, ...ub(4000), ...ub(0), ...ub(0), ...ub(0), ...ub(0), ...ub(873), 1, ...ub(0), ...ub(0),
-    0x07, 5, ...Buffer.from('alice'),
+    ...meta,
+    0x07, ...row,
   ];
+}
+
+/** Bind metadata (writeColumnMetadata): type, flags, precision, scale, buffer size, max array 0, cont flags, OID, version, charset, form, LOB prefetch, column id. */
+function thinBindMeta(type: number, size: number, charset: number, form: number, cont = 0): number[] {
+  return [type, 0x01, 0, 0, ...ub(size), ...ub(0), ...ub(cont), ...ub(0), ...ub(0), ...ub(charset), form, ...ub(0), ...ub(0)];
+}
+
+/** End of call: status 0x04 with call status 1, seq, row number, error 0, cursor. */
+const thinStatus = (seq: number, rows: number, cursor: number): Uint8Array => data32([0x04, ...ub(1), ...ub(seq), ...ub(rows), ...ub(0), ...ub(0), ...ub(0), ...ub(cursor), 0, 0, 0, 0, 0, 0]);
+
+test('thin-driver OALL8 (length-prefixed integers, 1-byte pointers): a SQL text over 252 bytes in ub4 chunks, its bind, then a re-execute of the cursor', (t) => {
+  const sql = `SELECT id, owner, balance FROM accounts WHERE owner = :owner ${'/* padding */ '.repeat(18)}ORDER BY id`;
+  t.true(sql.length > 252);
+  // Bind metadata: VARCHAR, buffer 4000, charset 873, form 1.
+  const call = thinAll8(0x05, sql, thinBindMeta(1, 4000, 873, 1), [5, ...Buffer.from('alice')]);
   const { s, events } = session(true);
   s.data(Direction.ToServer, data32(call), 1000);
   // End of call: status 0x04 with call status 1, seq 1, row number 1, error 0, cursor 5.
-  s.data(Direction.ToClient, data32([0x04, ...ub(1), ...ub(1), ...ub(1), ...ub(0), ...ub(0), ...ub(0), ...ub(5), 0, 0, 0, 0, 0, 0]), 2000);
+  s.data(Direction.ToClient, thinStatus(1, 1, 5), 2000);
   // Re-execute (0x04): cursor, iterations, flags, flags, then the bind row.
   s.data(Direction.ToServer, data32([0x03, 0x04, 0x06, ...ub(5), ...ub(1), ...ub(0x20), ...ub(0), 0x07, 3, ...Buffer.from('bob')]), 3000);
-  s.data(Direction.ToClient, data32([0x04, ...ub(1), ...ub(2), ...ub(2), ...ub(0), ...ub(0), ...ub(0), ...ub(5), 0, 0, 0, 0, 0, 0]), 4000);
+  s.data(Direction.ToClient, thinStatus(2, 2, 5), 4000);
   s.close('fin', 5000);
   // Picked up mid-session: the 32-bit lengths are found by the resync, and the FIN after it is the logout.
   t.deepEqual(events.map((e) => [e.command, e.sql === sql, e.statementId, e.status]), [['OALL8', true, '5', 'ok'], ['OEXEC', true, '5', 'ok'], ['close', false, undefined, 'ok']]);
   t.deepEqual(events[0]!.params, ['alice']);
+  // The re-execute sends the values only; their types come from the metadata of the OALL8 that parsed cursor 5.
+  t.deepEqual(events[1]!.params, ['bob']);
   t.is(events[0]!.rowsReturned, 1);
   t.is(events[0]!.midSession, true);
+});
+
+test('thin-driver binds by type (NUMBER, VARCHAR2, DATE, CLOB locator, NULL), kept with the cursor for its re-executions', (t) => {
+  const sql = 'INSERT INTO docs (id, name, created, body, note) VALUES (:id, :name, :created, :body, :note)';
+  const meta = [
+    ...thinBindMeta(2, 22, 0, 0), // NUMBER
+    ...thinBindMeta(1, 4000, 873, 1), // VARCHAR2
+    ...thinBindMeta(12, 7, 0, 0), // DATE
+    ...thinBindMeta(112, 0x7fffffff, 873, 1, 0x2000000), // CLOB, LOB prefetch flag
+    ...thinBindMeta(1, 4000, 873, 1), // VARCHAR2, NULL
+  ];
+  const locator = [0x00, 0x70, 0x00, 0x01, 0x01, 0x0c, 0x00, 0x00];
+  // writeBindParamsColumn: NUMBER 42 = c1 2b; "report"; DATE 2026-12-02 01:02:03; the locator behind its ub4 length; NULL = 00.
+  const row = [2, 0xc1, 0x2b, 6, ...Buffer.from('report'), 7, 120, 126, 12, 2, 2, 3, 4, ...ub(locator.length), locator.length, ...locator, 0];
+  const { s, events } = session(true);
+  s.data(Direction.ToServer, data32(thinAll8(0x05, sql, meta, row)), 1000);
+  s.data(Direction.ToClient, thinStatus(1, 1, 7), 2000);
+  // Re-execute of cursor 7 with other values (a NULL number, an empty-locator CLOB, a note).
+  const again = [0, 2, ...Buffer.from('v2'), 7, 120, 126, 12, 3, 1, 1, 1, ...ub(0), 4, ...Buffer.from('done')];
+  s.data(Direction.ToServer, data32([0x03, 0x04, 0x06, ...ub(7), ...ub(1), ...ub(0), ...ub(0), 0x07, ...again]), 3000);
+  s.data(Direction.ToClient, thinStatus(2, 1, 7), 4000);
+  // A re-execute whose row is short of the metadata (as when out binds are not sent again): no params, the SQL still known.
+  s.data(Direction.ToServer, data32([0x03, 0x04, 0x07, ...ub(7), ...ub(1), ...ub(0), ...ub(0), 0x07, 2, 0xc1, 0x02]), 5000);
+  s.data(Direction.ToClient, thinStatus(3, 1, 7), 6000);
+  s.close('fin', 7000);
+  const stmts = events.filter((e) => e.kind === 'statement');
+  t.deepEqual(stmts.map((e) => [e.command, e.sql, e.statementId, e.affectedRows]), [
+    ['OALL8', sql, '7', 1],
+    ['OEXEC', sql, '7', 1],
+    ['OEXEC', sql, '7', 1],
+  ]);
+  t.deepEqual(stmts[0]!.params, ['42', 'report', '2026-12-02 01:02:03', { type: 'lob-locator', hex: '00700001010c0000' }, null]);
+  t.deepEqual(stmts[1]!.params, [null, 'v2', '2026-12-03 00:00:00', null, 'done']);
+  t.is(stmts[2]!.params, undefined);
 });
 
 test('a REDIRECT is kept on the login record of a connection that never authenticates', (t) => {

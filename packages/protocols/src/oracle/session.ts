@@ -34,6 +34,8 @@ import {
   describeV7,
   type ColumnInfo,
   readBinds,
+  reexecBinds,
+  type BindMeta,
   rowsAfter,
   readClr,
   readUb,
@@ -67,6 +69,14 @@ interface PendingCall extends Pending {
   bytesIn: number;
   /** The call only parsed (and described) its SQL: the execution follows in another call on the cursor. */
   parseOnly: boolean;
+  /** Bind metadata the call sent (kept with the cursor for its re-executions). */
+  binds: readonly BindMeta[] | undefined;
+}
+
+/** What a parsed cursor is remembered by: its SQL and the bind metadata of the call that parsed it. */
+interface Cursor {
+  readonly sql: string;
+  readonly binds: readonly BindMeta[] | undefined;
 }
 
 /** A statement record kept open while later calls continue its cursor (execute after parse, fetches). */
@@ -131,7 +141,7 @@ const isDml = (sql: string): boolean => /^\s*(INSERT|UPDATE|DELETE|MERGE)\b/i.te
 export class OracleSession extends KitSession {
   private readonly framers: [Framer, Framer];
   private readonly pairing: FifoPairing<PendingCall>;
-  private readonly cursors = new BoundedMap<number, string>(MAX_CURSORS);
+  private readonly cursors = new BoundedMap<number, Cursor>(MAX_CURSORS);
   // The unit being gathered: DATA payloads of one direction.
   private unitDir = -1;
   // One growing buffer per session: a unit is copied in packet by packet
@@ -459,7 +469,7 @@ export class OracleSession extends KitSession {
     const hex = `0x${call.func.toString(16).padStart(2, '0')}`;
     if (t === TtcType.Function) this.count(`call.${hex}`);
     for (const pb of call.piggybacks) this.count(`piggyback.0x${pb.toString(16).padStart(2, '0')}`);
-    const pc: PendingCall = { ts, truncated, gapBefore: gap, kind: 'ignored', func: call.func, ev: undefined, cursor: -1, bytesIn: b.length, parseOnly: false };
+    const pc: PendingCall = { ts, truncated, gapBefore: gap, kind: 'ignored', func: call.func, ev: undefined, cursor: -1, bytesIn: b.length, parseOnly: false, binds: undefined };
     const sqlCalls = call.func === Func.All8 || call.func === Func.All7 || call.func === Func.Bundled || call.func === Func.Parse || call.func === Func.Execute || call.func === Func.ExecuteFetch;
     if (!sqlCalls && call.func !== Func.Fetch) this.releaseHeld();
     switch (call.func) {
@@ -502,7 +512,7 @@ export class OracleSession extends KitSession {
           pc.kind = 'statement';
           pc.ev = this.records.start('statement', ts);
           pc.ev.command = 'OFETCH';
-          const sql = this.cursors.get(pc.cursor);
+          const sql = this.cursors.get(pc.cursor)?.sql;
           if (sql !== undefined) this.records.sql(pc.ev, sql);
           pc.ev.statementId = String(pc.cursor);
         }
@@ -577,11 +587,20 @@ export class OracleSession extends KitSession {
     this.releaseHeld();
     let sql: string | undefined;
     if (found !== undefined) sql = decodeText(found.bytes, this.charset);
-    else if (cursor > 0) sql = this.cursors.get(cursor);
+    const known = found === undefined && cursor > 0 ? this.cursors.get(cursor) : undefined;
+    if (known !== undefined) sql = known.sql;
     let params: ParamValue[] | undefined;
     if (found !== undefined && sql !== undefined && func === Func.All8) {
       const binds = readBinds(b, found.next, this.rep, countBinds(sql));
-      if (binds !== undefined) params = binds.values.map((v, i) => bindValue(binds.meta[i]!.type, v, (t) => decodeText(t, binds.meta[i]!.form === 2 ? 'utf-16be' : this.charset)));
+      if (binds !== undefined) {
+        pc.binds = binds.meta;
+        params = this.bindParams(binds.meta, binds.values);
+      }
+    } else if (known?.binds !== undefined && cursorFirst && func !== Func.Parse) {
+      // A re-execute sends the values only, in the order of the metadata of the call that parsed the cursor.
+      pc.binds = known.binds;
+      const values = reexecBinds(b, at, this.rep, known.binds);
+      if (values !== undefined) params = this.bindParams(known.binds, values);
     }
     pc.kind = 'statement';
     pc.parseOnly = found !== undefined && (func === Func.Bundled || func === Func.Parse || ((func === Func.All8 || func === Func.All7) && (options & ExecOption.Execute) === 0));
@@ -733,7 +752,7 @@ export class OracleSession extends KitSession {
       pc.cursor = status.cursor;
       ev.statementId = String(status.cursor);
     }
-    if (sql !== undefined && pc.cursor > 0) this.cursors.set(pc.cursor, sql);
+    if (sql !== undefined && pc.cursor > 0) this.cursors.set(pc.cursor, { sql, binds: pc.binds });
     if (ora !== undefined && ora.num !== 1403) {
       this.records.error(ev, { code: ora.code, message: ora.message });
       this.records.emit(ev);
@@ -790,6 +809,11 @@ export class OracleSession extends KitSession {
     );
     if (ev.rows === undefined) ev.rows = text;
     else ev.rows.push(...text);
+  }
+
+  /** Bind values as the record shows them (see `bindValue`). */
+  private bindParams(meta: readonly BindMeta[], values: readonly (Uint8Array | undefined)[]): ParamValue[] {
+    return values.map((v, i) => bindValue(meta[i]!.type, v, (t) => decodeText(t, meta[i]!.form === 2 ? 'utf-16be' : this.charset)));
   }
 
   /** Rows of a status: fetched for a query, affected for DML. */

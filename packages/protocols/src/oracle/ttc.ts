@@ -445,6 +445,60 @@ export interface BindMeta {
   readonly form: number;
 }
 
+/** LOB types, whose bind value is a ub4 locator length and the locator (node-oracledb `writeBindParamsColumn`). */
+const lobTypes = new Set([112, 113, 114]);
+
+/**
+ * One row of bind values (after its 0x07): a CLR per bind; LOB locators
+ * behind their ub4 length. Undefined when a value runs past the request.
+ */
+export function bindRow(b: Uint8Array, at: number, rep: Rep, meta: readonly BindMeta[]): { values: (Uint8Array | undefined)[]; next: number } | undefined {
+  const end = b.length;
+  const values: (Uint8Array | undefined)[] = [];
+  let q = at;
+  for (const m of meta) {
+    if (lobTypes.has(m.type)) {
+      const len = readUb(b, q, end, rep, 4);
+      if (len === undefined || len[0] < 0) return undefined;
+      q = len[1];
+      if (len[0] === 0) {
+        values.push(undefined);
+        continue;
+      }
+    }
+    const v = readClr(b, q, end);
+    if (v === undefined) return undefined;
+    values.push(v.bytes);
+    q = v.next;
+  }
+  return { values, next: q };
+}
+
+/**
+ * The binds of a re-execute (0x04) or re-execute-and-fetch (0x4e) of a
+ * cursor whose OALL8 metadata is known (node-oracledb execute.js
+ * `writeReExecuteMessage`):
+ *
+ *   ub4 cursor | ub4 iterations | ub4 execute flags | ub4 execute flags 2 | (0x07 | value per bind)*
+ *
+ * The first row is returned; it must end the request or be followed by the
+ * next row. Out binds are not sent again, so a PL/SQL call with out binds
+ * gives fewer values than binds and no row.
+ */
+export function reexecBinds(b: Uint8Array, at: number, rep: Rep, meta: readonly BindMeta[]): (Uint8Array | undefined)[] | undefined {
+  if (meta.length === 0) return undefined;
+  let p = at;
+  for (let i = 0; i < 4; i++) {
+    const v = readUb(b, p, b.length, rep, 4);
+    if (v === undefined) return undefined;
+    p = v[1];
+  }
+  if (b[p] !== TtcType.RowData) return undefined;
+  const row = bindRow(b, p + 1, rep, meta);
+  if (row === undefined || (row.next !== b.length && b[row.next] !== TtcType.RowData)) return undefined;
+  return row.values;
+}
+
 /** Placeholders of a SQL text (`:name`, `:1`), distinct, outside quotes and comments. */
 export function countBinds(sql: string): number {
   const names = new Set<string>();
@@ -506,18 +560,8 @@ export function readBinds(b: Uint8Array, at: number, rep: Rep, n: number): { met
       meta.push({ type, form });
     }
     if (!ok || b[q] !== TtcType.RowData) continue;
-    q++;
-    const values: (Uint8Array | undefined)[] = [];
-    for (let i = 0; i < n; i++) {
-      const v = readClr(b, q, end);
-      if (v === undefined) {
-        ok = false;
-        break;
-      }
-      values.push(v.bytes);
-      q = v.next;
-    }
-    if (ok) return { meta, values };
+    const row = bindRow(b, q + 1, rep, meta);
+    if (row !== undefined) return { meta, values: row.values };
   }
   return undefined;
 }
