@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Direction, type AuditEvent } from '@dbtap/core';
 import { Confidence, defaultSessionOptions, oracle } from '@dbtap/protocols';
 import { descriptorValue } from '../src/oracle/decoder.js';
-import { countBinds, findSql, keyValues, Rep } from '../src/oracle/ttc.js';
+import { countBinds, describeV7, findSql, keyValues, Rep, rowsAfter } from '../src/oracle/ttc.js';
 import { bindValue, decodeDate, decodeNumber, versionText } from '../src/oracle/values.js';
 import { corpusDir, corpusTest } from '../../../test-support/corpus.js';
 import { auditOracleCapture } from './helpers/oracle-pcap.js';
@@ -154,6 +154,44 @@ test('hostile input: absurd lengths and garbage cost no exception and stay bound
   s.close('end-of-capture', 4);
   t.true(events.length <= 2);
   t.is(s.stats.events, events.length);
+});
+
+/** One column of the describe OCI 8 clients get for a bundled parse (see describeV7), little-endian. */
+function v7Column(type: number, size: number, form: number, name: string): number[] {
+  const le4 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >>> 24];
+  const quoted = [...Buffer.from(name.replace(/'/g, "''"), 'latin1'), 0x22];
+  return [
+    type, 0x80, 0, 0, ...le4(size), ...le4(0), ...le4(0), ...le4(0), 0, 0, form === 0 ? 0 : 0x69, form === 0 ? 0 : 0x03, form, ...le4(size), 1, name.length,
+    ...le4(0), ...le4(0), ...le4(0), quoted.length, 0, quoted.length, ...quoted,
+  ];
+}
+
+test('OCI 8 describe: several columns, quoted names, and what does not fit the layout gives no columns', (t) => {
+  const cols = [...v7Column(2, 22, 0, 'ID'), ...v7Column(1, 30, 1, "'A'"), ...v7Column(12, 7, 0, 'CREATED')];
+  const msg = Uint8Array.from([0x08, 1, 0, 3, 0, ...cols, 0x04]);
+  const d = describeV7(msg, 0);
+  t.deepEqual(d?.columns.map((c) => [c.name, c.type, c.form]), [['ID', 2, 0], ["'A'", 1, 1], ['CREATED', 12, 0]]);
+  t.is(d?.next, msg.length - 1);
+  // Every cut of the message, and a name length that disagrees with the name, give nothing.
+  for (let n = 0; n < msg.length - 1; n++) t.is(describeV7(msg.subarray(0, n), 0), undefined, `cut at ${n}`);
+  const wrong = msg.slice();
+  wrong[5 + 30] = 3; // "ID" announced as 3 characters
+  t.is(describeV7(wrong, 0), undefined);
+  // Rows of these columns, each ending with the zero u16 of OCI 8 rows; a row whose DATE is malformed is left out.
+  const row = (id: number[], a: string, date: number[]): number[] => [0x07, id.length, ...id, a.length, ...Buffer.from(a), date.length, ...date, 0, 0];
+  const answer = Uint8Array.from([
+    ...row([0xc1, 0x02], 'x', [120, 126, 12, 2, 1, 1, 1]),
+    ...row([0xc1, 0x03], 'y', [120, 126, 13, 2, 1, 1, 1]), // month 13
+    ...row([0xc1, 0x04], '', [120, 126, 12, 4, 1, 1, 1]),
+    0x04,
+  ]);
+  const rows = rowsAfter(answer, 0, d!.columns.map((c) => c.type), 10, true);
+  t.deepEqual(rows.map((r) => r.map((v) => (v === undefined ? null : Buffer.from(v).toString('hex')))), [
+    ['c102', '78', '787e0c02010101'],
+    ['c104', '', '787e0c04010101'],
+  ]);
+  // Without the trailer flag (the 11g layout) the same bytes are no rows.
+  t.is(rowsAfter(answer, 0, d!.columns.map((c) => c.type), 10).length, 0);
 });
 
 test('key/value lists: representation learnt from the length field, secrets dropped, SQL found by shape', (t) => {
