@@ -66,6 +66,8 @@ corpusTest('the Nmap brute force: 695 failed logins over 11 connections, each wi
   t.is(logins.length, 695);
   t.is(logins.filter((e) => e.errorCode === 'ORA-01017').length, 679);
   t.is(logins.filter((e) => e.errorCode === 'ORA-28000').length, 16);
+  // Nmap's data type negotiation says TTC field version 5 on every connection.
+  t.true(logins.every((e) => e.attributes?.ttcFieldVersion === '5'));
   t.true(logins.every((e) => e.status === 'error' && e.user !== undefined && e.user !== '' && e.clientProgram?.startsWith('sqlplus@nmap_') === true && e.clientHost === 'nmap_target'));
   t.is(new Set(logins.map((e) => e.client.port)).size, 10); // the eleventh connection is the probe below
   const locked = logins.find((e) => e.errorCode === 'ORA-28000')!;
@@ -84,7 +86,7 @@ corpusTest('sqlplus session (Oracle-good): login, SELECT USER FROM DUAL with its
     kind: 'login', status: 'ok', command: 'OAUTH', user: 'openwall', database: 'orcl', clientProgram: 'sqlplus@godbox (TNS V1-V3)',
     clientHost: 'godbox', osUser: 'dsk', clientPid: '20401', sessionId: '124,1369', serverVersion: '11.1.0.7.0',
   });
-  t.like(login!.attributes, { serviceName: 'orcl', tnsVersion: '314', sdu: '8192', terminal: 'pts/3', alterSession: "ALTER SESSION SET TIME_ZONE='+05:30'", dbName: 'ORCL' });
+  t.like(login!.attributes, { serviceName: 'orcl', tnsVersion: '314', sdu: '8192', terminal: 'pts/3', alterSession: "ALTER SESSION SET TIME_ZONE='+05:30'", dbName: 'ORCL', ttcFieldVersion: '6' });
   const select = events.find((e) => e.sql === 'SELECT USER FROM DUAL')!;
   // Frames 25-28: OALL8 (cursor 0 -> 3), one row, OFETCH on cursor 3 ends with ORA-01403 (end of fetch, not an error).
   t.like(select, { kind: 'statement', status: 'ok', command: 'OALL8', statementId: '3', rowsReturned: 1, bytesIn: 250 + 11 });
@@ -116,6 +118,8 @@ corpusTest('TOAD session: all 49 SQL texts whole (chunked ones included), the OR
   // The CONNECT's CID says USER=shekhar; AUTH_SID (the OS user of the logon itself) says thomas, and wins.
   t.like(events[0], { kind: 'login', status: 'ok', user: 'secure', database: 'secsph', osUser: 'thomas', clientProgram: 'TOAD.exe', clientHost: 'WEBCOHORT\\THOMAS' });
   t.like(events.at(-1), { kind: 'logout', command: 'OLOGOFF', status: 'ok' });
+  // Frame 12: "02 6903 6903 02 15 | 06 01 01 01 05 01 01 02 ...": the OCI 8.1 client's TTC field version is 2.
+  t.is(events[0]!.attributes?.ttcFieldVersion, '2');
 });
 
 corpusTest('TOAD session (OCI 8): columns from the describe of the bundled parse, rows from the execute and fetch answers', async (t) => {
@@ -161,7 +165,8 @@ corpusTest('Oracle 12c (TNS 315, 32-bit packet lengths): the sqlplus AUTH phase 
   const { events } = await audit(oraFile('ndpi_oracle12.pcapng'));
   t.is(events.length, 1);
   t.like(events[0], { kind: 'login', status: 'unknown', user: 'sys', clientProgram: 'sqlplus@kali (TNS V1-V3)', clientHost: 'kali', osUser: 'root', clientPid: '19033' });
-  t.like(events[0]!.attributes, { tnsVersion: '315', sdu: '8192', tdu: '2097152', sid: 'igor' });
+  // Frame 17: the data type negotiation "02 6903 6903 02 28 | 06 01 01 01 2f 01 01 07 ...": field version 7 (12.1).
+  t.like(events[0]!.attributes, { tnsVersion: '315', sdu: '8192', tdu: '2097152', sid: 'igor', ttcFieldVersion: '7' });
 });
 
 corpusTest('passwords, session keys and verifiers appear in no record', async (t) => {

@@ -23,6 +23,7 @@ import {
   countBinds,
   charsetLabel,
   decodeAno,
+  fieldVersion,
   findCall,
   findOraError,
   findSql,
@@ -162,6 +163,8 @@ export class OracleSession extends KitSession {
   private sdu = 0;
   private tdu = 0;
   private clientPlatform: string | undefined;
+  /** The client's TTC field version (data type negotiation). */
+  private fieldVersion: number | undefined;
   private serverPlatform: string | undefined;
   private charset: string;
   /** Wire length of the last DATA packet of the unit being gathered. */
@@ -437,6 +440,7 @@ export class OracleSession extends KitSession {
     if (this.sdu > 0) a.sdu = String(this.sdu);
     if (this.tdu > 0) a.tdu = String(this.tdu);
     if (this.clientPlatform !== undefined) a.clientPlatform = this.clientPlatform;
+    if (this.fieldVersion !== undefined) a.ttcFieldVersion = String(this.fieldVersion);
     if (this.serverPlatform !== undefined) a.serverPlatform = this.serverPlatform;
     if (this.integrity !== undefined) a.integrity = this.integrity;
     ev.attributes = a;
@@ -460,7 +464,10 @@ export class OracleSession extends KitSession {
       this.clientPlatform = protocolRequest(b) ?? this.clientPlatform;
       return;
     }
-    if (t === TtcType.DataTypes) return;
+    if (t === TtcType.DataTypes) {
+      this.fieldVersion = fieldVersion(b) ?? this.fieldVersion;
+      return;
+    }
     const call = findCall(b);
     if (call === undefined) {
       this.count('unknownRequests');

@@ -640,6 +640,19 @@ export function protocolRequest(b: Uint8Array): string | undefined {
   return e > s ? decodeUtf8(b.subarray(s, e)) : undefined;
 }
 
+/**
+ * The client's TTC field version from its data type negotiation (node-oracledb
+ * dataType.js; constants.js TNS_CCAP_FIELD_VERSION, index 7 of the
+ * compile-time capabilities; 6 = 11.2, 7 = 12.1, 8 = 12.2, ...):
+ *
+ *   0x02 | ub2le charset | ub2le national charset | u8 flags | u8 n | n bytes of capabilities | ...
+ */
+export function fieldVersion(b: Uint8Array): number | undefined {
+  if (b[0] !== TtcType.DataTypes || b.length < 15) return undefined;
+  const n = b[6]!;
+  return n > 7 && 7 + n <= b.length ? b[14] : undefined;
+}
+
 /** Oracle character set ids of the usual database charsets, as decoder labels. */
 export function charsetLabel(id: number): string | undefined {
   switch (id) {
