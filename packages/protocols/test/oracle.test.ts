@@ -254,16 +254,17 @@ function data32(payload: number[]): Uint8Array {
  * An OALL8 that parses and executes `sql` with binds, in the field order of
  * node-oracledb's writeExecuteMessage (execute.js) at TTC field version 12.2
  * ext 1; `meta` is the bind metadata, `row` the row-data message's values.
+ * With a `cursor` the statement was parsed before: no SQL text, no parse.
  */
-function thinAll8(seq: number, sql: string, meta: number[], row: number[]): number[] {
-  const sqlBytes = [...Buffer.from(sql, 'latin1')];
-  const options = 0x8000 | 0x40 | 0x20 | 0x08 | 0x01; // not PL/SQL, fetch, execute, bind, parse
-  const text = sql.length > 252 ? [0xfe, ...ub(sql.length), ...sqlBytes, ...ub(0)] : [sql.length, ...sqlBytes]; // writeBytesWithLength
+function thinAll8(seq: number, sql: string, meta: number[], row: number[], cursor = 0): number[] {
+  const sqlBytes = cursor === 0 ? [...Buffer.from(sql, 'latin1')] : [];
+  const options = 0x8000 | 0x40 | 0x20 | 0x08 | (cursor === 0 ? 0x01 : 0); // not PL/SQL, fetch, execute, bind, parse
+  const text = cursor !== 0 ? [] : sql.length > 252 ? [0xfe, ...ub(sql.length), ...sqlBytes, ...ub(0)] : [sql.length, ...sqlBytes]; // writeBytesWithLength
   return [
-    0x03, 0x5e, seq, ...ub(options), ...ub(0), 1, ...ub(sql.length), 1, ...ub(13), 0, 0, 0, ...ub(50), ...ub(0x7fffffff), 1, ...ub(countBinds(sql)),
+    0x03, 0x5e, seq, ...ub(options), ...ub(cursor), cursor === 0 ? 1 : 0, ...ub(sqlBytes.length), 1, ...ub(13), 0, 0, 0, ...ub(50), ...ub(0x7fffffff), 1, ...ub(countBinds(sql)),
     0, 0, 0, 0, 0, 0, ...ub(0), ...ub(0), 0, 1, 0, ...ub(0), 0, ...ub(0), ...ub(0), 0, ...ub(0), 0, 0, ...ub(0), 0, ...ub(0), 0, 0, ...ub(0),
     ...text,
-    ...ub(1), ...ub(0), ...Array.from({ length: 11 }, () => 0), // al8i4[0..12]
+    ...ub(cursor === 0 ? 1 : 0), ...ub(0), ...Array.from({ length: 11 }, () => 0), // al8i4[0..12]
     ...meta,
     0x07, ...row,
   ];
@@ -331,6 +332,26 @@ test('thin-driver binds by type (NUMBER, VARCHAR2, DATE, CLOB locator, NULL), ke
   t.deepEqual(stmts[0]!.params, ['42', 'report', '2026-12-02 01:02:03', { type: 'lob-locator', hex: '00700001010c0000' }, null]);
   t.deepEqual(stmts[1]!.params, [null, 'v2', '2026-12-03 00:00:00', null, 'done']);
   t.is(stmts[2]!.params, undefined);
+});
+
+test('thin-driver full execute of a parsed cursor (OALL8 without its SQL): the binds with their metadata, the SQL from the cursor', (t) => {
+  const sql = 'UPDATE accounts SET balance = :b WHERE id = :id';
+  const meta = [...thinBindMeta(2, 22, 0, 0), ...thinBindMeta(2, 22, 0, 0)];
+  const { s, events } = session(true);
+  s.data(Direction.ToServer, data32(thinAll8(0x05, sql, meta, [2, 0xc2, 0x02, 2, 0xc1, 0x08])), 1000); // 100, 7
+  s.data(Direction.ToClient, thinStatus(1, 1, 9), 2000);
+  s.data(Direction.ToServer, data32(thinAll8(0x06, sql, meta, [3, 0xc2, 0x02, 0x33, 2, 0xc1, 0x09], 9)), 3000); // 150, 8
+  s.data(Direction.ToClient, thinStatus(2, 1, 9), 4000);
+  // The same call with one bind fewer in the row than the metadata announces: no params.
+  s.data(Direction.ToServer, data32(thinAll8(0x07, sql, meta, [3, 0xc2, 0x02, 0x33], 9)), 5000);
+  s.data(Direction.ToClient, thinStatus(3, 1, 9), 6000);
+  s.close('fin', 7000);
+  const stmts = events.filter((e) => e.kind === 'statement');
+  t.deepEqual(stmts.map((e) => [e.command, e.sql, e.statementId, e.affectedRows, e.params]), [
+    ['OALL8', sql, '9', 1, ['100', '7']],
+    ['OALL8', sql, '9', 1, ['150', '8']],
+    ['OALL8', sql, '9', 1, undefined],
+  ]);
 });
 
 test('a REDIRECT is kept on the login record of a connection that never authenticates', (t) => {

@@ -36,6 +36,7 @@ import {
   type ColumnInfo,
   readBinds,
   reexecBinds,
+  thinExecuteBinds,
   type BindMeta,
   rowsAfter,
   readClr,
@@ -599,6 +600,13 @@ export class OracleSession extends KitSession {
     let params: ParamValue[] | undefined;
     if (found !== undefined && sql !== undefined && func === Func.All8) {
       const binds = readBinds(b, found.next, this.rep, countBinds(sql));
+      if (binds !== undefined) {
+        pc.binds = binds.meta;
+        params = this.bindParams(binds.meta, binds.values);
+      }
+    } else if (found === undefined && sql !== undefined && func === Func.All8 && this.rep === Rep.Var) {
+      // A thin driver's full execute of a parsed cursor: the binds come with their metadata, without the SQL.
+      const binds = thinExecuteBinds(b, at);
       if (binds !== undefined) {
         pc.binds = binds.meta;
         params = this.bindParams(binds.meta, binds.values);

@@ -499,6 +499,52 @@ export function reexecBinds(b: Uint8Array, at: number, rep: Rep, meta: readonly 
   return row.values;
 }
 
+/**
+ * The binds of a thin driver's OALL8 on a cursor it parsed before, sent
+ * without the SQL text (node-oracledb execute.js `writeExecuteMessage` with
+ * a cursor id: batch errors, DML row counts, a statement that must be
+ * executed in full). Thin drivers write 1-byte pointers and length-prefixed
+ * integers, so the fixed fields can be walked:
+ *
+ *   ub4 options | ub4 cursor | ptr | ub4 SQL length (0) | ptr | ub4 al8i4 length (13) | ptr | ptr
+ *   | u8 | ub4 rows to prefetch | ub4 max long | ptr | ub4 binds | 5 ptr | ptr | ub4 defines
+ *   | ub4 registration id | 3 ptr | ub4 | ptr | ub4 | ub4 | ptr | ub4 | ptr
+ *   | [12.2: ptr | ub4 | ptr | ub4 | ptr] | [12.2 ext 1: ptr | ub4]
+ *
+ * then the al8i4 vector, the bind metadata and the row (see `readBinds`).
+ * The optional fields are all zero (one byte each): the ones the field
+ * version added are tried in turn, and the layout is accepted only when the
+ * metadata of exactly the announced number of binds, all with a non-zero
+ * type, ends at the row and its values fit.
+ */
+export function thinExecuteBinds(b: Uint8Array, at: number): { meta: BindMeta[]; values: (Uint8Array | undefined)[] } | undefined {
+  const end = b.length;
+  let p = at;
+  let binds = 0;
+  // u = ub4, b = pointer or byte, n = the bind count.
+  for (const f of 'uububu' + 'bbbuubn' + 'bbbbbbu' + 'ubbbububuubub') {
+    if (f === 'b') {
+      if (p >= end || b[p]! > 1) return undefined;
+      p++;
+      continue;
+    }
+    const v = readUb(b, p, end, Rep.Var, 4);
+    if (v === undefined || v[0] < 0) return undefined;
+    if (f === 'n') binds = v[0];
+    p = v[1];
+  }
+  if (binds <= 0) return undefined;
+  for (const extra of [7, 5, 0]) {
+    if (p + extra > end) continue;
+    let zeros = true;
+    for (let i = p; i < p + extra; i++) if (b[i] !== 0) zeros = false;
+    if (!zeros) continue;
+    const r = readBinds(b, p + extra, Rep.Var, binds);
+    if (r !== undefined && r.meta.every((m) => m.type !== 0)) return r;
+  }
+  return undefined;
+}
+
 /** Placeholders of a SQL text (`:name`, `:1`), distinct, outside quotes and comments. */
 export function countBinds(sql: string): number {
   const names = new Set<string>();
