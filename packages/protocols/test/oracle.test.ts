@@ -194,6 +194,16 @@ test('OCI 8 describe: several columns, quoted names, and what does not fit the l
   t.is(rowsAfter(answer, 0, d!.columns.map((c) => c.type), 10).length, 0);
 });
 
+test('row scan: a few failed candidates with chunked values are passed over, more than 64 end the scan', (t) => {
+  // "07 fe 01 41 00 99": a chunked value "A" not followed by the row's end; then a real OCI 8 row "07 01 42 00 00" and a status.
+  const answer = (misses: number): Uint8Array =>
+    Uint8Array.from([...Array.from({ length: misses }, () => [0x07, 0xfe, 0x01, 0x41, 0x00, 0x99]).flat(), 0x07, 0x01, 0x42, 0x00, 0x00, 0x04]);
+  const text = (rows: (Uint8Array | undefined)[][]): string[][] => rows.map((r) => r.map((v) => Buffer.from(v ?? []).toString('latin1')));
+  t.deepEqual(text(rowsAfter(answer(10), 0, [1], 3, true)), [['B']]);
+  t.deepEqual(text(rowsAfter(answer(64), 0, [1], 3, true)), [['B']]);
+  t.deepEqual(rowsAfter(answer(65), 0, [1], 3, true), []);
+});
+
 test('key/value lists: representation learnt from the length field, secrets dropped, SQL found by shape', (t) => {
   // The AUTH phase 1 of Oracle-good (frame 18), from the user name on: native little-endian ub4.
   const b = hex('08 6f70656e77616c6c 0d000000 0d 415554485f5445524d494e414c 05000000 05 7074732f33 00000000 0c000000 0c 415554485f534553534b4559 04000000 04 41424344 00000000');

@@ -882,24 +882,36 @@ function fits(type: number, v: Uint8Array | undefined): boolean {
 export function rowsAfter(b: Uint8Array, from: number, types: readonly number[], max: number, trailer = false): (Uint8Array | undefined)[][] {
   const out: (Uint8Array | undefined)[][] = [];
   const n = types.length;
+  // A candidate whose value is chunked (0xFE) may read far before it fails;
+  // bytes shaped as overlapping chunk chains would make the scan quadratic,
+  // so after `maxChunkedMisses` such candidates the scan stops.
+  let chunkedMisses = 0;
   for (let i = from; i < b.length && out.length < max; i++) {
     if (b[i] !== TtcType.RowData) continue;
     let p = i + 1;
+    let chunked = false;
     const row: (Uint8Array | undefined)[] = [];
     for (let c = 0; c < n; c++) {
+      if (b[p] === 0xfe) chunked = true;
       const v = readClr(b, p, b.length);
       if (v === undefined || !fits(types[c]!, v.bytes)) break;
       row.push(v.bytes);
       p = v.next;
     }
-    if (row.length !== n) continue;
-    if (trailer) {
-      if (b[p] !== 0 || b[p + 1] !== 0) continue;
+    let ok = row.length === n;
+    if (ok && trailer) {
+      ok = b[p] === 0 && b[p + 1] === 0;
       p += 2;
     }
-    if (!afterRow.has(b[p] ?? -1)) continue;
+    if (!ok || !afterRow.has(b[p] ?? -1)) {
+      if (chunked && ++chunkedMisses > maxChunkedMisses) break;
+      continue;
+    }
     out.push(row);
     i = p - 1;
   }
   return out;
 }
+
+/** Failed row candidates with a chunked value before `rowsAfter` gives up. */
+const maxChunkedMisses = 64;
