@@ -66,6 +66,8 @@ corpusTest('the Nmap brute force: 695 failed logins over 11 connections, each wi
   t.is(logins.length, 695);
   t.is(logins.filter((e) => e.errorCode === 'ORA-01017').length, 679);
   t.is(logins.filter((e) => e.errorCode === 'ORA-28000').length, 16);
+  // Nmap's data type negotiation says TTC field version 5 on every connection.
+  t.true(logins.every((e) => e.attributes?.ttcFieldVersion === '5'));
   t.true(logins.every((e) => e.status === 'error' && e.user !== undefined && e.user !== '' && e.clientProgram?.startsWith('sqlplus@nmap_') === true && e.clientHost === 'nmap_target'));
   t.is(new Set(logins.map((e) => e.client.port)).size, 10); // the eleventh connection is the probe below
   const locked = logins.find((e) => e.errorCode === 'ORA-28000')!;
@@ -84,7 +86,7 @@ corpusTest('sqlplus session (Oracle-good): login, SELECT USER FROM DUAL with its
     kind: 'login', status: 'ok', command: 'OAUTH', user: 'openwall', database: 'orcl', clientProgram: 'sqlplus@godbox (TNS V1-V3)',
     clientHost: 'godbox', osUser: 'dsk', clientPid: '20401', sessionId: '124,1369', serverVersion: '11.1.0.7.0',
   });
-  t.like(login!.attributes, { serviceName: 'orcl', tnsVersion: '314', sdu: '8192', terminal: 'pts/3', alterSession: "ALTER SESSION SET TIME_ZONE='+05:30'", dbName: 'ORCL' });
+  t.like(login!.attributes, { serviceName: 'orcl', tnsVersion: '314', sdu: '8192', terminal: 'pts/3', alterSession: "ALTER SESSION SET TIME_ZONE='+05:30'", dbName: 'ORCL', ttcFieldVersion: '6' });
   const select = events.find((e) => e.sql === 'SELECT USER FROM DUAL')!;
   // Frames 25-28: OALL8 (cursor 0 -> 3), one row, OFETCH on cursor 3 ends with ORA-01403 (end of fetch, not an error).
   t.like(select, { kind: 'statement', status: 'ok', command: 'OALL8', statementId: '3', rowsReturned: 1, bytesIn: 250 + 11 });
@@ -116,13 +118,55 @@ corpusTest('TOAD session: all 49 SQL texts whole (chunked ones included), the OR
   // The CONNECT's CID says USER=shekhar; AUTH_SID (the OS user of the logon itself) says thomas, and wins.
   t.like(events[0], { kind: 'login', status: 'ok', user: 'secure', database: 'secsph', osUser: 'thomas', clientProgram: 'TOAD.exe', clientHost: 'WEBCOHORT\\THOMAS' });
   t.like(events.at(-1), { kind: 'logout', command: 'OLOGOFF', status: 'ok' });
+  // Frame 12: "02 6903 6903 02 15 | 06 01 01 01 05 01 01 02 ...": the OCI 8.1 client's TTC field version is 2.
+  t.is(events[0]!.attributes?.ttcFieldVersion, '2');
+});
+
+corpusTest('TOAD session (OCI 8): columns from the describe of the bundled parse, rows from the execute and fetch answers', async (t) => {
+  const { events } = await audit(oraFile('trex_cap2_Oracle.pcap'));
+  const bySql = (start: string): AuditEvent => events.find((e) => e.sql?.startsWith(start) === true)!;
+  // Frame 25: describe "02 00 00 81 16000000 ... 01 03 ... 0400 04 'SID\"'" (NUMBER, nullable, name length 3);
+  // frame 27: row "07 03 c2 02 21 00 00" = 132, the session id of the login ("132,51126"), and the status
+  // "04 01000000 01000000 ..." read without the sequence number before any ORA- text could tell the layout.
+  t.like(bySql('select sid from V$SESSION'), { columns: ['SID'], rows: [['132']], rowsReturned: 1, statementId: '1' });
+  t.is(events[0]!.sessionId, '132,51126');
+  // Frames 39/41: VARCHAR2(256) VERSION, the row "07 0a 10.2.0.1.0 00 00".
+  t.like(bySql('SELECT version'), { columns: ['VERSION'], rows: [['10.2.0.1.0']], rowsReturned: 1 });
+  t.like(bySql('select  /*+ RULE */ object_name'), { columns: ['OBJECT_NAME'], rows: [['DBMS_DEBUG']] });
+  // Frame 54: eight user names, the first three kept (maxRows 3).
+  t.like(bySql('select username from sys.all_users'), { columns: ['USERNAME'], rows: [['DBSNMP'], ['DIP'], ['OUTLN']], rowsReturned: 8 });
+  // Frame 283: the column of select 'x' is named 'X', sent as "06 '' X '' \"" (quotes doubled); CHAR (96).
+  t.like(bySql("select 'x' from dual"), { columns: ["'X'"], rows: [['x']] });
+  // CP_RULE polls: 25 + 25 + 21 rows over the execute and two OFETCH answers; the first three kept.
+  const polls = events.filter((e) => e.sql === 'select IS_VISIBLE from CP_RULE\n');
+  t.is(polls.length, 13);
+  for (const e of polls) t.like(e, { columns: ['IS_VISIBLE'], rows: [['1'], ['1'], ['1']], rowsReturned: 71, status: 'ok' });
+  // Queries with no rows keep their columns and no rows.
+  const empty = bySql('select XML from PU_DATA');
+  t.like(empty, { columns: ['XML'], rowsReturned: 0 });
+  t.is(empty.rows, undefined);
+});
+
+corpusTest('TOAD session with room for 100 rows: every row of the execute and OFETCH answers is kept, as many as the status counts', async (t) => {
+  const { events } = await auditOracleCapture(oraFile('trex_cap2_Oracle.pcap'), 100);
+  const polls = events.filter((e) => e.sql === 'select IS_VISIBLE from CP_RULE\n');
+  t.is(polls.length, 13);
+  for (const e of polls) {
+    t.is(e.rows?.length, 71);
+    t.is(e.rowsReturned, 71);
+  }
+  const users = events.find((e) => e.sql?.startsWith('select username from sys.all_users') === true)!;
+  // Frame 54, in order.
+  t.deepEqual(users.rows, [['DBSNMP'], ['DIP'], ['OUTLN'], ['SECURE'], ['SYS'], ['SYSTEM'], ['TSMSYS'], ['WMSYS']]);
+  for (const e of events) if (e.rows !== undefined && e.rowsReturned !== undefined) t.is(e.rows.length, e.rowsReturned, e.sql);
 });
 
 corpusTest('Oracle 12c (TNS 315, 32-bit packet lengths): the sqlplus AUTH phase 1 is read after the switch', async (t) => {
   const { events } = await audit(oraFile('ndpi_oracle12.pcapng'));
   t.is(events.length, 1);
   t.like(events[0], { kind: 'login', status: 'unknown', user: 'sys', clientProgram: 'sqlplus@kali (TNS V1-V3)', clientHost: 'kali', osUser: 'root', clientPid: '19033' });
-  t.like(events[0]!.attributes, { tnsVersion: '315', sdu: '8192', tdu: '2097152', sid: 'igor' });
+  // Frame 17: the data type negotiation "02 6903 6903 02 28 | 06 01 01 01 2f 01 01 07 ...": field version 7 (12.1).
+  t.like(events[0]!.attributes, { tnsVersion: '315', sdu: '8192', tdu: '2097152', sid: 'igor', ttcFieldVersion: '7' });
 });
 
 corpusTest('passwords, session keys and verifiers appear in no record', async (t) => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Direction, type AuditEvent } from '@dbtap/core';
 import { Confidence, defaultSessionOptions, oracle } from '@dbtap/protocols';
 import { descriptorValue } from '../src/oracle/decoder.js';
-import { countBinds, findSql, keyValues, Rep } from '../src/oracle/ttc.js';
+import { countBinds, describeV7, findSql, keyValues, Rep, rowsAfter } from '../src/oracle/ttc.js';
 import { bindValue, decodeDate, decodeNumber, versionText } from '../src/oracle/values.js';
 import { corpusDir, corpusTest } from '../../../test-support/corpus.js';
 import { auditOracleCapture } from './helpers/oracle-pcap.js';
@@ -156,6 +156,54 @@ test('hostile input: absurd lengths and garbage cost no exception and stay bound
   t.is(s.stats.events, events.length);
 });
 
+/** One column of the describe OCI 8 clients get for a bundled parse (see describeV7), little-endian. */
+function v7Column(type: number, size: number, form: number, name: string): number[] {
+  const le4 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >>> 24];
+  const quoted = [...Buffer.from(name.replace(/'/g, "''"), 'latin1'), 0x22];
+  return [
+    type, 0x80, 0, 0, ...le4(size), ...le4(0), ...le4(0), ...le4(0), 0, 0, form === 0 ? 0 : 0x69, form === 0 ? 0 : 0x03, form, ...le4(size), 1, name.length,
+    ...le4(0), ...le4(0), ...le4(0), quoted.length, 0, quoted.length, ...quoted,
+  ];
+}
+
+test('OCI 8 describe: several columns, quoted names, and what does not fit the layout gives no columns', (t) => {
+  const cols = [...v7Column(2, 22, 0, 'ID'), ...v7Column(1, 30, 1, "'A'"), ...v7Column(12, 7, 0, 'CREATED')];
+  const msg = Uint8Array.from([0x08, 1, 0, 3, 0, ...cols, 0x04]);
+  const d = describeV7(msg, 0);
+  t.deepEqual(d?.columns.map((c) => [c.name, c.type, c.form]), [['ID', 2, 0], ["'A'", 1, 1], ['CREATED', 12, 0]]);
+  t.is(d?.next, msg.length - 1);
+  // Every cut of the message, and a name length that disagrees with the name, give nothing.
+  for (let n = 0; n < msg.length - 1; n++) t.is(describeV7(msg.subarray(0, n), 0), undefined, `cut at ${n}`);
+  const wrong = msg.slice();
+  wrong[5 + 30] = 3; // "ID" announced as 3 characters
+  t.is(describeV7(wrong, 0), undefined);
+  // Rows of these columns, each ending with the zero u16 of OCI 8 rows; a row whose DATE is malformed is left out.
+  const row = (id: number[], a: string, date: number[]): number[] => [0x07, id.length, ...id, a.length, ...Buffer.from(a), date.length, ...date, 0, 0];
+  const answer = Uint8Array.from([
+    ...row([0xc1, 0x02], 'x', [120, 126, 12, 2, 1, 1, 1]),
+    ...row([0xc1, 0x03], 'y', [120, 126, 13, 2, 1, 1, 1]), // month 13
+    ...row([0xc1, 0x04], '', [120, 126, 12, 4, 1, 1, 1]),
+    0x04,
+  ]);
+  const rows = rowsAfter(answer, 0, d!.columns.map((c) => c.type), 10, true);
+  t.deepEqual(rows.map((r) => r.map((v) => (v === undefined ? null : Buffer.from(v).toString('hex')))), [
+    ['c102', '78', '787e0c02010101'],
+    ['c104', '', '787e0c04010101'],
+  ]);
+  // Without the trailer flag (the 11g layout) the same bytes are no rows.
+  t.is(rowsAfter(answer, 0, d!.columns.map((c) => c.type), 10).length, 0);
+});
+
+test('row scan: a few failed candidates with chunked values are passed over, more than 64 end the scan', (t) => {
+  // "07 fe 01 41 00 99": a chunked value "A" not followed by the row's end; then a real OCI 8 row "07 01 42 00 00" and a status.
+  const answer = (misses: number): Uint8Array =>
+    Uint8Array.from([...Array.from({ length: misses }, () => [0x07, 0xfe, 0x01, 0x41, 0x00, 0x99]).flat(), 0x07, 0x01, 0x42, 0x00, 0x00, 0x04]);
+  const text = (rows: (Uint8Array | undefined)[][]): string[][] => rows.map((r) => r.map((v) => Buffer.from(v ?? []).toString('latin1')));
+  t.deepEqual(text(rowsAfter(answer(10), 0, [1], 3, true)), [['B']]);
+  t.deepEqual(text(rowsAfter(answer(64), 0, [1], 3, true)), [['B']]);
+  t.deepEqual(rowsAfter(answer(65), 0, [1], 3, true), []);
+});
+
 test('key/value lists: representation learnt from the length field, secrets dropped, SQL found by shape', (t) => {
   // The AUTH phase 1 of Oracle-good (frame 18), from the user name on: native little-endian ub4.
   const b = hex('08 6f70656e77616c6c 0d000000 0d 415554485f5445524d494e414c 05000000 05 7074732f33 00000000 0c000000 0c 415554485f534553534b4559 04000000 04 41424344 00000000');
@@ -212,34 +260,108 @@ function data32(payload: number[]): Uint8Array {
   return p;
 }
 
+/**
+ * An OALL8 that parses and executes `sql` with binds, in the field order of
+ * node-oracledb's writeExecuteMessage (execute.js) at TTC field version 12.2
+ * ext 1; `meta` is the bind metadata, `row` the row-data message's values.
+ * With a `cursor` the statement was parsed before: no SQL text, no parse.
+ */
+function thinAll8(seq: number, sql: string, meta: number[], row: number[], cursor = 0): number[] {
+  const sqlBytes = cursor === 0 ? [...Buffer.from(sql, 'latin1')] : [];
+  const options = 0x8000 | 0x40 | 0x20 | 0x08 | (cursor === 0 ? 0x01 : 0); // not PL/SQL, fetch, execute, bind, parse
+  const text = cursor !== 0 ? [] : sql.length > 252 ? [0xfe, ...ub(sql.length), ...sqlBytes, ...ub(0)] : [sql.length, ...sqlBytes]; // writeBytesWithLength
+  return [
+    0x03, 0x5e, seq, ...ub(options), ...ub(cursor), cursor === 0 ? 1 : 0, ...ub(sqlBytes.length), 1, ...ub(13), 0, 0, 0, ...ub(50), ...ub(0x7fffffff), 1, ...ub(countBinds(sql)),
+    0, 0, 0, 0, 0, 0, ...ub(0), ...ub(0), 0, 1, 0, ...ub(0), 0, ...ub(0), ...ub(0), 0, ...ub(0), 0, 0, ...ub(0), 0, ...ub(0), 0, 0, ...ub(0),
+    ...text,
+    ...ub(cursor === 0 ? 1 : 0), ...ub(0), ...Array.from({ length: 11 }, () => 0), // al8i4[0..12]
+    ...meta,
+    0x07, ...row,
+  ];
+}
+
+/** Bind metadata (writeColumnMetadata): type, flags, precision, scale, buffer size, max array 0, cont flags, OID, version, charset, form, LOB prefetch, column id. */
+function thinBindMeta(type: number, size: number, charset: number, form: number, cont = 0): number[] {
+  return [type, 0x01, 0, 0, ...ub(size), ...ub(0), ...ub(cont), ...ub(0), ...ub(0), ...ub(charset), form, ...ub(0), ...ub(0)];
+}
+
+/** End of call: status 0x04 with call status 1, seq, row number, error 0, cursor. */
+const thinStatus = (seq: number, rows: number, cursor: number): Uint8Array => data32([0x04, ...ub(1), ...ub(seq), ...ub(rows), ...ub(0), ...ub(0), ...ub(0), ...ub(cursor), 0, 0, 0, 0, 0, 0]);
+
 test('thin-driver OALL8 (length-prefixed integers, 1-byte pointers): a SQL text over 252 bytes in ub4 chunks, its bind, then a re-execute of the cursor', (t) => {
-  // Field order of node-oracledb's writeExecuteMessage (execute.js) at TTC field version 12.2 ext 1.
   const sql = `SELECT id, owner, balance FROM accounts WHERE owner = :owner ${'/* padding */ '.repeat(18)}ORDER BY id`;
   t.true(sql.length > 252);
-  const sqlBytes = [...Buffer.from(sql, 'latin1')];
-  const options = 0x8000 | 0x40 | 0x20 | 0x08 | 0x01; // not PL/SQL, fetch, execute, bind, parse
-  const call = [
-    0x03, 0x5e, 0x05, ...ub(options), ...ub(0), 1, ...ub(sql.length), 1, ...ub(13), 0, 0, 0, ...ub(50), ...ub(0x7fffffff), 1, ...ub(1),
-    0, 0, 0, 0, 0, 0, ...ub(0), ...ub(0), 0, 1, 0, ...ub(0), 0, ...ub(0), ...ub(0), 0, ...ub(0), 0, 0, ...ub(0), 0, ...ub(0), 0, 0, ...ub(0),
-    0xfe, ...ub(sql.length), ...sqlBytes, ...ub(0), // writeBytesWithLength: 0xFE, ub4 chunk lengths, ub4 0
-    ...ub(1), ...ub(0), ...Array.from({ length: 11 }, () => 0), // al8i4[0..12]
-    // Bind metadata: VARCHAR, flags, precision, scale, buffer 4000, max array 0, cont 0, OID, version, charset 873, form 1, LOB prefetch, column id.
-    1, 0x03, 0, 0, ...ub(4000), ...ub(0), ...ub(0), ...ub(0), ...ub(0), ...ub(873), 1, ...ub(0), ...ub(0),
-    0x07, 5, ...Buffer.from('alice'),
-  ];
+  // Bind metadata: VARCHAR, buffer 4000, charset 873, form 1.
+  const call = thinAll8(0x05, sql, thinBindMeta(1, 4000, 873, 1), [5, ...Buffer.from('alice')]);
   const { s, events } = session(true);
   s.data(Direction.ToServer, data32(call), 1000);
   // End of call: status 0x04 with call status 1, seq 1, row number 1, error 0, cursor 5.
-  s.data(Direction.ToClient, data32([0x04, ...ub(1), ...ub(1), ...ub(1), ...ub(0), ...ub(0), ...ub(0), ...ub(5), 0, 0, 0, 0, 0, 0]), 2000);
+  s.data(Direction.ToClient, thinStatus(1, 1, 5), 2000);
   // Re-execute (0x04): cursor, iterations, flags, flags, then the bind row.
   s.data(Direction.ToServer, data32([0x03, 0x04, 0x06, ...ub(5), ...ub(1), ...ub(0x20), ...ub(0), 0x07, 3, ...Buffer.from('bob')]), 3000);
-  s.data(Direction.ToClient, data32([0x04, ...ub(1), ...ub(2), ...ub(2), ...ub(0), ...ub(0), ...ub(0), ...ub(5), 0, 0, 0, 0, 0, 0]), 4000);
+  s.data(Direction.ToClient, thinStatus(2, 2, 5), 4000);
   s.close('fin', 5000);
   // Picked up mid-session: the 32-bit lengths are found by the resync, and the FIN after it is the logout.
   t.deepEqual(events.map((e) => [e.command, e.sql === sql, e.statementId, e.status]), [['OALL8', true, '5', 'ok'], ['OEXEC', true, '5', 'ok'], ['close', false, undefined, 'ok']]);
   t.deepEqual(events[0]!.params, ['alice']);
+  // The re-execute sends the values only; their types come from the metadata of the OALL8 that parsed cursor 5.
+  t.deepEqual(events[1]!.params, ['bob']);
   t.is(events[0]!.rowsReturned, 1);
   t.is(events[0]!.midSession, true);
+});
+
+test('thin-driver binds by type (NUMBER, VARCHAR2, DATE, CLOB locator, NULL), kept with the cursor for its re-executions', (t) => {
+  const sql = 'INSERT INTO docs (id, name, created, body, note) VALUES (:id, :name, :created, :body, :note)';
+  const meta = [
+    ...thinBindMeta(2, 22, 0, 0), // NUMBER
+    ...thinBindMeta(1, 4000, 873, 1), // VARCHAR2
+    ...thinBindMeta(12, 7, 0, 0), // DATE
+    ...thinBindMeta(112, 0x7fffffff, 873, 1, 0x2000000), // CLOB, LOB prefetch flag
+    ...thinBindMeta(1, 4000, 873, 1), // VARCHAR2, NULL
+  ];
+  const locator = [0x00, 0x70, 0x00, 0x01, 0x01, 0x0c, 0x00, 0x00];
+  // writeBindParamsColumn: NUMBER 42 = c1 2b; "report"; DATE 2026-12-02 01:02:03; the locator behind its ub4 length; NULL = 00.
+  const row = [2, 0xc1, 0x2b, 6, ...Buffer.from('report'), 7, 120, 126, 12, 2, 2, 3, 4, ...ub(locator.length), locator.length, ...locator, 0];
+  const { s, events } = session(true);
+  s.data(Direction.ToServer, data32(thinAll8(0x05, sql, meta, row)), 1000);
+  s.data(Direction.ToClient, thinStatus(1, 1, 7), 2000);
+  // Re-execute of cursor 7 with other values (a NULL number, an empty-locator CLOB, a note).
+  const again = [0, 2, ...Buffer.from('v2'), 7, 120, 126, 12, 3, 1, 1, 1, ...ub(0), 4, ...Buffer.from('done')];
+  s.data(Direction.ToServer, data32([0x03, 0x04, 0x06, ...ub(7), ...ub(1), ...ub(0), ...ub(0), 0x07, ...again]), 3000);
+  s.data(Direction.ToClient, thinStatus(2, 1, 7), 4000);
+  // A re-execute whose row is short of the metadata (as when out binds are not sent again): no params, the SQL still known.
+  s.data(Direction.ToServer, data32([0x03, 0x04, 0x07, ...ub(7), ...ub(1), ...ub(0), ...ub(0), 0x07, 2, 0xc1, 0x02]), 5000);
+  s.data(Direction.ToClient, thinStatus(3, 1, 7), 6000);
+  s.close('fin', 7000);
+  const stmts = events.filter((e) => e.kind === 'statement');
+  t.deepEqual(stmts.map((e) => [e.command, e.sql, e.statementId, e.affectedRows]), [
+    ['OALL8', sql, '7', 1],
+    ['OEXEC', sql, '7', 1],
+    ['OEXEC', sql, '7', 1],
+  ]);
+  t.deepEqual(stmts[0]!.params, ['42', 'report', '2026-12-02 01:02:03', { type: 'lob-locator', hex: '00700001010c0000' }, null]);
+  t.deepEqual(stmts[1]!.params, [null, 'v2', '2026-12-03 00:00:00', null, 'done']);
+  t.is(stmts[2]!.params, undefined);
+});
+
+test('thin-driver full execute of a parsed cursor (OALL8 without its SQL): the binds with their metadata, the SQL from the cursor', (t) => {
+  const sql = 'UPDATE accounts SET balance = :b WHERE id = :id';
+  const meta = [...thinBindMeta(2, 22, 0, 0), ...thinBindMeta(2, 22, 0, 0)];
+  const { s, events } = session(true);
+  s.data(Direction.ToServer, data32(thinAll8(0x05, sql, meta, [2, 0xc2, 0x02, 2, 0xc1, 0x08])), 1000); // 100, 7
+  s.data(Direction.ToClient, thinStatus(1, 1, 9), 2000);
+  s.data(Direction.ToServer, data32(thinAll8(0x06, sql, meta, [3, 0xc2, 0x02, 0x33, 2, 0xc1, 0x09], 9)), 3000); // 150, 8
+  s.data(Direction.ToClient, thinStatus(2, 1, 9), 4000);
+  // The same call with one bind fewer in the row than the metadata announces: no params.
+  s.data(Direction.ToServer, data32(thinAll8(0x07, sql, meta, [3, 0xc2, 0x02, 0x33], 9)), 5000);
+  s.data(Direction.ToClient, thinStatus(3, 1, 9), 6000);
+  s.close('fin', 7000);
+  const stmts = events.filter((e) => e.kind === 'statement');
+  t.deepEqual(stmts.map((e) => [e.command, e.sql, e.statementId, e.affectedRows, e.params]), [
+    ['OALL8', sql, '9', 1, ['100', '7']],
+    ['OALL8', sql, '9', 1, ['150', '8']],
+    ['OALL8', sql, '9', 1, undefined],
+  ]);
 });
 
 test('a REDIRECT is kept on the login record of a connection that never authenticates', (t) => {

@@ -23,6 +23,7 @@ import {
   countBinds,
   charsetLabel,
   decodeAno,
+  fieldVersion,
   findCall,
   findOraError,
   findSql,
@@ -31,7 +32,12 @@ import {
   protocolAnswer,
   protocolRequest,
   describeLe,
+  describeV7,
+  type ColumnInfo,
   readBinds,
+  reexecBinds,
+  thinExecuteBinds,
+  type BindMeta,
   rowsAfter,
   readClr,
   readUb,
@@ -65,6 +71,14 @@ interface PendingCall extends Pending {
   bytesIn: number;
   /** The call only parsed (and described) its SQL: the execution follows in another call on the cursor. */
   parseOnly: boolean;
+  /** Bind metadata the call sent (kept with the cursor for its re-executions). */
+  binds: readonly BindMeta[] | undefined;
+}
+
+/** What a parsed cursor is remembered by: its SQL and the bind metadata of the call that parsed it. */
+interface Cursor {
+  readonly sql: string;
+  readonly binds: readonly BindMeta[] | undefined;
 }
 
 /** A statement record kept open while later calls continue its cursor (execute after parse, fetches). */
@@ -72,6 +86,14 @@ interface Held {
   ev: AuditEvent;
   cursor: number;
   parseOnly: boolean;
+  /** The columns of its describe, when read: rows of later answers on the cursor are kept as text. */
+  columns: Columns | undefined;
+}
+
+/** The columns of a describe, and whether it was the OCI 8 one (its rows end with a zero ub2). */
+interface Columns {
+  readonly list: readonly ColumnInfo[];
+  readonly v7: boolean;
 }
 
 /** OALL8 / OALL7 option bits (node-oracledb constants.js TNS_EXEC_OPTION_*). */
@@ -121,7 +143,7 @@ const isDml = (sql: string): boolean => /^\s*(INSERT|UPDATE|DELETE|MERGE)\b/i.te
 export class OracleSession extends KitSession {
   private readonly framers: [Framer, Framer];
   private readonly pairing: FifoPairing<PendingCall>;
-  private readonly cursors = new BoundedMap<number, string>(MAX_CURSORS);
+  private readonly cursors = new BoundedMap<number, Cursor>(MAX_CURSORS);
   // The unit being gathered: DATA payloads of one direction.
   private unitDir = -1;
   // One growing buffer per session: a unit is copied in packet by packet
@@ -142,6 +164,8 @@ export class OracleSession extends KitSession {
   private sdu = 0;
   private tdu = 0;
   private clientPlatform: string | undefined;
+  /** The client's TTC field version (data type negotiation). */
+  private fieldVersion: number | undefined;
   private serverPlatform: string | undefined;
   private charset: string;
   /** Wire length of the last DATA packet of the unit being gathered. */
@@ -417,6 +441,7 @@ export class OracleSession extends KitSession {
     if (this.sdu > 0) a.sdu = String(this.sdu);
     if (this.tdu > 0) a.tdu = String(this.tdu);
     if (this.clientPlatform !== undefined) a.clientPlatform = this.clientPlatform;
+    if (this.fieldVersion !== undefined) a.ttcFieldVersion = String(this.fieldVersion);
     if (this.serverPlatform !== undefined) a.serverPlatform = this.serverPlatform;
     if (this.integrity !== undefined) a.integrity = this.integrity;
     ev.attributes = a;
@@ -440,7 +465,10 @@ export class OracleSession extends KitSession {
       this.clientPlatform = protocolRequest(b) ?? this.clientPlatform;
       return;
     }
-    if (t === TtcType.DataTypes) return;
+    if (t === TtcType.DataTypes) {
+      this.fieldVersion = fieldVersion(b) ?? this.fieldVersion;
+      return;
+    }
     const call = findCall(b);
     if (call === undefined) {
       this.count('unknownRequests');
@@ -449,7 +477,7 @@ export class OracleSession extends KitSession {
     const hex = `0x${call.func.toString(16).padStart(2, '0')}`;
     if (t === TtcType.Function) this.count(`call.${hex}`);
     for (const pb of call.piggybacks) this.count(`piggyback.0x${pb.toString(16).padStart(2, '0')}`);
-    const pc: PendingCall = { ts, truncated, gapBefore: gap, kind: 'ignored', func: call.func, ev: undefined, cursor: -1, bytesIn: b.length, parseOnly: false };
+    const pc: PendingCall = { ts, truncated, gapBefore: gap, kind: 'ignored', func: call.func, ev: undefined, cursor: -1, bytesIn: b.length, parseOnly: false, binds: undefined };
     const sqlCalls = call.func === Func.All8 || call.func === Func.All7 || call.func === Func.Bundled || call.func === Func.Parse || call.func === Func.Execute || call.func === Func.ExecuteFetch;
     if (!sqlCalls && call.func !== Func.Fetch) this.releaseHeld();
     switch (call.func) {
@@ -492,7 +520,7 @@ export class OracleSession extends KitSession {
           pc.kind = 'statement';
           pc.ev = this.records.start('statement', ts);
           pc.ev.command = 'OFETCH';
-          const sql = this.cursors.get(pc.cursor);
+          const sql = this.cursors.get(pc.cursor)?.sql;
           if (sql !== undefined) this.records.sql(pc.ev, sql);
           pc.ev.statementId = String(pc.cursor);
         }
@@ -567,11 +595,27 @@ export class OracleSession extends KitSession {
     this.releaseHeld();
     let sql: string | undefined;
     if (found !== undefined) sql = decodeText(found.bytes, this.charset);
-    else if (cursor > 0) sql = this.cursors.get(cursor);
+    const known = found === undefined && cursor > 0 ? this.cursors.get(cursor) : undefined;
+    if (known !== undefined) sql = known.sql;
     let params: ParamValue[] | undefined;
     if (found !== undefined && sql !== undefined && func === Func.All8) {
       const binds = readBinds(b, found.next, this.rep, countBinds(sql));
-      if (binds !== undefined) params = binds.values.map((v, i) => bindValue(binds.meta[i]!.type, v, (t) => decodeText(t, binds.meta[i]!.form === 2 ? 'utf-16be' : this.charset)));
+      if (binds !== undefined) {
+        pc.binds = binds.meta;
+        params = this.bindParams(binds.meta, binds.values);
+      }
+    } else if (found === undefined && sql !== undefined && func === Func.All8 && this.rep === Rep.Var) {
+      // A thin driver's full execute of a parsed cursor: the binds come with their metadata, without the SQL.
+      const binds = thinExecuteBinds(b, at);
+      if (binds !== undefined) {
+        pc.binds = binds.meta;
+        params = this.bindParams(binds.meta, binds.values);
+      }
+    } else if (known?.binds !== undefined && cursorFirst && func !== Func.Parse) {
+      // A re-execute sends the values only, in the order of the metadata of the call that parsed the cursor.
+      pc.binds = known.binds;
+      const values = reexecBinds(b, at, this.rep, known.binds);
+      if (values !== undefined) params = this.bindParams(known.binds, values);
     }
     pc.kind = 'statement';
     pc.parseOnly = found !== undefined && (func === Func.Bundled || func === Func.Parse || ((func === Func.All8 || func === Func.All7) && (options & ExecOption.Execute) === 0));
@@ -614,8 +658,9 @@ export class OracleSession extends KitSession {
       return;
     }
     if (truncated) pc.truncated = true;
-    const status = findStatus(b, this.rep, ora, this.statusSeq);
-    if (ora !== undefined && status !== undefined) this.statusSeq = status.withSeq;
+    const status = findStatus(b, this.rep, ora, this.statusSeq, pc.cursor);
+    // The layout an ORA- number or the call's cursor confirmed is kept for the session.
+    if (status !== undefined) this.statusSeq = status.withSeq;
     switch (pc.kind) {
       case 'auth1':
         if (ora !== undefined && pc.ev !== undefined && this.login === pc.ev) {
@@ -643,6 +688,7 @@ export class OracleSession extends KitSession {
         ev.bytesOut = (ev.bytesOut ?? 0) + b.length;
         if (pc.truncated) ev.truncated = true;
         this.rowsOf(ev, status);
+        if (held.columns !== undefined) this.keepRows(ev, held.columns, b, 0);
         if (ora !== undefined) {
           if (ora.num !== 1403) this.records.error(ev, { code: ora.code, message: ora.message });
           this.releaseHeld();
@@ -721,7 +767,7 @@ export class OracleSession extends KitSession {
       pc.cursor = status.cursor;
       ev.statementId = String(status.cursor);
     }
-    if (sql !== undefined && pc.cursor > 0) this.cursors.set(pc.cursor, sql);
+    if (sql !== undefined && pc.cursor > 0) this.cursors.set(pc.cursor, { sql, binds: pc.binds });
     if (ora !== undefined && ora.num !== 1403) {
       this.records.error(ev, { code: ora.code, message: ora.message });
       this.records.emit(ev);
@@ -729,10 +775,10 @@ export class OracleSession extends KitSession {
     }
     ev.status = 'ok';
     this.rowsOf(ev, status);
-    this.rowText(ev, b);
+    const columns = this.rowText(ev, b);
     if (sql !== undefined && ora === undefined) {
       // Later calls may continue this cursor (execute after parse, fetch more rows).
-      this.held = { ev, cursor: pc.cursor, parseOnly: pc.parseOnly };
+      this.held = { ev, cursor: pc.cursor, parseOnly: pc.parseOnly, columns };
       return;
     }
     this.records.emit(ev);
@@ -740,26 +786,49 @@ export class OracleSession extends KitSession {
 
   /**
    * Column names and the first `maxRows` rows as text, where the describe
-   * is in the layout `describeLe` knows (11g OCI clients); nothing otherwise.
+   * is in a layout the decoder knows: the describe message (0x10) of 11g
+   * OCI clients (`describeLe`), or the one OCI 8 clients get in the answer
+   * to their bundled parse (`describeV7`; its rows come in the answer to the
+   * execute that follows). Returns the columns, for the rows of later
+   * answers on the cursor.
    */
-  private rowText(ev: AuditEvent, b: Uint8Array): void {
-    if (this.rep !== Rep.Le) return;
-    const at = b.indexOf(TtcType.Describe);
-    if (at < 0 || at > 64) return;
-    const d = describeLe(b, at);
-    if (d === undefined) return;
+  private rowText(ev: AuditEvent, b: Uint8Array): Columns | undefined {
+    if (this.rep !== Rep.Le) return undefined;
+    let d = b[0] === TtcType.Parameter ? describeV7(b, 0) : undefined;
+    const v7 = d !== undefined;
+    if (d === undefined) {
+      const at = b.indexOf(TtcType.Describe);
+      if (at < 0 || at > 64) return undefined;
+      d = describeLe(b, at);
+      if (d === undefined) return undefined;
+    }
+    const cols: Columns = { list: d.columns, v7 };
     ev.columns = d.columns.map((c) => c.name);
-    const max = this.ctx.options.maxRows;
-    if (max <= 0) return;
-    const rows = rowsAfter(b, d.next, d.columns.map((c) => c.type), max);
+    this.keepRows(ev, cols, b, d.next);
+    return cols;
+  }
+
+  /** Adds the rows of `b[from..]` to the record's first `maxRows` rows. */
+  private keepRows(ev: AuditEvent, cols: Columns, b: Uint8Array, from: number): void {
+    const room = this.ctx.options.maxRows - (ev.rows?.length ?? 0);
+    if (room <= 0) return;
+    const columns = cols.list;
+    const rows = rowsAfter(b, from, columns.map((c) => c.type), room, cols.v7);
     if (rows.length === 0) return;
-    ev.rows = rows.map((r) =>
+    const text = rows.map((r) =>
       r.map((v, i) => {
-        const col = d.columns[i]!;
+        const col = columns[i]!;
         const x = bindValue(col.type, v, (t) => decodeText(t, col.form === 2 ? 'utf-16be' : this.charset));
         return x === null || typeof x === 'string' ? x : x.hex;
       }),
     );
+    if (ev.rows === undefined) ev.rows = text;
+    else ev.rows.push(...text);
+  }
+
+  /** Bind values as the record shows them (see `bindValue`). */
+  private bindParams(meta: readonly BindMeta[], values: readonly (Uint8Array | undefined)[]): ParamValue[] {
+    return values.map((v, i) => bindValue(meta[i]!.type, v, (t) => decodeText(t, meta[i]!.form === 2 ? 'utf-16be' : this.charset)));
   }
 
   /** Rows of a status: fetched for a query, affected for DML. */

@@ -335,9 +335,13 @@ const statusTail = 1024;
  * The status message of a response. With an ORA- text the one whose error
  * number matches it (searching back from the text, trying both layouts);
  * without, the last plausible one (error 0, small call status) in the
- * layout `withSeq`.
+ * layout `withSeq`, or in the other layout when only that one names the
+ * call's `cursor` (> 0): the first answers of the TOAD capture come before
+ * any ORA- text could tell the layout (frame 27: `04 | 01000000 | 01000000
+ * | 0000 0000 0000 | 0100` is row 1 of cursor 1 without the sequence
+ * number, row 0 of cursor 0 with it).
  */
-export function findStatus(b: Uint8Array, rep: Rep, ora: OraError | undefined, withSeq: boolean): StatusFields | undefined {
+export function findStatus(b: Uint8Array, rep: Rep, ora: OraError | undefined, withSeq: boolean, cursor = -1): StatusFields | undefined {
   if (ora !== undefined) {
     for (let i = ora.at - 1; i >= 0 && ora.at - i < 2048; i--) {
       if (b[i] !== TtcType.Status) continue;
@@ -348,6 +352,13 @@ export function findStatus(b: Uint8Array, rep: Rep, ora: OraError | undefined, w
     }
     return undefined;
   }
+  const best = lastStatus(b, rep, withSeq);
+  if (cursor <= 0 || best?.cursor === cursor) return best;
+  const other = lastStatus(b, rep, !withSeq);
+  return other?.cursor === cursor ? other : best;
+}
+
+function lastStatus(b: Uint8Array, rep: Rep, withSeq: boolean): StatusFields | undefined {
   // The status closes the answer: only its tail is searched (row data before it can be large).
   let best: StatusFields | undefined;
   for (let i = Math.max(0, b.length - statusTail); i < b.length; i++) {
@@ -434,6 +445,106 @@ export interface BindMeta {
   readonly form: number;
 }
 
+/** LOB types, whose bind value is a ub4 locator length and the locator (node-oracledb `writeBindParamsColumn`). */
+const lobTypes = new Set([112, 113, 114]);
+
+/**
+ * One row of bind values (after its 0x07): a CLR per bind; LOB locators
+ * behind their ub4 length. Undefined when a value runs past the request.
+ */
+export function bindRow(b: Uint8Array, at: number, rep: Rep, meta: readonly BindMeta[]): { values: (Uint8Array | undefined)[]; next: number } | undefined {
+  const end = b.length;
+  const values: (Uint8Array | undefined)[] = [];
+  let q = at;
+  for (const m of meta) {
+    if (lobTypes.has(m.type)) {
+      const len = readUb(b, q, end, rep, 4);
+      if (len === undefined || len[0] < 0) return undefined;
+      q = len[1];
+      if (len[0] === 0) {
+        values.push(undefined);
+        continue;
+      }
+    }
+    const v = readClr(b, q, end);
+    if (v === undefined) return undefined;
+    values.push(v.bytes);
+    q = v.next;
+  }
+  return { values, next: q };
+}
+
+/**
+ * The binds of a re-execute (0x04) or re-execute-and-fetch (0x4e) of a
+ * cursor whose OALL8 metadata is known (node-oracledb execute.js
+ * `writeReExecuteMessage`):
+ *
+ *   ub4 cursor | ub4 iterations | ub4 execute flags | ub4 execute flags 2 | (0x07 | value per bind)*
+ *
+ * The first row is returned; it must end the request or be followed by the
+ * next row. Out binds are not sent again, so a PL/SQL call with out binds
+ * gives fewer values than binds and no row.
+ */
+export function reexecBinds(b: Uint8Array, at: number, rep: Rep, meta: readonly BindMeta[]): (Uint8Array | undefined)[] | undefined {
+  if (meta.length === 0) return undefined;
+  let p = at;
+  for (let i = 0; i < 4; i++) {
+    const v = readUb(b, p, b.length, rep, 4);
+    if (v === undefined) return undefined;
+    p = v[1];
+  }
+  if (b[p] !== TtcType.RowData) return undefined;
+  const row = bindRow(b, p + 1, rep, meta);
+  if (row === undefined || (row.next !== b.length && b[row.next] !== TtcType.RowData)) return undefined;
+  return row.values;
+}
+
+/**
+ * The binds of a thin driver's OALL8 on a cursor it parsed before, sent
+ * without the SQL text (node-oracledb execute.js `writeExecuteMessage` with
+ * a cursor id: batch errors, DML row counts, a statement that must be
+ * executed in full). Thin drivers write 1-byte pointers and length-prefixed
+ * integers, so the fixed fields can be walked:
+ *
+ *   ub4 options | ub4 cursor | ptr | ub4 SQL length (0) | ptr | ub4 al8i4 length (13) | ptr | ptr
+ *   | u8 | ub4 rows to prefetch | ub4 max long | ptr | ub4 binds | 5 ptr | ptr | ub4 defines
+ *   | ub4 registration id | 3 ptr | ub4 | ptr | ub4 | ub4 | ptr | ub4 | ptr
+ *   | [12.2: ptr | ub4 | ptr | ub4 | ptr] | [12.2 ext 1: ptr | ub4]
+ *
+ * then the al8i4 vector, the bind metadata and the row (see `readBinds`).
+ * The optional fields are all zero (one byte each): the ones the field
+ * version added are tried in turn, and the layout is accepted only when the
+ * metadata of exactly the announced number of binds, all with a non-zero
+ * type, ends at the row and its values fit.
+ */
+export function thinExecuteBinds(b: Uint8Array, at: number): { meta: BindMeta[]; values: (Uint8Array | undefined)[] } | undefined {
+  const end = b.length;
+  let p = at;
+  let binds = 0;
+  // u = ub4, b = pointer or byte, n = the bind count.
+  for (const f of 'uububu' + 'bbbuubn' + 'bbbbbbu' + 'ubbbububuubub') {
+    if (f === 'b') {
+      if (p >= end || b[p]! > 1) return undefined;
+      p++;
+      continue;
+    }
+    const v = readUb(b, p, end, Rep.Var, 4);
+    if (v === undefined || v[0] < 0) return undefined;
+    if (f === 'n') binds = v[0];
+    p = v[1];
+  }
+  if (binds <= 0) return undefined;
+  for (const extra of [7, 5, 0]) {
+    if (p + extra > end) continue;
+    let zeros = true;
+    for (let i = p; i < p + extra; i++) if (b[i] !== 0) zeros = false;
+    if (!zeros) continue;
+    const r = readBinds(b, p + extra, Rep.Var, binds);
+    if (r !== undefined && r.meta.every((m) => m.type !== 0)) return r;
+  }
+  return undefined;
+}
+
 /** Placeholders of a SQL text (`:name`, `:1`), distinct, outside quotes and comments. */
 export function countBinds(sql: string): number {
   const names = new Set<string>();
@@ -495,18 +606,8 @@ export function readBinds(b: Uint8Array, at: number, rep: Rep, n: number): { met
       meta.push({ type, form });
     }
     if (!ok || b[q] !== TtcType.RowData) continue;
-    q++;
-    const values: (Uint8Array | undefined)[] = [];
-    for (let i = 0; i < n; i++) {
-      const v = readClr(b, q, end);
-      if (v === undefined) {
-        ok = false;
-        break;
-      }
-      values.push(v.bytes);
-      q = v.next;
-    }
-    if (ok) return { meta, values };
+    const row = bindRow(b, q + 1, rep, meta);
+    if (row !== undefined) return { meta, values: row.values };
   }
   return undefined;
 }
@@ -583,6 +684,19 @@ export function protocolRequest(b: Uint8Array): string | undefined {
   let e = s;
   while (e < b.length && b[e] !== 0) e++;
   return e > s ? decodeUtf8(b.subarray(s, e)) : undefined;
+}
+
+/**
+ * The client's TTC field version from its data type negotiation (node-oracledb
+ * dataType.js; constants.js TNS_CCAP_FIELD_VERSION, index 7 of the
+ * compile-time capabilities; 6 = 11.2, 7 = 12.1, 8 = 12.2, ...):
+ *
+ *   0x02 | ub2le charset | ub2le national charset | u8 flags | u8 n | n bytes of capabilities | ...
+ */
+export function fieldVersion(b: Uint8Array): number | undefined {
+  if (b[0] !== TtcType.DataTypes || b.length < 15) return undefined;
+  const n = b[6]!;
+  return n > 7 && 7 + n <= b.length ? b[14] : undefined;
 }
 
 /** Oracle character set ids of the usual database charsets, as decoder labels. */
@@ -691,6 +805,48 @@ export function describeLe(b: Uint8Array, at: number): { columns: ColumnInfo[]; 
   return { columns, next: p };
 }
 
+/**
+ * The columns of the describe an OCI 8 client gets in the answer to its
+ * bundled parse (0x3e): a return-parameter message (0x08) in native
+ * little-endian integers (trex_cap2_Oracle, frames 25, 33, 39, 69 and 77,
+ * read by hand):
+ *
+ *   0x08 | ub2 (1) | ub2 columns
+ *   per column: u8 type | u8 flags | u8 precision | u8 scale | ub4 buffer size | ub4 max array
+ *     | ub4 continuation | ub4 OID length (0) | ub2 version | ub2 charset | u8 form | ub4 size
+ *     | u8 nullable | u8 name length | 3 x ub4 (0) | ub2 n | u8 n | n bytes: the name with its
+ *     single quotes doubled, then `"` (`SID"`, `''X''"` for the column `'X'` of `select 'x'`)
+ *
+ * The status message (0x04) follows. Returns undefined when the bytes do
+ * not fit this layout exactly.
+ */
+export function describeV7(b: Uint8Array, at: number): { columns: ColumnInfo[]; next: number } | undefined {
+  const end = b.length;
+  if (b[at] !== TtcType.Parameter || at + 5 > end) return undefined;
+  const n = rawInt(b, at + 3, 2);
+  if (n < 1 || n > 1000) return undefined;
+  let p = at + 5;
+  const columns: ColumnInfo[] = [];
+  for (let i = 0; i < n; i++) {
+    if (p + 46 > end) return undefined;
+    const type = b[p]!;
+    const form = b[p + 24]!;
+    const nameLen = b[p + 30]!;
+    const oid = rawInt(b, p + 16, 4);
+    const zeros = rawInt(b, p + 31, 4) + rawInt(b, p + 35, 4) + rawInt(b, p + 39, 4);
+    const k = rawInt(b, p + 43, 2);
+    p += 45;
+    if (type === 0 || form > 2 || oid !== 0 || zeros !== 0 || b[p] !== k || k <= nameLen || p + 1 + k > end || b[p + k] !== 0x22) return undefined;
+    const quoted = b.subarray(p + 1, p + k);
+    if (!texty(quoted)) return undefined;
+    const name = decodeUtf8(quoted).replace(/''/g, "'");
+    if (name.length !== nameLen) return undefined;
+    columns.push({ name, type, form });
+    p += 1 + k;
+  }
+  return afterRow.has(b[p] ?? -1) ? { columns, next: p } : undefined;
+}
+
 /** Message types that may follow a row. */
 const afterRow = new Set([0x04, 0x06, 0x07, 0x08, 0x09, 0x15]);
 
@@ -715,24 +871,47 @@ function fits(type: number, v: Uint8Array | undefined): boolean {
 /**
  * Up to `max` rows: row-data messages (0x07) with one CLR per column, each
  * value of its column's shape, followed by a message that may follow a row,
- * from `from` on.
+ * from `from` on. The rows OCI 8 clients get (trex_cap2_Oracle, frames 27,
+ * 41, 45, 54, 71-75) end with a zero ub2 after the values:
+ *
+ *   0x07 | CLR value ... | 00 00
+ *
+ * (`trailer`); every query of that capture has one column, so whether the
+ * ub2 is per row or per column is not settled: it is read as one per row.
  */
-export function rowsAfter(b: Uint8Array, from: number, types: readonly number[], max: number): (Uint8Array | undefined)[][] {
+export function rowsAfter(b: Uint8Array, from: number, types: readonly number[], max: number, trailer = false): (Uint8Array | undefined)[][] {
   const out: (Uint8Array | undefined)[][] = [];
   const n = types.length;
+  // A candidate whose value is chunked (0xFE) may read far before it fails;
+  // bytes shaped as overlapping chunk chains would make the scan quadratic,
+  // so after `maxChunkedMisses` such candidates the scan stops.
+  let chunkedMisses = 0;
   for (let i = from; i < b.length && out.length < max; i++) {
     if (b[i] !== TtcType.RowData) continue;
     let p = i + 1;
+    let chunked = false;
     const row: (Uint8Array | undefined)[] = [];
     for (let c = 0; c < n; c++) {
+      if (b[p] === 0xfe) chunked = true;
       const v = readClr(b, p, b.length);
       if (v === undefined || !fits(types[c]!, v.bytes)) break;
       row.push(v.bytes);
       p = v.next;
     }
-    if (row.length !== n || !afterRow.has(b[p] ?? -1)) continue;
+    let ok = row.length === n;
+    if (ok && trailer) {
+      ok = b[p] === 0 && b[p + 1] === 0;
+      p += 2;
+    }
+    if (!ok || !afterRow.has(b[p] ?? -1)) {
+      if (chunked && ++chunkedMisses > maxChunkedMisses) break;
+      continue;
+    }
     out.push(row);
     i = p - 1;
   }
   return out;
 }
+
+/** Failed row candidates with a chunked value before `rowsAfter` gives up. */
+const maxChunkedMisses = 64;
