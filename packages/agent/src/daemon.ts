@@ -216,7 +216,7 @@ export class AgentDaemon extends EventEmitter<AgentDaemonEvents> {
   /** Live counters. */
   status(): AgentStatus {
     const src = this.source;
-    const zero: CaptureSourceStats = { frames: 0, bytes: 0, truncated: 0, kernelDrops: undefined, interfaceDrops: undefined, sourceDrops: 0 };
+    const zero: CaptureSourceStats = { frames: 0, bytes: 0, truncated: 0, kernelReceived: undefined, kernelDrops: undefined, interfaceDrops: undefined, sourceDrops: 0 };
     const t = this.client.stats();
     return {
       agentId: this.client.agent.id,

@@ -1,7 +1,9 @@
 // Live capture through libpcap (`cap`), run in a child process (see
 // worker-source.ts for why) that streams packed frame records back.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
@@ -23,8 +25,19 @@ export interface LiveCaptureOptions {
   snapLen?: number;
   /** Kernel capture buffer in bytes. Default 32 MiB. */
   bufferSize?: number;
-  /** Frames captured but not yet read by this process, in bytes, before the capture process drops (and counts). Default 64 MiB. */
+  /**
+   * Frames captured but not yet read by this process, in bytes, before the
+   * capture process stops reading the kernel ring (with the native binding:
+   * the kernel then drops and counts) or drops and counts itself (with
+   * `cap`). Default 64 MiB.
+   */
   maxPendingBytes?: number;
+  /**
+   * libpcap binding: `native` (the package's own, which reads the kernel's
+   * drop counters and hands over packets in batches), `cap` (the npm
+   * package; kernel drops unknown) or `auto` (default: native when built).
+   */
+  binding?: 'auto' | 'native' | 'cap';
   /** How long `stop()` waits for frames still in the kernel ring, in ms. Default 100. */
   drainMs?: number;
 }
@@ -40,6 +53,27 @@ export interface CaptureDevice {
 }
 
 const requireCjs = createRequire(import.meta.url);
+
+// The native binding, built by native/build.mjs at install time when
+// libpcap's headers exist. This module runs from dist/ (bundled) or from
+// src/capture/ and lib/capture/ (tests, tsc output).
+const NATIVE_BINDING = ['../native/build/Release/dbtap_pcap.node', '../../native/build/Release/dbtap_pcap.node'];
+let nativePath: string | null | undefined;
+/** Path of the package's native libpcap binding, or undefined when it was not built. */
+export function nativeCaptureBinding(): string | undefined {
+  if (nativePath === undefined) {
+    nativePath = null;
+    for (const rel of NATIVE_BINDING) {
+      const p = fileURLToPath(new URL(rel, import.meta.url));
+      if (existsSync(p)) {
+        nativePath = p;
+        break;
+      }
+    }
+  }
+  return nativePath ?? undefined;
+}
+
 let capModule: typeof import('cap').default | undefined;
 function loadCap(): typeof import('cap').default {
   if (capModule === undefined) {
@@ -75,8 +109,12 @@ export const PERMISSION_ADVICE =
  * child process, so a device that disappears (which aborts the binding) ends
  * the capture with a `DBTAP_E_DEVICE_GONE` error instead of the agent.
  *
- * The binding hands over no packet timestamps; frames are stamped with the
- * wall clock (µs) when the capture process receives them.
+ * With the package's native binding (see {@link LiveCaptureOptions.binding})
+ * frames carry the kernel's timestamps and wire lengths, arrive in batches,
+ * and {@link LiveCaptureSource.stats} reports the kernel's own counters
+ * (`pcap_stats`). Through `cap`, which hands over no timestamps, frames are
+ * stamped with the wall clock (µs) when the capture process receives them,
+ * and the kernel's counters are `undefined` (unknown).
  */
 export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> implements CaptureSource {
   /** The device. */
@@ -84,9 +122,11 @@ export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> impleme
   /** LINKTYPE_* of the device, known once started. */
   linkType: number | undefined;
   private readonly o: Required<LiveCaptureOptions>;
+  private readonly addonPath: string | undefined;
   private child: ChildProcess | undefined;
   private stopping = false;
-  private workerStats = { seen: 0, drops: 0, truncated: 0, kernel: undefined as { ps_drop?: number; ps_ifdrop?: number } | undefined };
+  private workerStats = { seen: 0, drops: 0, truncated: 0, kernel: undefined as { ps_recv: number; ps_drop: number; ps_ifdrop: number } | undefined };
+  private reported = { kernelDrops: 0, interfaceDrops: 0, sourceDrops: 0 };
   private readonly counters = { frames: 0, bytes: 0, truncated: 0 };
   private exited: Promise<void> | undefined;
 
@@ -103,8 +143,20 @@ export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> impleme
     if (!Number.isInteger(bufferSize) || bufferSize < 65536) {
       throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `capture buffer size must be at least 65536 bytes, got ${options.bufferSize}`);
     }
+    const binding = options.binding ?? 'auto';
+    if (binding !== 'auto' && binding !== 'native' && binding !== 'cap') {
+      throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `capture binding must be "auto", "native" or "cap", got ${JSON.stringify(options.binding)}`);
+    }
+    this.addonPath = binding === 'cap' ? undefined : nativeCaptureBinding();
+    if (binding === 'native' && this.addonPath === undefined) {
+      throw new DbtapError(
+        AgentErrorCodes.NO_CAPTURE_BINDING,
+        'the native capture binding is not built (it needs libpcap\'s headers, e.g. libpcap-dev, when the package is installed: then run npm rebuild @dbtap/agent)',
+      );
+    }
     this.name = options.device;
     this.o = {
+      binding,
       device: options.device,
       filter: options.filter ?? '',
       snapLen,
@@ -112,6 +164,11 @@ export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> impleme
       maxPendingBytes: options.maxPendingBytes ?? 64 << 20,
       drainMs: options.drainMs ?? 100,
     };
+  }
+
+  /** True when the kernel's own counters are read (the native binding is in use). */
+  get kernelCounters(): boolean {
+    return this.addonPath !== undefined;
   }
 
   /** Process id of the capture process (for CPU accounting), while running. */
@@ -135,6 +192,9 @@ export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> impleme
     }
     const args = JSON.stringify({
       capPath: requireCjs.resolve('cap'),
+      addonPath: this.addonPath ?? null,
+      // libpcap's block timeout and the ring's read interval: the most a frame waits in the ring
+      pollMs: 10,
       device: this.o.device,
       filter: this.o.filter,
       snapLen: this.o.snapLen,
@@ -208,6 +268,7 @@ export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> impleme
       settle(this.classify(String(info.stage), String(info.message)));
     } else if (kind === 4) {
       this.workerStats = info as typeof this.workerStats;
+      this.reportDrops();
     }
   }
 
@@ -249,6 +310,18 @@ export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> impleme
     for (let i = 0; i < frames.length; i++) this.emit('frame', frames[i]!);
   }
 
+  // Emits `drops` when a drop counter went up since the last report.
+  private reportDrops(): void {
+    const s = this.stats();
+    const r = this.reported;
+    const now = { kernelDrops: s.kernelDrops ?? 0, interfaceDrops: s.interfaceDrops ?? 0, sourceDrops: s.sourceDrops };
+    if (now.kernelDrops > r.kernelDrops || now.interfaceDrops > r.interfaceDrops || now.sourceDrops > r.sourceDrops) {
+      const delta = { kernelDrops: now.kernelDrops - r.kernelDrops, interfaceDrops: now.interfaceDrops - r.interfaceDrops, sourceDrops: now.sourceDrops - r.sourceDrops };
+      this.reported = now;
+      this.emit('drops', delta, s);
+    }
+  }
+
   /** Stops the capture after frames still in the kernel ring were delivered. */
   async stop(): Promise<void> {
     const child = this.child;
@@ -260,11 +333,16 @@ export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> impleme
     clearTimeout(killer);
   }
 
-  /** A snapshot of the counters (kernel drops are `undefined`: the `cap` binding does not expose `pcap_stats`). */
+  /**
+   * A snapshot of the counters. The kernel's (`pcap_stats`, refreshed every
+   * second and when the capture stops) are `undefined` through `cap`, which
+   * does not expose them.
+   */
   stats(): CaptureSourceStats {
     const k = this.workerStats.kernel;
     return {
       frames: this.counters.frames,
+      kernelReceived: k?.ps_recv,
       bytes: this.counters.bytes,
       truncated: this.counters.truncated,
       kernelDrops: k?.ps_drop,
