@@ -2,8 +2,11 @@
 // counters (pcap_stats through the native binding), and matches what the
 // capture missed; at a moderate rate nothing is lost.
 import test from 'ava';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Frame } from '@dbtap/core';
-import { LiveCaptureSource } from '@dbtap/agent';
+import { AgentDaemon, AgentLogger, LiveCaptureSource, TransportServer, agentMetrics, loadAgentConfig, readAgentStatus } from '@dbtap/agent';
 import { canCapture } from '../../../test-support/live-capture.js';
 import { generateTcpTraffic, trafficPort } from '../../../test-support/tcp-traffic.js';
 
@@ -107,6 +110,63 @@ kernelTest('at a moderate rate the kernel drops nothing and every byte is captur
   // kernel timestamps: microseconds of the wall clock, never going back
   t.true(Math.abs(frames[0]!.ts / 1000 - Date.now()) < 60_000);
   t.true(frames.every((f, i) => i === 0 || f.ts >= frames[i - 1]!.ts));
+});
+
+kernelTest('the daemon reports kernel drops in its status, its log and its metrics', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-agent-drops-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let received = 0;
+  const server = new TransportServer({ onBatch: (_a, f) => void (received += f.length) });
+  const [addr] = await server.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => server.close());
+  const port = trafficPort();
+  // The smallest ring, read once a second: a burst overflows it between reads.
+  const conf = join(dir, 'agent.conf');
+  writeFileSync(
+    conf,
+    `receive_device=lo\npacket_filter=tcp port ${port}\nbuffer_size=64KiB\npoll_ms=1000\ndst_ip=127.0.0.1\ndst_port=${addr!.port}\nagent_id=drops\nstatus_socket=${join(dir, 'agent.sock')}\n`,
+  );
+  const { config } = loadAgentConfig(conf);
+  t.is(config.source.kind === 'live' && config.source.bufferSize, 65536);
+  const logFile = join(dir, 'agent.log');
+  const daemon = new AgentDaemon(config, { logger: new AgentLogger(logFile) });
+  await daemon.start();
+  await generateTcpTraffic(port, 0, 100, 1);
+  await new Promise((r) => setTimeout(r, 1500)); // a stats report after the burst
+  const st = await readAgentStatus(join(dir, 'agent.sock'));
+  t.true(st.source.kernelCounters);
+  t.true(st.source.kernelDrops! > 0, JSON.stringify(st.source));
+  t.true(st.source.kernelReceived! >= st.source.frames + st.source.kernelDrops!);
+  const metrics = agentMetrics(st);
+  t.regex(metrics, new RegExp(`^dbtap_agent_capture_kernel_dropped_total\\{agent="drops",source="lo"\\} ${st.source.kernelDrops}$`, 'm'));
+  t.regex(metrics, /^# TYPE dbtap_agent_capture_kernel_dropped_total counter$/m);
+  t.regex(metrics, /^dbtap_agent_capture_kernel_counters\{[^}]*\} 1$/m);
+  await daemon.stop(5000);
+  const log = readFileSync(logFile, 'utf8');
+  t.regex(log, / warn capture on lo lost packets: \d+ in the kernel ring \(raise buffer_size\)/);
+  const last = /capture on lo stopped: (\d+) frames delivered, (\d+) received by the kernel, (\d+) dropped in the kernel ring/.exec(log);
+  t.truthy(last, log);
+  t.is(Number(last![2]) - Number(last![1]), Number(last![3]));
+  t.is(received, Number(last![1]));
+});
+
+test('metrics leave out kernel counters that are unknown', (t) => {
+  const source = { frames: 5, bytes: 300, truncated: 0, kernelReceived: undefined, kernelDrops: undefined, interfaceDrops: undefined, sourceDrops: 0 };
+  const transport = { connected: false, enqueuedPackets: 0, enqueuedBytes: 0, ackedPackets: 0, ackedBatches: 0, droppedPackets: 0, droppedBytes: 0, queuedPackets: 0, queuedBytes: 0, sentBatches: 0, resentBatches: 0, connects: 0, disconnects: 0, lastError: undefined };
+  const m = agentMetrics({
+    agentId: 'a"b',
+    instance: 'i',
+    pid: 1,
+    startedAt: '',
+    uptimeSec: 3,
+    server: 'x:1',
+    connected: false,
+    source: { ...source, kind: 'live', name: 'eth0', running: true, lastError: undefined, kernelCounters: false },
+    transport,
+  });
+  t.regex(m, /^dbtap_agent_capture_kernel_counters\{agent="a\\"b",source="eth0"\} 0$/m);
+  t.regex(m, /^dbtap_agent_capture_frames_total\{[^}]*\} 5$/m);
+  t.notRegex(m, /kernel_dropped|kernel_received|interface_dropped/);
 });
 
 liveTest('through cap the kernel counters are unknown, not zero', async (t) => {

@@ -9,6 +9,7 @@ import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
 import { DbtapError, ErrorCodes } from '@dbtap/core';
 import { AgentErrorCodes } from '../errors.js';
+import { MAX_CAPTURE_BUFFER, MIN_CAPTURE_BUFFER } from '../config.js';
 import { MessageReader, decodeBatchFrames, RECORD_HEADER_BYTES } from '../transport/protocol.js';
 import type { CaptureSource, CaptureSourceEvents, CaptureSourceStats } from './source.js';
 import { CAPTURE_WORKER_SOURCE } from './worker-source.js';
@@ -23,7 +24,7 @@ export interface LiveCaptureOptions {
   filter?: string;
   /** Bytes kept of each frame (at most 65535, the binding's libpcap snap length). Default 65535. */
   snapLen?: number;
-  /** Kernel capture buffer in bytes. Default 32 MiB. */
+  /** Kernel capture buffer (the packet ring) in bytes, 64 KiB to 2 GiB - 1. Default 32 MiB. */
   bufferSize?: number;
   /**
    * Frames captured but not yet read by this process, in bytes, before the
@@ -148,8 +149,8 @@ export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> impleme
       throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `snap length must be an integer between 64 and 65535, got ${options.snapLen}`);
     }
     const bufferSize = options.bufferSize ?? 32 << 20;
-    if (!Number.isInteger(bufferSize) || bufferSize < 65536) {
-      throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `capture buffer size must be at least 65536 bytes, got ${options.bufferSize}`);
+    if (!Number.isInteger(bufferSize) || bufferSize < MIN_CAPTURE_BUFFER || bufferSize > MAX_CAPTURE_BUFFER) {
+      throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `capture buffer size must be an integer from ${MIN_CAPTURE_BUFFER} to ${MAX_CAPTURE_BUFFER} bytes, got ${options.bufferSize}`);
     }
     const pollMs = options.pollMs ?? 40;
     if (!Number.isInteger(pollMs) || pollMs < 1 || pollMs > 1000) {
