@@ -74,10 +74,16 @@ export function nativeCaptureBinding(): string | undefined {
     nativePath = null;
     for (const rel of NATIVE_BINDING) {
       const p = fileURLToPath(new URL(rel, import.meta.url));
-      if (existsSync(p)) {
+      if (!existsSync(p)) continue;
+      try {
+        // Loaded here once so a binding built for another node ABI falls back to `cap`
+        // instead of failing in the capture process.
+        requireCjs(p);
         nativePath = p;
-        break;
+      } catch (err) {
+        debug('native capture binding %s does not load: %s', p, (err as Error).message);
       }
+      break;
     }
   }
   return nativePath ?? undefined;
