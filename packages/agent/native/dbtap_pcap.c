@@ -7,6 +7,7 @@
  *     with many packets in the transport's batch record layout, instead of
  *     one JavaScript callback per packet;
  *   - the kernel's packet timestamps and wire lengths (pcap_pkthdr);
+ *   - pcap_findalldevs(), so capture needs no other binding;
  *   - no immediate mode, so on Linux libpcap uses TPACKET_V3, whose ring
  *     packs packets by their captured size (immediate mode's TPACKET_V2
  *     gives every packet a snap-length slot: a 2 MiB ring then holds ~32).
@@ -29,6 +30,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #ifdef __linux__
 #include <linux/filter.h>
 #include <sys/socket.h>
@@ -295,12 +298,49 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* devices() -> [{ name, description, addresses: [ip, ...] }] (pcap_findalldevs) */
+static napi_value Devices(napi_env env, napi_callback_info info) {
+  (void)info;
+  pcap_if_t *all = NULL;
+  char errbuf[PCAP_ERRBUF_SIZE];
+  if (pcap_findalldevs(&all, errbuf) != 0) return fail(env, "devices", errbuf);
+  napi_value list, v;
+  napi_create_array(env, &list);
+  uint32_t i = 0;
+  for (pcap_if_t *d = all; d != NULL; d = d->next) {
+    napi_value dev, addrs;
+    napi_create_object(env, &dev);
+    napi_create_string_utf8(env, d->name, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, dev, "name", v);
+    if (d->description != NULL) napi_create_string_utf8(env, d->description, NAPI_AUTO_LENGTH, &v);
+    else napi_get_undefined(env, &v);
+    napi_set_named_property(env, dev, "description", v);
+    napi_create_array(env, &addrs);
+    uint32_t j = 0;
+    for (pcap_addr_t *a = d->addresses; a != NULL; a = a->next) {
+      char text[INET6_ADDRSTRLEN];
+      const void *raw = NULL;
+      if (a->addr == NULL) continue;
+      if (a->addr->sa_family == AF_INET) raw = &((struct sockaddr_in *)a->addr)->sin_addr;
+      else if (a->addr->sa_family == AF_INET6) raw = &((struct sockaddr_in6 *)a->addr)->sin6_addr;
+      if (raw == NULL || inet_ntop(a->addr->sa_family, raw, text, sizeof text) == NULL) continue;
+      napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+      napi_set_element(env, addrs, j++, v);
+    }
+    napi_set_named_property(env, dev, "addresses", addrs);
+    napi_set_element(env, list, i++, dev);
+  }
+  pcap_freealldevs(all);
+  return list;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
       {"dispatch", NULL, Dispatch, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+      {"devices", NULL, Devices, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame } from '@dbtap/core';
-import { AgentDaemon, AgentLogger, LiveCaptureSource, TransportServer, agentMetrics, loadAgentConfig, readAgentStatus } from '@dbtap/agent';
+import cap from 'cap';
+import { AgentDaemon, AgentLogger, LiveCaptureSource, TransportServer, agentMetrics, listCaptureDevices, loadAgentConfig, readAgentStatus } from '@dbtap/agent';
 import { canCapture } from '../../../test-support/live-capture.js';
 import { generateTcpTraffic, trafficPort } from '../../../test-support/tcp-traffic.js';
 
@@ -182,6 +183,15 @@ liveTest('through cap the kernel counters are unknown, not zero', async (t) => {
   t.is(s.kernelDrops, undefined);
   t.is(s.kernelReceived, undefined);
   t.is(s.interfaceDrops, undefined);
+});
+
+kernelTest('the native binding lists the devices cap lists, with their addresses', (t) => {
+  const fromCap = cap.Cap.deviceList().map((d) => ({ name: d.name, addresses: d.addresses.map((a) => a.addr).filter((a): a is string => typeof a === 'string') }));
+  t.deepEqual(
+    listCaptureDevices().map((d) => ({ name: d.name, addresses: d.addresses })),
+    fromCap,
+  );
+  t.true(listCaptureDevices().some((d) => d.name === 'lo' && d.addresses.includes('127.0.0.1')));
 });
 
 test('bad binding and poll options are refused', (t) => {

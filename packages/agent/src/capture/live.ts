@@ -99,7 +99,7 @@ function loadCap(): typeof import('cap').default {
       // which a user of the transport or of pcap replay alone does not need.
       throw new DbtapError(
         AgentErrorCodes.NO_CAPTURE_BINDING,
-        `live capture needs the libpcap binding, the optional npm package "cap" (install libpcap's headers, e.g. libpcap-dev, then npm install cap), and it could not be loaded: ${(err as Error).message}`,
+        `live capture needs a libpcap binding: this package's native one (built at install time when libpcap's headers are installed: install libpcap-dev, then npm rebuild @dbtap/agent) or the optional npm package "cap" (npm install cap), and neither could be loaded: ${(err as Error).message}`,
         undefined,
         { cause: err },
       );
@@ -108,8 +108,10 @@ function loadCap(): typeof import('cap').default {
   return capModule;
 }
 
-/** Lists capture devices (libpcap `pcap_findalldevs`). */
+/** Lists capture devices (libpcap `pcap_findalldevs`), through the native binding when it is built, else `cap`. */
 export function listCaptureDevices(): CaptureDevice[] {
+  const native = nativeCaptureBinding();
+  if (native !== undefined) return (requireCjs(native) as { devices(): CaptureDevice[] }).devices();
   return loadCap()
     .Cap.deviceList()
     .map((d) => ({ name: d.name, description: d.description, addresses: d.addresses.map((a) => a.addr).filter((a): a is string => typeof a === 'string') }));
@@ -211,7 +213,7 @@ export class LiveCaptureSource extends EventEmitter<CaptureSourceEvents> impleme
       });
     }
     const args = JSON.stringify({
-      capPath: requireCjs.resolve('cap'),
+      capPath: this.addonPath === undefined ? (loadCap(), requireCjs.resolve('cap')) : null,
       addonPath: this.addonPath ?? null,
       pollMs: this.o.pollMs,
       device: this.o.device,
