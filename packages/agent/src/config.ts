@@ -33,6 +33,11 @@ export type AgentSourceConfig =
        * 1..1000, default 40. Frames wait in the ring up to about twice this.
        */
       pollMs: number;
+      /**
+       * libpcap binding (`capture_binding`, `capture.binding`): `auto`
+       * (default: the native one when built), `native` or `cap`.
+       */
+      binding: 'auto' | 'native' | 'cap';
     }
   | {
       /** Replay of a capture file. */
@@ -116,7 +121,7 @@ export function defaultStatusSocket(): string {
 export function defaultAgentConfig(): AgentConfig {
   return {
     agentId: undefined,
-    source: { kind: 'live', device: '', filter: '', snapLen: 65535, bufferSize: 32 << 20, pollMs: 40 },
+    source: { kind: 'live', device: '', filter: '', snapLen: 65535, bufferSize: 32 << 20, pollMs: 40, binding: 'auto' },
     server: { host: '', port: 0, token: undefined, tls: undefined, sendDevice: undefined },
     batch: { maxPackets: 1000, maxBytes: 1 << 20, maxDelayMs: 50 },
     queue: { maxPackets: 200_000, maxBytes: 256 << 20, overflow: 'drop-newest' },
@@ -233,6 +238,10 @@ function applyClassic(cfg: AgentConfig, path: string, d: Diagnostics, files: str
         else if (live) live[k === 'snap_len' ? 'snapLen' : k === 'poll_ms' ? 'pollMs' : 'bufferSize'] = n;
         break;
       }
+      case 'capture_binding':
+        if (value !== 'auto' && value !== 'native' && value !== 'cap') d.error(at, `capture_binding must be auto, native or cap, got ${JSON.stringify(value)}`);
+        else if (live) live.binding = value;
+        break;
       case 'replay_file':
         cfg.source = { kind: 'replay', path: value, pace: 'fast', speed: 1 };
         break;
@@ -406,6 +415,9 @@ function applyObject(cfg: AgentConfig, o: Record<string, unknown>, d: Diagnostic
       live.snapLen = num(['capture', 'snapLen'], cap.snapLen) ?? live.snapLen;
       live.bufferSize = num(['capture', 'bufferSize'], cap.bufferSize, (x) => parseByteSize(x)) ?? live.bufferSize;
       live.pollMs = num(['capture', 'pollMs'], cap.pollMs) ?? live.pollMs;
+      const binding = str(['capture', 'binding'], cap.binding);
+      if (binding === 'auto' || binding === 'native' || binding === 'cap') live.binding = binding;
+      else if (binding !== undefined) d.error(where(['capture', 'binding']), `must be auto, native or cap, got ${JSON.stringify(binding)}`);
     }
   }
   const rep = section('replay');

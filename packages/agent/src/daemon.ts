@@ -129,7 +129,7 @@ export class AgentDaemon extends EventEmitter<AgentDaemonEvents> {
 
   private makeSource(config: AgentConfig): CaptureSource {
     const s = config.source;
-    if (s.kind === 'live') return new LiveCaptureSource({ device: s.device, filter: s.filter, snapLen: s.snapLen, bufferSize: s.bufferSize, pollMs: s.pollMs });
+    if (s.kind === 'live') return new LiveCaptureSource({ device: s.device, filter: s.filter, snapLen: s.snapLen, bufferSize: s.bufferSize, pollMs: s.pollMs, binding: s.binding });
     const client = () => this.client;
     return new PcapReplaySource({ path: s.path, pace: s.pace, speed: s.speed, ready: () => client().hasRoom() });
   }
@@ -185,7 +185,8 @@ export class AgentDaemon extends EventEmitter<AgentDaemonEvents> {
     this.source = src;
     this.sourceError = undefined;
     if (src instanceof LiveCaptureSource && !src.kernelCounters) {
-      this.log.warn(`capture started on ${src.name}; kernel drop counters unknown: the native capture binding is not built (needs libpcap-dev at install), so losses in the kernel ring are not counted`);
+      const why = this.config.source.kind === 'live' && this.config.source.binding === 'cap' ? 'capture_binding is cap' : 'the native capture binding is not built (needs libpcap-dev at install)';
+      this.log.warn(`capture started on ${src.name}; kernel drop counters unknown: ${why}, so losses in the kernel ring are not counted`);
     } else {
       this.log.info(`capture started on ${src.name}`);
     }

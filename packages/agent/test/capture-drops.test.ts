@@ -151,6 +151,27 @@ kernelTest('the daemon reports kernel drops in its status, its log and its metri
   t.is(received, Number(last![1]));
 });
 
+liveTest('through cap the daemon says the kernel drop counters are unknown', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-agent-nokernel-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const server = new TransportServer({ onBatch: () => {} });
+  const [addr] = await server.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => server.close());
+  const conf = join(dir, 'agent.conf');
+  writeFileSync(conf, `receive_device=lo\npacket_filter=tcp port 1\ncapture_binding=cap\ndst_ip=127.0.0.1\ndst_port=${addr!.port}\nstatus_socket=${join(dir, 'agent.sock')}\n`);
+  const logFile = join(dir, 'agent.log');
+  const daemon = new AgentDaemon(loadAgentConfig(conf).config, { logger: new AgentLogger(logFile) });
+  await daemon.start();
+  const st = await readAgentStatus(join(dir, 'agent.sock'));
+  await daemon.stop(2000);
+  t.false(st.source.kernelCounters);
+  t.false('kernelDrops' in st.source, 'unknown, not zero');
+  t.regex(agentMetrics(st), /^dbtap_agent_capture_kernel_counters\{[^}]*\} 0$/m);
+  const log = readFileSync(logFile, 'utf8');
+  t.regex(log, / warn capture started on lo; kernel drop counters unknown/);
+  t.regex(log, /capture on lo stopped: 0 frames delivered, kernel drops unknown/);
+});
+
 test('metrics leave out kernel counters that are unknown', (t) => {
   const source = { frames: 5, bytes: 300, truncated: 0, kernelReceived: undefined, kernelDrops: undefined, interfaceDrops: undefined, sourceDrops: 0 };
   const transport = { connected: false, enqueuedPackets: 0, enqueuedBytes: 0, ackedPackets: 0, ackedBatches: 0, droppedPackets: 0, droppedBytes: 0, queuedPackets: 0, queuedBytes: 0, sentBatches: 0, resentBatches: 0, connects: 0, disconnects: 0, lastError: undefined };
