@@ -2,12 +2,13 @@
 // on lo, and the agent's CPU share (this process + its capture process) per
 // 10,000 packets/s. The receiver and the traffic generator run in separate
 // processes so their CPU is not counted. One JSON line per case.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LiveCaptureSource, TransportClient, type CaptureSource } from '@dbtap/agent';
 import type { Frame } from '@dbtap/core';
+import { generateTcpTraffic, trafficPort } from '../../../test-support/tcp-traffic.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
@@ -37,40 +38,6 @@ async function startReceiver(): Promise<{ child: ChildProcess; port: number; cou
   };
 }
 
-// Traffic generator: a TCP sink and a client writing `size`-byte messages
-// with Nagle off (about one segment each) at `rate` writes/s (0 = flat out).
-const GENERATOR = String.raw`
-const net = require('net');
-const [port, rate, size, seconds] = process.argv.slice(1).map(Number);
-const sink = net.createServer((s) => { s.on('data', () => {}); s.on('error', () => {}); });
-sink.listen(port, '127.0.0.1', () => {
-  const c = net.connect(port, '127.0.0.1', () => {
-    c.setNoDelay(true);
-    const buf = Buffer.alloc(size, 0x61);
-    const end = Date.now() + seconds * 1000;
-    let sent = 0;
-    const t0 = Date.now();
-    const tick = () => {
-      if (Date.now() >= end) { c.end(); sink.close(); process.send && process.send({ sent }); return; }
-      if (rate === 0) {
-        for (let i = 0; i < 200 && c.writableLength < (1 << 20); i++) { c.write(buf); sent++; }
-        setImmediate(tick);
-      } else {
-        const due = Math.floor(((Date.now() - t0) / 1000) * rate);
-        while (sent < due) { c.write(buf); sent++; }
-        setTimeout(tick, 2);
-      }
-    };
-    tick();
-  });
-});
-`;
-
-function generate(port: number, rate: number, size: number, seconds: number): Promise<number> {
-  const child = spawn(process.execPath, ['-e', GENERATOR, String(port), String(rate), String(size), String(seconds)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((r) => child.on('message', (m: { sent: number }) => r(m.sent)));
-}
-
 interface CaseResult {
   packets: number;
   bytes: number;
@@ -81,8 +48,8 @@ interface CaseResult {
 
 async function captureCase(name: string, rate: number, size: number, seconds: number, withTransport: boolean): Promise<CaseResult> {
   const rx = withTransport ? await startReceiver() : undefined;
-  const trafficPort = 40000 + Math.floor(Math.random() * 20000);
-  const src: CaptureSource & { pid?: number } = new LiveCaptureSource({ device: 'lo', filter: `tcp port ${trafficPort}`, bufferSize: 64 << 20 });
+  const port = trafficPort();
+  const src: CaptureSource & { pid?: number } = new LiveCaptureSource({ device: 'lo', filter: `tcp port ${port}`, bufferSize: 64 << 20 });
   const client = rx ? new TransportClient({ host: '127.0.0.1', port: rx.port }).start() : undefined;
   let captured = 0;
   let capturedBytes = 0;
@@ -99,7 +66,7 @@ async function captureCase(name: string, rate: number, size: number, seconds: nu
   const cpu0 = process.cpuUsage();
   const child0 = childCpuSeconds(pid);
   const t0 = performance.now();
-  await generate(trafficPort, rate, size, seconds);
+  await generateTcpTraffic(port, rate, size, seconds);
   if (client) await client.drain(30_000);
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
@@ -131,6 +98,9 @@ async function captureCase(name: string, rate: number, size: number, seconds: nu
     cpuPctPer10kPps: +((cpuPct * 10_000) / Math.max(pps, 1)).toFixed(2),
     dropped: r.dropped,
     sourceDrops: src.stats().sourceDrops,
+    // the kernel's counters (pcap_stats); null when the binding cannot read them
+    kernelReceived: src.stats().kernelReceived ?? null,
+    kernelDrops: src.stats().kernelDrops ?? null,
   });
   return r;
 }

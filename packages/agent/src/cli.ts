@@ -4,7 +4,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DbtapError } from '@dbtap/core';
 import { loadAgentConfig, defaultStatusSocket, parseHostPort } from './config.js';
-import { AgentDaemon, readAgentStatus } from './daemon.js';
+import { AgentDaemon, agentMetrics, readAgentStatus } from './daemon.js';
 import { AgentLogger } from './log.js';
 import { startPcapReceiver } from './receive.js';
 import { installSystemdUnit, uninstallSystemdUnit } from './service.js';
@@ -21,6 +21,9 @@ Usage:
                                          run only the receiving end, writing a pcap file
   dbtap-agent status [--socket PATH | --config FILE]
                                          print the live counters of a running agent
+                                         (capture: kernel received/dropped, as pcap_stats reports)
+  dbtap-agent metrics [--socket PATH | --config FILE]
+                                         the same counters in the Prometheus text format
   dbtap-agent devices                    list capture devices
   dbtap-agent install-service --config FILE [--user USER] [--unit-dir DIR] [--name NAME]
   dbtap-agent uninstall-service [--unit-dir DIR] [--name NAME]
@@ -33,7 +36,7 @@ Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error,
 3 stopped with packets still queued (not delivered).
 `;
 
-const commands = new Set(['run', 'receive', 'status', 'devices', 'install-service', 'uninstall-service', 'help']);
+const commands = new Set(['run', 'receive', 'status', 'metrics', 'devices', 'install-service', 'uninstall-service', 'help']);
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`dbtap-agent: ${message}\n`);
@@ -149,7 +152,8 @@ async function receive(args: string[]): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-async function status(args: string[]): Promise<void> {
+// `status` prints the counters as JSON, `metrics` in the Prometheus text format.
+async function status(args: string[], format: 'json' | 'prometheus'): Promise<void> {
   const { values } = parseArgs({ args, options: { socket: { type: 'string' }, config: { type: 'string', short: 'c' } }, strict: true });
   let socket = values.socket;
   if (socket === undefined && values.config !== undefined) {
@@ -161,7 +165,8 @@ async function status(args: string[]): Promise<void> {
   }
   socket ??= process.env.DBTAP_AGENT_STATUS_SOCKET || defaultStatusSocket();
   try {
-    process.stdout.write(`${JSON.stringify(await readAgentStatus(socket), null, 2)}\n`);
+    const st = await readAgentStatus(socket);
+    process.stdout.write(format === 'json' ? `${JSON.stringify(st, null, 2)}\n` : agentMetrics(st));
   } catch (err) {
     fail(describe(err), 1);
   }
@@ -219,7 +224,9 @@ async function main(argv: string[]): Promise<void> {
       case 'receive':
         return await receive(rest);
       case 'status':
-        return await status(rest);
+        return await status(rest, 'json');
+      case 'metrics':
+        return await status(rest, 'prometheus');
       case 'devices':
         for (const d of listCaptureDevices()) process.stdout.write(`${d.name}${d.addresses.length ? `\t${d.addresses.join(' ')}` : ''}${d.description ? `\t(${d.description})` : ''}\n`);
         return;

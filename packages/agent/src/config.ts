@@ -21,8 +21,23 @@ export type AgentSourceConfig =
       filter: string;
       /** Snap length in bytes. */
       snapLen: number;
-      /** Kernel buffer in bytes. */
+      /**
+       * Kernel capture buffer (the packet ring) in bytes (`buffer_size`,
+       * `capture.bufferSize`): 64 KiB to 2 GiB - 1, default 32 MiB. A ring
+       * that overflows drops packets; the kernel counts them (see
+       * {@link CaptureSourceStats.kernelDrops}).
+       */
       bufferSize: number;
+      /**
+       * How often the ring is read, in ms (`poll_ms`, `capture.pollMs`):
+       * 1..1000, default 40. Frames wait in the ring up to about twice this.
+       */
+      pollMs: number;
+      /**
+       * libpcap binding (`capture_binding`, `capture.binding`): `auto`
+       * (default: the native one when built), `native` or `cap`.
+       */
+      binding: 'auto' | 'native' | 'cap';
     }
   | {
       /** Replay of a capture file. */
@@ -92,6 +107,11 @@ export interface LoadedAgentConfig {
   warnings: string[];
 }
 
+/** Smallest kernel capture buffer accepted, in bytes (64 KiB). */
+export const MIN_CAPTURE_BUFFER = 1 << 16;
+/** Largest kernel capture buffer accepted, in bytes (libpcap takes an `int`). */
+export const MAX_CAPTURE_BUFFER = 2 ** 31 - 1;
+
 /** Default status socket path. */
 export function defaultStatusSocket(): string {
   return process.getuid?.() === 0 ? '/run/dbtap-agent.sock' : join(tmpdir(), 'dbtap-agent.sock');
@@ -101,7 +121,7 @@ export function defaultStatusSocket(): string {
 export function defaultAgentConfig(): AgentConfig {
   return {
     agentId: undefined,
-    source: { kind: 'live', device: '', filter: '', snapLen: 65535, bufferSize: 32 << 20 },
+    source: { kind: 'live', device: '', filter: '', snapLen: 65535, bufferSize: 32 << 20, pollMs: 40, binding: 'auto' },
     server: { host: '', port: 0, token: undefined, tls: undefined, sendDevice: undefined },
     batch: { maxPackets: 1000, maxBytes: 1 << 20, maxDelayMs: 50 },
     queue: { maxPackets: 200_000, maxBytes: 256 << 20, overflow: 'drop-newest' },
@@ -210,12 +230,18 @@ function applyClassic(cfg: AgentConfig, path: string, d: Diagnostics, files: str
         if (live) live.filter = value;
         break;
       case 'snap_len':
+      case 'poll_ms':
       case 'buffer_size': {
-        const n = key.toLowerCase() === 'snap_len' ? int(value) : parseByteSize(value);
+        const k = key.toLowerCase();
+        const n = k === 'buffer_size' ? parseByteSize(value) : int(value);
         if (n === undefined) d.error(at, `${key} must be a positive number, got ${JSON.stringify(value)}`);
-        else if (live) live[key.toLowerCase() === 'snap_len' ? 'snapLen' : 'bufferSize'] = n;
+        else if (live) live[k === 'snap_len' ? 'snapLen' : k === 'poll_ms' ? 'pollMs' : 'bufferSize'] = n;
         break;
       }
+      case 'capture_binding':
+        if (value !== 'auto' && value !== 'native' && value !== 'cap') d.error(at, `capture_binding must be auto, native or cap, got ${JSON.stringify(value)}`);
+        else if (live) live.binding = value;
+        break;
       case 'replay_file':
         cfg.source = { kind: 'replay', path: value, pace: 'fast', speed: 1 };
         break;
@@ -388,6 +414,10 @@ function applyObject(cfg: AgentConfig, o: Record<string, unknown>, d: Diagnostic
       live.filter = str(['capture', 'filter'], cap.filter) ?? live.filter;
       live.snapLen = num(['capture', 'snapLen'], cap.snapLen) ?? live.snapLen;
       live.bufferSize = num(['capture', 'bufferSize'], cap.bufferSize, (x) => parseByteSize(x)) ?? live.bufferSize;
+      live.pollMs = num(['capture', 'pollMs'], cap.pollMs) ?? live.pollMs;
+      const binding = str(['capture', 'binding'], cap.binding);
+      if (binding === 'auto' || binding === 'native' || binding === 'cap') live.binding = binding;
+      else if (binding !== undefined) d.error(where(['capture', 'binding']), `must be auto, native or cap, got ${JSON.stringify(binding)}`);
     }
   }
   const rep = section('replay');
@@ -555,6 +585,10 @@ export function loadAgentConfig(path: string | undefined, options: { env?: NodeJ
   if (cfg.server.host === '') d.error(origin, 'no server address (dst_ip, server.host or DBTAP_AGENT_SERVER)');
   if (cfg.server.port === 0) cfg.server.port = isIPv6(cfg.server.host) ? DEFAULT_PORT_IPV6 : DEFAULT_PORT_IPV4;
   if (cfg.source.kind === 'live' && (cfg.source.snapLen < 64 || cfg.source.snapLen > 65535)) d.error(origin, `snap length must be 64..65535, got ${cfg.source.snapLen}`);
+  if (cfg.source.kind === 'live' && (cfg.source.bufferSize < MIN_CAPTURE_BUFFER || cfg.source.bufferSize > MAX_CAPTURE_BUFFER)) {
+    d.error(origin, `capture buffer size must be 64KiB..2GiB-1 (${MIN_CAPTURE_BUFFER}..${MAX_CAPTURE_BUFFER} bytes), got ${cfg.source.bufferSize}`);
+  }
+  if (cfg.source.kind === 'live' && (cfg.source.pollMs < 1 || cfg.source.pollMs > 1000)) d.error(origin, `capture poll interval must be 1..1000 ms, got ${cfg.source.pollMs}`);
   if (cfg.reconnect.minMs > cfg.reconnect.maxMs) d.error(origin, `reconnect.minMs (${cfg.reconnect.minMs}) exceeds reconnect.maxMs (${cfg.reconnect.maxMs})`);
   if (d.errors.length > 0) {
     throw new DbtapError(ErrorCodes.CONFIG, `invalid agent configuration:\n  ${d.errors.join('\n  ')}`, { diagnostics: d.errors, files });

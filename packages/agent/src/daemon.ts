@@ -30,7 +30,18 @@ export interface AgentStatus {
   /** Connected and past the hello. */
   connected: boolean;
   /** The capture source. */
-  source: CaptureSourceStats & { kind: 'live' | 'replay'; name: string; running: boolean; lastError: string | undefined };
+  source: CaptureSourceStats & {
+    kind: 'live' | 'replay';
+    name: string;
+    running: boolean;
+    lastError: string | undefined;
+    /**
+     * True when `kernelReceived`, `kernelDrops` and `interfaceDrops` are the
+     * kernel's own counters; false when the libpcap binding in use cannot read
+     * them (they are then absent: unknown, not zero).
+     */
+    kernelCounters: boolean;
+  };
   /** The transport queue and connection counters. */
   transport: TransportClientStats;
 }
@@ -118,7 +129,7 @@ export class AgentDaemon extends EventEmitter<AgentDaemonEvents> {
 
   private makeSource(config: AgentConfig): CaptureSource {
     const s = config.source;
-    if (s.kind === 'live') return new LiveCaptureSource({ device: s.device, filter: s.filter, snapLen: s.snapLen, bufferSize: s.bufferSize });
+    if (s.kind === 'live') return new LiveCaptureSource({ device: s.device, filter: s.filter, snapLen: s.snapLen, bufferSize: s.bufferSize, pollMs: s.pollMs, binding: s.binding });
     const client = () => this.client;
     return new PcapReplaySource({ path: s.path, pace: s.pace, speed: s.speed, ready: () => client().hasRoom() });
   }
@@ -136,6 +147,17 @@ export class AgentDaemon extends EventEmitter<AgentDaemonEvents> {
     // A live capture hands over packed records: one copy per block into the queue.
     if (src instanceof LiveCaptureSource) src.on('records', (r, n) => this.client.sendRecords(r, n));
     else src.on('frame', (f: Frame) => this.client.send(f));
+    src.on('drops', (d, total) => {
+      const parts = [
+        d.kernelDrops > 0 ? `${d.kernelDrops} in the kernel ring (raise buffer_size)` : '',
+        d.interfaceDrops > 0 ? `${d.interfaceDrops} at the interface` : '',
+        d.sourceDrops > 0 ? `${d.sourceDrops} in the capture process` : '',
+      ].filter(Boolean);
+      const received = total.kernelReceived === undefined ? '' : `${total.kernelReceived} received, `;
+      this.log.warn(
+        `capture on ${src.name} lost packets: ${parts.join(', ')}; totals: ${received}${total.frames} delivered, ${(total.kernelDrops ?? 0) + (total.interfaceDrops ?? 0) + total.sourceDrops} lost`,
+      );
+    });
     src.on('error', (err) => {
       this.sourceError = `${err.code}: ${err.message}`;
       this.log.error(`capture: ${err.code}: ${err.message}`);
@@ -162,7 +184,12 @@ export class AgentDaemon extends EventEmitter<AgentDaemonEvents> {
     }
     this.source = src;
     this.sourceError = undefined;
-    this.log.info(`capture started on ${src.name}`);
+    if (src instanceof LiveCaptureSource && !src.kernelCounters) {
+      const why = this.config.source.kind === 'live' && this.config.source.binding === 'cap' ? 'capture_binding is cap' : 'the native capture binding is not built (needs libpcap-dev at install)';
+      this.log.warn(`capture started on ${src.name}; kernel drop counters unknown: ${why}, so losses in the kernel ring are not counted`);
+    } else {
+      this.log.info(`capture started on ${src.name}`);
+    }
   }
 
   private async retrySource(): Promise<void> {
@@ -216,7 +243,7 @@ export class AgentDaemon extends EventEmitter<AgentDaemonEvents> {
   /** Live counters. */
   status(): AgentStatus {
     const src = this.source;
-    const zero: CaptureSourceStats = { frames: 0, bytes: 0, truncated: 0, kernelDrops: undefined, interfaceDrops: undefined, sourceDrops: 0 };
+    const zero: CaptureSourceStats = { frames: 0, bytes: 0, truncated: 0, kernelReceived: undefined, kernelDrops: undefined, interfaceDrops: undefined, sourceDrops: 0 };
     const t = this.client.stats();
     return {
       agentId: this.client.agent.id,
@@ -232,6 +259,7 @@ export class AgentDaemon extends EventEmitter<AgentDaemonEvents> {
         name: src?.name ?? describeSource(this.config),
         running: src !== undefined,
         lastError: this.sourceError,
+        kernelCounters: src instanceof LiveCaptureSource ? src.kernelCounters : this.config.source.kind === 'replay',
       },
       transport: t,
     };
@@ -286,12 +314,58 @@ export class AgentDaemon extends EventEmitter<AgentDaemonEvents> {
     this.stopping = true;
     clearTimeout(this.retryTimer);
     this.log.info('stopping: flushing the queue');
-    await this.source?.stop();
+    const src = this.source;
+    await src?.stop();
+    if (src) this.log.info(`capture on ${src.name} stopped: ${describeCaptureTotals(src.stats())}`);
     const s = await this.client.stop(timeoutMs);
     await this.closeStatus();
     this.log.info(`stopped: ${s.ackedPackets} packets delivered, ${s.droppedPackets} dropped, ${s.queuedPackets} undelivered`);
     return s;
   }
+}
+
+function describeCaptureTotals(s: CaptureSourceStats): string {
+  const kernel = s.kernelDrops === undefined ? 'kernel drops unknown' : `${s.kernelReceived} received by the kernel, ${s.kernelDrops} dropped in the kernel ring, ${s.interfaceDrops} at the interface`;
+  return `${s.frames} frames delivered, ${kernel}, ${s.sourceDrops} dropped in the capture process`;
+}
+
+/**
+ * The counters of {@link AgentStatus} in the Prometheus text format (0.0.4),
+ * as `dbtap-agent metrics` prints them (e.g. for node_exporter's textfile
+ * collector). Kernel counters the capture cannot read are left out, and
+ * `dbtap_agent_capture_kernel_counters` is 0.
+ */
+export function agentMetrics(status: AgentStatus): string {
+  const labels = `agent="${escapeLabel(status.agentId)}",source="${escapeLabel(status.source.name)}"`;
+  const out: string[] = [];
+  const metric = (name: string, type: 'counter' | 'gauge', help: string, value: number | boolean | undefined) => {
+    if (value === undefined) return;
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}{${labels}} ${Number(value)}`);
+  };
+  const c = status.source;
+  const t = status.transport;
+  metric('dbtap_agent_up_seconds', 'gauge', 'Seconds since the agent started.', status.uptimeSec);
+  metric('dbtap_agent_connected', 'gauge', '1 while connected to the server.', status.connected);
+  metric('dbtap_agent_capture_running', 'gauge', '1 while the capture source runs.', c.running);
+  metric('dbtap_agent_capture_kernel_counters', 'gauge', '1 when the kernel drop counters are read (pcap_stats), 0 when unknown.', c.kernelCounters);
+  metric('dbtap_agent_capture_frames_total', 'counter', 'Frames delivered by the capture.', c.frames);
+  metric('dbtap_agent_capture_bytes_total', 'counter', 'Captured bytes delivered by the capture.', c.bytes);
+  metric('dbtap_agent_capture_truncated_total', 'counter', 'Frames cut by the snap length.', c.truncated);
+  metric('dbtap_agent_capture_kernel_received_total', 'counter', 'Frames that passed the filter in the kernel (pcap_stats ps_recv).', c.kernelReceived);
+  metric('dbtap_agent_capture_kernel_dropped_total', 'counter', 'Frames the kernel dropped because the capture ring was full (pcap_stats ps_drop).', c.kernelDrops);
+  metric('dbtap_agent_capture_interface_dropped_total', 'counter', 'Frames the interface dropped (pcap_stats ps_ifdrop).', c.interfaceDrops);
+  metric('dbtap_agent_capture_source_dropped_total', 'counter', 'Frames the capture process dropped because the agent did not keep up.', c.sourceDrops);
+  metric('dbtap_agent_transport_acked_packets_total', 'counter', 'Frames acknowledged by the server.', t.ackedPackets);
+  metric('dbtap_agent_transport_dropped_packets_total', 'counter', 'Frames discarded by the queue overflow policy.', t.droppedPackets);
+  metric('dbtap_agent_transport_queued_packets', 'gauge', 'Frames held in the queue.', t.queuedPackets);
+  metric('dbtap_agent_transport_queued_bytes', 'gauge', 'Record bytes held in the queue.', t.queuedBytes);
+  metric('dbtap_agent_transport_disconnects_total', 'counter', 'Lost connections and failed connection attempts.', t.disconnects);
+  return `${out.join('\n')}\n`;
+}
+
+// Prometheus label values escape backslash, double quote and newline.
+function escapeLabel(v: string): string {
+  return v.replace(/[\\"\n]/g, (ch) => (ch === '\n' ? '\\n' : `\\${ch}`));
 }
 
 function describeSource(c: AgentConfig): string {

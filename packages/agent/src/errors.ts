@@ -29,7 +29,7 @@ export const AgentErrorCodes = {
   PERMISSION: 'DBTAP_E_PERMISSION',
   /** The capture device disappeared while capturing. */
   DEVICE_GONE: 'DBTAP_E_DEVICE_GONE',
-  /** Live capture was asked for but the optional libpcap binding (npm `cap`) is not installed or does not load. */
+  /** Live capture was asked for but no libpcap binding loads (the package's native one, or the optional npm `cap`). */
   NO_CAPTURE_BINDING: 'DBTAP_E_NO_CAPTURE_BINDING',
   /** Any other capture failure (libpcap message in the text). */
   CAPTURE: 'DBTAP_E_CAPTURE',

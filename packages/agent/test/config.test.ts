@@ -32,7 +32,7 @@ token = 'abc'
   );
   writeFileSync(join(p, '..', 'queue.conf'), 'CACHE_NUM_MAX=5000\nCACHE_SIZE=64\nOVERFLOW_POLICY=drop-oldest\n');
   const { config, files, warnings } = loadAgentConfig(p, { env: {} });
-  t.deepEqual(config.source, { kind: 'live', device: 'lo', filter: 'tcp port 3306 or tcp port 5432', snapLen: 65535, bufferSize: 32 << 20 });
+  t.deepEqual(config.source, { kind: 'live', device: 'lo', filter: 'tcp port 3306 or tcp port 5432', snapLen: 65535, bufferSize: 32 << 20, pollMs: 40, binding: 'auto' });
   t.is(config.server.host, '10.0.0.5');
   t.is(config.server.port, 9999);
   t.is(config.server.token, 'abc');
@@ -136,4 +136,26 @@ test('the systemd unit restarts on failure and grants capture capabilities to a 
   t.regex(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
   t.regex(unit, /^AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN$/m);
   t.notRegex(renderSystemdUnit({ config: '/a', exec: '/b' }), /User=/);
+});
+
+test('the kernel capture buffer and poll interval: both formats, validated', (t) => {
+  const classic = conf(file('agent.conf', 'receive_device=lo\ndst_ip=127.0.0.1\nbuffer_size=128MiB\npoll_ms=25\n'));
+  t.like(classic.source, { kind: 'live', bufferSize: 128 << 20, pollMs: 25 });
+  const yaml = conf(file('agent.yaml', 'capture: { device: lo, bufferSize: 1GiB, pollMs: 5, binding: cap }\nserver: { host: 127.0.0.1 }\n'));
+  t.like(yaml.source, { kind: 'live', bufferSize: 1 << 30, pollMs: 5, binding: 'cap' });
+  t.like(conf(file('agent.conf', 'receive_device=lo\ndst_ip=127.0.0.1\ncapture_binding=native\n')).source, { binding: 'native' });
+  const json = conf(file('agent.json', JSON.stringify({ capture: { device: 'lo', bufferSize: 65536 }, server: { host: '127.0.0.1' } })));
+  t.like(json.source, { kind: 'live', bufferSize: 65536, pollMs: 40 });
+  for (const [name, text, msg] of [
+    ['agent.conf', 'receive_device=lo\ndst_ip=127.0.0.1\nbuffer_size=32KiB\n', /capture buffer size must be 64KiB\.\.2GiB-1 .*got 32768/],
+    ['agent.conf', 'receive_device=lo\ndst_ip=127.0.0.1\nbuffer_size=2GiB\n', /capture buffer size must be 64KiB\.\.2GiB-1 .*got 2147483648/],
+    ['agent.conf', 'receive_device=lo\ndst_ip=127.0.0.1\nbuffer_size=lots\n', /buffer_size must be a positive number, got "lots"/],
+    ['agent.yaml', 'capture: { device: lo, pollMs: 5000 }\nserver: { host: 127.0.0.1 }\n', /capture poll interval must be 1\.\.1000 ms, got 5000/],
+    ['agent.conf', 'receive_device=lo\ndst_ip=127.0.0.1\npoll_ms=-3\n', /poll_ms must be a positive number/],
+    ['agent.conf', 'receive_device=lo\ndst_ip=127.0.0.1\ncapture_binding=pfring\n', /capture_binding must be auto, native or cap, got "pfring"/],
+    ['agent.yaml', 'capture: { device: lo, binding: 3 }\nserver: { host: 127.0.0.1 }\n', /must be a string, got 3/],
+  ] as const) {
+    const err = t.throws(() => conf(file(name, text)), { code: 'DBTAP_E_CONFIG' });
+    t.regex(err!.message, msg);
+  }
 });

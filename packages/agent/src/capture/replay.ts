@@ -138,6 +138,6 @@ export class PcapReplaySource extends EventEmitter<CaptureSourceEvents> implemen
 
   /** A snapshot of the counters. */
   stats(): CaptureSourceStats {
-    return { ...this.counters, kernelDrops: 0, interfaceDrops: 0, sourceDrops: 0 };
+    return { ...this.counters, kernelReceived: this.counters.frames, kernelDrops: 0, interfaceDrops: 0, sourceDrops: 0 };
   }
 }

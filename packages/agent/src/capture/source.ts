@@ -10,8 +10,14 @@ export interface CaptureSourceStats {
   /** Frames cut by the snap length. */
   truncated: number;
   /**
-   * Frames the kernel dropped (pcap stats), or `undefined` when the libpcap
-   * binding in use cannot report them.
+   * Frames that passed the filter in the kernel (`ps_recv` of pcap_stats:
+   * on Linux the delivered, the dropped and those still in the ring), or
+   * `undefined` when the libpcap binding in use cannot report them.
+   */
+  kernelReceived: number | undefined;
+  /**
+   * Frames the kernel dropped because the capture ring was full (`ps_drop`),
+   * or `undefined` when the libpcap binding in use cannot report them.
    */
   kernelDrops: number | undefined;
   /** Frames the interface dropped (`ps_ifdrop`), or `undefined` when unknown. */
@@ -34,6 +40,11 @@ export interface CaptureSourceEvents {
    * capture); a view valid during the call.
    */
   records: (records: Uint8Array, count: number) => void;
+  /**
+   * A drop counter went up: `delta` holds the increase of each since the
+   * previous `drops` event, `stats` the totals.
+   */
+  drops: (delta: { kernelDrops: number; interfaceDrops: number; sourceDrops: number }, stats: CaptureSourceStats) => void;
   /** A fatal error (device gone, capture process died, read error); the source has stopped. */
   error: (err: DbtapError) => void;
   /** The source ended (end of file, or stopped). */

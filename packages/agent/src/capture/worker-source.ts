@@ -18,13 +18,21 @@
 //   kind 3 frames records, the batch record layout of the transport
 //                 (ts f64 LE, origLen u32 LE, capLen u32 LE, linkType u16 LE, interfaceId u16 LE, data)
 //   kind 4 stats  JSON { seen, drops, truncated, kernel }
+//                 kernel: { ps_recv, ps_drop, ps_ifdrop } from pcap_stats, or
+//                 absent when the capture runs through `cap` (no pcap_stats)
 // Closing stdin (or writing to it) stops the capture.
+//
+// Two capture paths. With the native binding (native/dbtap_pcap.c) a timer
+// drains the kernel ring in batches straight into the output block, and
+// while the parent does not read (more than maxPendingBytes queued on fd 3)
+// the ring is left alone, so the kernel drops and counts. With `cap` alone,
+// one callback per packet copies it into the block, and a packet that finds
+// the output full is dropped here and counted as a source drop.
 
 /** @internal */
 export const CAPTURE_WORKER_SOURCE = String.raw`
 'use strict';
 const opts = JSON.parse(process.argv[1]);
-const cap = require(opts.capPath);
 const net = require('net');
 const { performance } = require('perf_hooks');
 const out = new net.Socket({ fd: 3, readable: false, writable: true });
@@ -38,7 +46,42 @@ function msg(kind, payload) {
   out.write(payload);
 }
 function json(kind, obj) { msg(kind, Buffer.from(JSON.stringify(obj))); }
-function main() {
+// The block being filled: a kind 3 message whose 5-byte header is written on flush.
+let BLOCK = opts.blockBytes;
+let block;
+let used = 5;
+function flush() {
+  if (used === 5) return;
+  block.writeUInt32BE(used - 4, 0);
+  block[4] = 3;
+  if (used * 4 < block.length) {
+    out.write(Buffer.from(block.subarray(0, used))); // small: copy, keep the block
+  } else {
+    out.write(block.subarray(0, used));
+    block = Buffer.allocUnsafe(BLOCK);
+  }
+  used = 5;
+}
+// Sends the counters every statsMs. Closing or writing stdin stops: after
+// drainMs, finish() delivers what is left and the last counters, then exit.
+function serve(stats, drainMs, finish) {
+  const timer = setInterval(() => json(4, stats()), opts.statsMs);
+  let stopping = false;
+  function stop() {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    setTimeout(() => {
+      finish();
+      out.end(() => process.exit(0));
+    }, drainMs);
+  }
+  process.stdin.on('data', stop);
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+}
+function mainCap() {
+  const cap = require(opts.capPath);
   const LINK = { NULL: 0, ETHERNET: 1, RAW: 101, LINKTYPE_LINUX_SLL: 113, IEEE802_11_RADIO: 127 };
   const buf = Buffer.alloc(opts.snapLen);
   const c = new cap.Cap();
@@ -82,25 +125,10 @@ function main() {
     return len > n ? len : n;
   }
 
-  const BLOCK = opts.blockBytes;
-  let block = Buffer.allocUnsafe(BLOCK);
-  let used = 5;
   let scheduled = false;
   let seen = 0, drops = 0, truncated = 0;
   const origin = performance.timeOrigin;
-  function flush() {
-    scheduled = false;
-    if (used === 5) return;
-    block.writeUInt32BE(used - 4, 0);
-    block[4] = 3;
-    if (used * 4 < block.length) {
-      out.write(Buffer.from(block.subarray(0, used))); // small: copy, keep the block
-    } else {
-      out.write(block.subarray(0, used));
-      block = Buffer.allocUnsafe(BLOCK);
-    }
-    used = 5;
-  }
+  block = Buffer.allocUnsafe(BLOCK);
   c.on('packet', (nbytes, trunc) => {
     seen++;
     if (out.writableLength > opts.maxPendingBytes) { drops++; return; }
@@ -122,30 +150,56 @@ function main() {
     // Flushing on a short timer rather than per event-loop turn sends one
     // pipe write per few ms instead of one per packet (libpcap runs in
     // immediate mode, so every packet is its own turn).
-    if (!scheduled) { scheduled = true; setTimeout(flush, opts.flushMs); }
+    if (!scheduled) { scheduled = true; setTimeout(() => { scheduled = false; flush(); }, opts.flushMs); }
   });
-  function stats() {
-    let kernel;
-    if (typeof c.stats === 'function') { try { kernel = c.stats(); } catch (e) { kernel = undefined; } }
-    return { seen, drops, truncated, kernel };
-  }
-  const timer = setInterval(() => json(4, stats()), opts.statsMs);
-  let stopping = false;
-  function stop() {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(timer);
-    // Let packets already in the ring arrive before closing.
-    setTimeout(() => {
-      c.close();
-      flush();
-      json(4, stats());
-      out.end(() => process.exit(0));
-    }, opts.drainMs);
-  }
-  process.stdin.on('data', stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
+  // cap has no pcap_stats: the kernel's counters stay unknown.
+  const stats = () => ({ seen, drops, truncated });
+  // Let packets already in the ring arrive before closing.
+  serve(stats, opts.drainMs, () => {
+    c.close();
+    flush();
+    json(4, stats());
+  });
 }
-main();
+function mainNative() {
+  const pcap = require(opts.addonPath);
+  let c;
+  try {
+    c = pcap.open(opts.device, opts.filter, opts.snapLen, opts.bufferSize, opts.pollMs);
+  } catch (err) {
+    json(2, { stage: err.code === 'filter' ? 'filter' : 'open', message: String(err.message) });
+    out.end(() => process.exit(3));
+    return;
+  }
+  json(1, { linkType: c.linkType, linkName: c.linkName, kernelStats: true });
+  // Room for a few packets of the snap length, so a dispatch never stops short.
+  BLOCK = Math.max(opts.blockBytes, 4 * (20 + opts.snapLen));
+  block = Buffer.allocUnsafe(BLOCK);
+  // Reads what the ring holds, one block at a time, unless the parent lags.
+  function drain(force) {
+    while (force || out.writableLength <= opts.maxPendingBytes) {
+      const before = used;
+      used = pcap.dispatch(c.handle, block, used);
+      if (used === before) break;
+      if (block.length - used < 20 + opts.snapLen) flush();
+    }
+    flush();
+  }
+  let seen = 0;
+  function stats() {
+    const k = pcap.stats(c.handle);
+    seen = k.delivered;
+    return { seen, drops: 0, truncated: 0, kernel: { ps_recv: k.received, ps_drop: k.dropped, ps_ifdrop: k.ifDropped } };
+  }
+  const poller = setInterval(() => drain(false), opts.pollMs);
+  // Blocks of the ring are handed to user space when full or when the block
+  // timeout (pollMs) passes: wait for that, then read everything.
+  serve(stats, Math.max(opts.drainMs, 2 * opts.pollMs), () => {
+    clearInterval(poller);
+    drain(true);
+    json(4, stats());
+    pcap.close(c.handle);
+  });
+}
+if (opts.addonPath) mainNative(); else mainCap();
 `;
