@@ -531,6 +531,9 @@ function applyEnv(cfg: AgentConfig, env: NodeJS.ProcessEnv, d: Diagnostics): voi
   if (ss !== undefined) cfg.statusSocket = ss;
 }
 
+/** Shared tokens shorter than this are refused (agent and server configuration): a short secret can be guessed over the network. */
+export const MIN_AGENT_TOKEN_LENGTH = 16;
+
 /**
  * Loads an agent configuration. `.json`, `.yaml` and `.yml` files use the
  * structured form; anything else is read as the classic key=value
@@ -555,6 +558,10 @@ export function loadAgentConfig(path: string | undefined, options: { env?: NodeJ
   if (cfg.server.host === '') d.error(origin, 'no server address (dst_ip, server.host or DBTAP_AGENT_SERVER)');
   if (cfg.server.port === 0) cfg.server.port = isIPv6(cfg.server.host) ? DEFAULT_PORT_IPV6 : DEFAULT_PORT_IPV4;
   if (cfg.source.kind === 'live' && (cfg.source.snapLen < 64 || cfg.source.snapLen > 65535)) d.error(origin, `snap length must be 64..65535, got ${cfg.source.snapLen}`);
+  if (cfg.server.token !== undefined && cfg.server.token.length < MIN_AGENT_TOKEN_LENGTH) {
+    const fromEnv = (options.env ?? process.env).DBTAP_AGENT_TOKEN !== undefined && (options.env ?? process.env).DBTAP_AGENT_TOKEN !== '';
+    d.error(fromEnv ? 'DBTAP_AGENT_TOKEN' : origin, `the token must be at least ${MIN_AGENT_TOKEN_LENGTH} characters (the server refuses shorter ones too)`);
+  }
   if (cfg.reconnect.minMs > cfg.reconnect.maxMs) d.error(origin, `reconnect.minMs (${cfg.reconnect.minMs}) exceeds reconnect.maxMs (${cfg.reconnect.maxMs})`);
   if (d.errors.length > 0) {
     throw new DbtapError(ErrorCodes.CONFIG, `invalid agent configuration:\n  ${d.errors.join('\n  ')}`, { diagnostics: d.errors, files });

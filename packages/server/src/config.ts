@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DbtapError, ErrorCodes, RISK_LEVELS } from '@dbtap/core';
+import { MIN_AGENT_TOKEN_LENGTH } from '@dbtap/agent';
 import { checkShape, configFail, shape, type Shape } from './validate.js';
 import { failWith, validateAuditObjects, type AuditObjectDef } from './objects.js';
 import { parseRuleGroups, type RuleGroupDef } from './http/providers.js';
@@ -89,8 +90,7 @@ export function defaultServerConfig(): ServerConfig {
   };
 }
 
-/** Agent tokens shorter than this are refused: a short shared secret can be guessed over the network. */
-export const MIN_AGENT_TOKEN_LENGTH = 16;
+
 
 const { string, port, list, map, boolean, either, any, integer } = shape;
 

@@ -24,7 +24,7 @@ export { toNdjson } from './format.js';
 
 // The daemon, its configuration and the audit catalog
 export { AuditServer, type AgentLimits, type AuditServerOptions, type AuditServerStats } from './daemon.js';
-export { defaultServerConfig, loadServerConfig, MIN_AGENT_TOKEN_LENGTH, type ServerConfig } from './config.js';
+export { defaultServerConfig, loadServerConfig, type ServerConfig } from './config.js';
 export { AuditObjectTable, validateAuditObjects, failWith, type AuditObjectDef, type ObjectRoute, type ValidationFailure } from './objects.js';
 export { AuditCatalog, type AuditCatalogOptions, type CatalogChange } from './catalog.js';
 

@@ -76,13 +76,13 @@ async function run(args: string[]): Promise<number> {
   });
   const where = await server.start();
   systemLog.write({ actor: 'system', action: 'service.start', ok: true, detail: { agents: where.agents, ...(where.api ? { api: where.api } : {}), users: cfg.api.users.map((u) => `${u.name}:${u.role}`) } });
-  log(`store ${cfg.dataDir}/audit.db; agents on ${where.agents.join(', ') || '(none)'}${agentTls ? ' (TLS)' : ''}${where.api ? `; API on ${apiTls ? 'https' : 'http'}://${where.api}` : ''}`);
   // an agent listener others can reach, with no token: anyone there can feed it made-up traffic
-  const exposed = cfg.agents.token === undefined ? cfg.agents.listen.filter((l) => !isLoopback(l.host)).map((l) => (l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`)) : [];
+  const exposed = cfg.agents.token === undefined ? where.agents.filter((a) => !isLoopback(a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, ''))) : [];
   if (exposed.length > 0) {
     logger.warn(`agents.token is not set and the agent listener on ${exposed.join(', ')} is not loopback: any host that reaches it can send traffic to audit (set agents.token${agentTls ? '' : ' and agents.tls'})`);
     systemLog.write({ actor: 'system', action: 'config.warning', ok: true, detail: { warning: 'agent-listener-without-token', listen: exposed } });
   }
+  log(`store ${cfg.dataDir}/audit.db; agents on ${where.agents.join(', ') || '(none)'}${agentTls ? ' (TLS)' : ''}${where.api ? `; API on ${apiTls ? 'https' : 'http'}://${where.api}` : ''}`);
   const reload = (): void => {
     try {
       const next = loadServerConfig(values.config);
