@@ -86,11 +86,9 @@ export function defaultServerConfig(): ServerConfig {
     notifications: [],
     integrity: {},
     ingest: { maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS },
-    masking: DEFAULT_MASKING,
+    masking: { ...DEFAULT_MASKING, rules: DEFAULT_MASKING.rules.map((r) => ({ ...r })) },
   };
 }
-
-
 
 const { string, port, list, map, boolean, either, any, integer } = shape;
 
@@ -168,8 +166,9 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
   else if (sections.masking !== undefined && sections.masking !== null) cfg.masking = parseMaskingConfig(sections.masking, 'masking', env, failAt);
   const tokens = cfg.agents.token === undefined ? [] : typeof cfg.agents.token === 'string' ? [cfg.agents.token] : cfg.agents.token;
   if (tokens.some((t) => t.length < MIN_AGENT_TOKEN_LENGTH)) {
-    const where = env.DBTAP_AGENT_TOKEN ? 'DBTAP_AGENT_TOKEN' : 'agents.token';
-    throw new DbtapError(ErrorCodes.CONFIG, `${where.startsWith('DBTAP_') ? 'environment' : (file ?? 'config')}: ${where} must be at least ${MIN_AGENT_TOKEN_LENGTH} characters (make one with: dbtap token)`, { path: where });
+    // the message never quotes the token
+    const where = env.DBTAP_AGENT_TOKEN ? 'environment: DBTAP_AGENT_TOKEN' : `${file ?? 'config'}: agents.token`;
+    throw new DbtapError(ErrorCodes.CONFIG, `${where} must be at least ${MIN_AGENT_TOKEN_LENGTH} characters (make one with: dbtap token)`, { path: env.DBTAP_AGENT_TOKEN ? 'DBTAP_AGENT_TOKEN' : 'agents.token' });
   }
   // the files are read now so that a missing or broken one stops the start, not the first handshake
   if (cfg.agents.tls !== undefined) listenerTlsOptions(cfg.agents.tls, 'agents.tls');

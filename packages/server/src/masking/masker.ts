@@ -16,6 +16,9 @@ export interface MaskingStats {
   values: number;
 }
 
+/** A quote of any dialect's string literals. */
+const QUOTE = /['"$]/;
+
 /** Values shorter than this are not searched for in free text (too likely to hit unrelated text). */
 const MIN_ECHO = 4;
 
@@ -166,9 +169,14 @@ export class RecordMasker {
       let changed = false;
       const cols = e.columns.map((c) => {
         if (typeof c !== 'string' || c === '') return c;
-        const r = maskSql(c, dialect, m, this.scratch);
-        count.n += r.replaced;
-        const v = text(r.sql);
+        // a secret in a column name is a quoted literal of its expression: names without quotes skip the lexer
+        let v = c;
+        if (QUOTE.test(c)) {
+          const r = maskSql(c, dialect, m, this.scratch);
+          count.n += r.replaced;
+          v = r.sql;
+        }
+        v = text(v);
         if (v !== c) changed = true;
         return v;
       });
