@@ -10,7 +10,7 @@ import { TransportClient, type TransportClientOptions } from '@dbtap/agent';
 import { AuditServer, createApiServer, listenerTlsOptions, loadServerConfig, ServerErrorCodes, SqliteStore, type ServerConfig } from '@dbtap/server';
 import { repoRoot } from '../../../test-support/corpus.js';
 import { makeTestPki } from '../../../test-support/tls-recorder.js';
-import { waitFor } from '../../../test-support/process.js';
+import { startProcess, waitFor } from '../../../test-support/process.js';
 
 const pki = makeTestPki();
 test.after.always(() => pki.remove());
@@ -190,4 +190,52 @@ test('api.tls with requireClientCert: no certificate, or a foreign one, is refus
   const signed = await get(true, api.port, '/api/records', { ca: pki.pem('ca.crt'), cert: pki.pem('client.crt'), key: pki.pem('client.key') });
   t.is(signed.status, 200);
   await api.close();
+});
+
+test('dbtap serve and dbtap-agent from their configuration files: a replayed capture crosses TLS with client certificates and is served over HTTPS', async (t) => {
+  const d = join(pki.dir, 'daemons');
+  mkdirSync(d, { recursive: true });
+  const serverYaml = join(pki.dir, 'daemons.yaml');
+  writeFileSync(serverYaml, [
+    `dataDir: ${join(d, 'data')}`,
+    'agents:',
+    '  listen: [{ host: 127.0.0.1, port: 0 }]',
+    `  token: ${TOKEN}`,
+    '  tls: { cert: server.crt, key: server.key, ca: ca.crt, requireClientCert: true }',
+    'api:',
+    '  port: 0',
+    '  tls: { cert: server.crt, key: server.key }',
+    '',
+  ].join('\n'));
+  const server = startProcess(process.execPath, ['--import=tsx', join(repoRoot, 'packages/server/src/cli.ts'), 'serve', '--config', serverYaml], repoRoot);
+  t.teardown(() => {
+    if (server.child.exitCode === null) server.child.kill('SIGKILL');
+  });
+  await waitFor(() => / info store /.test(server.out()), 'the server start line', 60_000);
+  const started = /agents on 127\.0\.0\.1:(\d+) \(TLS\); API on https:\/\/127\.0\.0\.1:(\d+)/.exec(server.out());
+  t.truthy(started, server.out());
+  const agentYaml = join(d, 'agent.yaml');
+  writeFileSync(agentYaml, [
+    'agentId: tls-agent',
+    `replay: { path: ${join(repoRoot, 'examples/captures/mariadb-session.pcap')}, pace: fast }`,
+    `server: { host: 127.0.0.1, port: ${started![1]}, token: ${TOKEN}, tls: { ca: ../ca.crt, cert: ../client.crt, key: ../client.key } }`,
+    `statusSocket: ${join(d, 'agent.sock')}`,
+    '',
+  ].join('\n'));
+  const agent = startProcess(process.execPath, ['--import=tsx', join(repoRoot, 'packages/agent/src/cli.ts'), '--config', agentYaml], repoRoot);
+  t.teardown(() => {
+    if (agent.child.exitCode === null) agent.child.kill('SIGKILL');
+  });
+  const api = Number(started![2]);
+  let body = '';
+  await waitFor(async () => {
+    body = (await get(true, api, '/api/records?limit=1000', { ca: pki.pem('ca.crt') })).body ?? '';
+    return body.includes('DROP TABLE customers');
+  }, 'the replayed records in the API', 60_000, 200);
+  t.regex(server.out(), /agent tls-agent connected/);
+  t.true(body.includes('"user":"intruder"'), 'the failed login of the capture is there too');
+  agent.child.kill('SIGTERM');
+  await agent.exited;
+  server.child.kill('SIGTERM');
+  t.is(await server.exited, 0, server.out());
 });
