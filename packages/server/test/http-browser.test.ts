@@ -126,4 +126,10 @@ test('JSON sent as text/plain (or a form type, or no type) is 415 and changes no
   const ok = await send(port, 'PUT', '/api/objects', { host: `127.0.0.1:${port}`, 'content-type': 'application/json; charset=utf-8' }, list);
   t.is(ok.status, 200);
   t.deepEqual((objects.list() as AuditObjectDef[]).map((o) => o.id), ['planted']);
+  // and the OpenAPI document says so for every route with a body
+  const doc = (await send(port, 'GET', '/api/openapi.json', { host: `127.0.0.1:${port}` })).body;
+  for (const [path, method] of [['/api/objects', 'put'], ['/api/rule-groups', 'put'], ['/api/alerts/{id}/ack', 'post']] as const) {
+    t.truthy(doc.paths[path][method].responses['415'], `${method} ${path}`);
+    t.truthy(doc.paths[path][method].responses['403'], `${method} ${path}`);
+  }
 });
