@@ -2,7 +2,7 @@
 // a node TLS server on 127.0.0.1, and a relay in front of it that records
 // every chunk each way, as a capture would see them.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,4 +75,42 @@ export async function recordTls(cert: TestCertificate, client: ConnectionOptions
     server.close();
   }
   return chunks;
+}
+
+/** PEM files of a throw-away PKI, by file name. */
+export interface TestPki {
+  /** The folder holding `ca.crt`, `server.crt`/`server.key` (for 127.0.0.1 and localhost), `client.crt`/`client.key` (signed by the CA) and `other.crt`/`other.key` (a CA that signed nothing). */
+  readonly dir: string;
+  /** A file's content. */
+  pem(name: string): Buffer;
+  /** Removes the folder. */
+  remove(): void;
+}
+
+/** Names of a {@link makeTestPki} PKI. */
+export interface TestPkiOptions {
+  /** Folder to write into (created by the caller); default a new temporary one. */
+  dir?: string;
+  /** Common name of the server certificate. Default `dbtap-server`. */
+  serverCn?: string;
+  /** Common name of the client certificate. Default `agent-db1`. */
+  clientCn?: string;
+}
+
+/**
+ * Makes a CA, a server certificate for 127.0.0.1 and localhost, a client
+ * certificate and an unrelated self-signed CA, with openssl.
+ */
+export function makeTestPki(options: TestPkiOptions = {}): TestPki {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'dbtap-pki-'));
+  const openssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=dbtap test CA');
+  openssl('req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=other CA');
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', `/CN=${options.serverCn ?? 'dbtap-server'}`);
+  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext');
+  openssl('req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', `/CN=${options.clientCn ?? 'agent-db1'}`);
+  openssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '2');
+  return { dir, pem: (name) => readFileSync(join(dir, name)), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

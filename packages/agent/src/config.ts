@@ -561,6 +561,9 @@ function applyEnv(cfg: AgentConfig, env: NodeJS.ProcessEnv, d: Diagnostics): voi
   if (ss !== undefined) cfg.statusSocket = ss;
 }
 
+/** Shared tokens shorter than this are refused (agent and server configuration): a short secret can be guessed over the network. */
+export const MIN_AGENT_TOKEN_LENGTH = 16;
+
 /**
  * Loads an agent configuration. `.json`, `.yaml` and `.yml` files use the
  * structured form; anything else is read as the classic key=value
@@ -589,6 +592,10 @@ export function loadAgentConfig(path: string | undefined, options: { env?: NodeJ
     d.error(origin, `capture buffer size must be 64KiB..2GiB-1 (${MIN_CAPTURE_BUFFER}..${MAX_CAPTURE_BUFFER} bytes), got ${cfg.source.bufferSize}`);
   }
   if (cfg.source.kind === 'live' && (cfg.source.pollMs < 1 || cfg.source.pollMs > 1000)) d.error(origin, `capture poll interval must be 1..1000 ms, got ${cfg.source.pollMs}`);
+  if (cfg.server.token !== undefined && cfg.server.token.length < MIN_AGENT_TOKEN_LENGTH) {
+    const fromEnv = (options.env ?? process.env).DBTAP_AGENT_TOKEN !== undefined && (options.env ?? process.env).DBTAP_AGENT_TOKEN !== '';
+    d.error(fromEnv ? 'DBTAP_AGENT_TOKEN' : origin, `the token must be at least ${MIN_AGENT_TOKEN_LENGTH} characters (the server refuses shorter ones too)`);
+  }
   if (cfg.reconnect.minMs > cfg.reconnect.maxMs) d.error(origin, `reconnect.minMs (${cfg.reconnect.minMs}) exceeds reconnect.maxMs (${cfg.reconnect.maxMs})`);
   if (d.errors.length > 0) {
     throw new DbtapError(ErrorCodes.CONFIG, `invalid agent configuration:\n  ${d.errors.join('\n  ')}`, { diagnostics: d.errors, files });

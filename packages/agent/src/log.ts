@@ -47,7 +47,8 @@ export class AgentLogger {
     else debug('%s %s', level, message);
     if (this.file && !this.fileBroken) {
       try {
-        appendFileSync(this.file, `${line}\n`);
+        // the log names users, hosts and statements: created readable by the owner only
+        appendFileSync(this.file, `${line}\n`, { mode: 0o600 });
       } catch (err) {
         this.fileBroken = true;
         process.stderr.write(`${new Date().toISOString()} error cannot write log file ${this.file}: ${(err as Error).message}\n`);

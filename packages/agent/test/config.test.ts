@@ -27,7 +27,7 @@ receive_device = lo
 send_device=lo
 packet_filter="tcp port 3306 or tcp port 5432"
 dst_ip=10.0.0.5
-token = 'abc'
+token = 'abc-0123456789abcdef'
 `,
   );
   writeFileSync(join(p, '..', 'queue.conf'), 'CACHE_NUM_MAX=5000\nCACHE_SIZE=64\nOVERFLOW_POLICY=drop-oldest\n');
@@ -35,7 +35,7 @@ token = 'abc'
   t.deepEqual(config.source, { kind: 'live', device: 'lo', filter: 'tcp port 3306 or tcp port 5432', snapLen: 65535, bufferSize: 32 << 20, pollMs: 40, binding: 'auto' });
   t.is(config.server.host, '10.0.0.5');
   t.is(config.server.port, 9999);
-  t.is(config.server.token, 'abc');
+  t.is(config.server.token, 'abc-0123456789abcdef');
   t.is(config.server.sendDevice, 'lo');
   t.deepEqual(config.queue, { maxPackets: 5000, maxBytes: 64 << 20, overflow: 'drop-oldest' });
   t.is(files.length, 2);
@@ -76,7 +76,7 @@ capture:
 server:
   host: audit.example
   port: 9000
-  token: t0k
+  token: t0k-0123456789abcdef
   tls:
     ca: certs/ca.pem
 batch:
@@ -90,7 +90,7 @@ queue:
   const c = conf(p);
   t.is(c.agentId, 'db-7');
   t.like(c.source, { kind: 'live', device: 'lo', filter: 'tcp port 5432', bufferSize: 8 << 20 });
-  t.like(c.server, { host: 'audit.example', port: 9000, token: 't0k' });
+  t.like(c.server, { host: 'audit.example', port: 9000, token: 't0k-0123456789abcdef' });
   t.is(c.server.tls?.ca, join(p, '..', 'certs/ca.pem'));
   t.deepEqual(c.queue, { maxPackets: 1000, maxBytes: 16 << 20, overflow: 'drop-newest' });
   t.is(c.batch.maxPackets, 500);
@@ -107,13 +107,13 @@ test('JSON form and environment overrides', (t) => {
   const c = conf(p, {
     DBTAP_AGENT_DEVICE: 'lo',
     DBTAP_AGENT_SERVER: '[::1]:9100',
-    DBTAP_AGENT_TOKEN: 'from-env',
+    DBTAP_AGENT_TOKEN: 'from-env-0123456789',
     DBTAP_AGENT_QUEUE_PACKETS: '77',
     DBTAP_AGENT_QUEUE_BYTES: '2M',
     DBTAP_AGENT_OVERFLOW: 'drop-oldest',
   });
   t.like(c.source, { device: 'lo' });
-  t.like(c.server, { host: '::1', port: 9100, token: 'from-env' });
+  t.like(c.server, { host: '::1', port: 9100, token: 'from-env-0123456789' });
   t.deepEqual(c.queue, { maxPackets: 77, maxBytes: 2 << 20, overflow: 'drop-oldest' });
   t.throws(() => conf(p, { DBTAP_AGENT_QUEUE_PACKETS: 'lots' }), { message: /DBTAP_AGENT_QUEUE_PACKETS: not a positive count/ });
   t.throws(() => conf(file('agent.json', '{ nope')), { code: 'DBTAP_E_CONFIG', message: /not valid JSON/ });

@@ -74,7 +74,7 @@ e2e('MariaDB and PostgreSQL traffic on lo arrives byte-identical to a reference 
   try {
     const received = join(dir, 'received.pcap');
     const reference = join(dir, 'reference.pcap');
-    const rx = agentCli('receive', '--listen', `127.0.0.1:${port}`, '--write', received, '--token', 'e2e-token');
+    const rx = agentCli('receive', '--listen', `127.0.0.1:${port}`, '--write', received, '--token', 'e2e-token-0123456789');
     procs.push(rx);
     await waitFor(() => rx.out().includes('listening on'), 'receiver listening', 20_000);
 
@@ -84,7 +84,7 @@ e2e('MariaDB and PostgreSQL traffic on lo arrives byte-identical to a reference 
 
     writeFileSync(
       join(dir, 'agent.conf'),
-      `receive_device=lo\npacket_filter=${filter}\ndst_ip=127.0.0.1\ndst_port=${port}\ntoken=e2e-token\nagent_id=e2e\nlog_file=${join(dir, 'agent.log')}\nstatus_socket=${join(dir, 'agent.sock')}\n`,
+      `receive_device=lo\npacket_filter=${filter}\ndst_ip=127.0.0.1\ndst_port=${port}\ntoken=e2e-token-0123456789\nagent_id=e2e\nlog_file=${join(dir, 'agent.log')}\nstatus_socket=${join(dir, 'agent.sock')}\n`,
     );
     writeFileSync(join(dir, 'queue.conf'), 'CACHE_NUM_MAX=100000\nCACHE_SIZE=64\n');
     const agent = agentCli('--config', join(dir, 'agent.conf'));
@@ -143,16 +143,16 @@ e2e('the daemon logs refused connections with their reason and reloads on SIGHUP
   const port = 20000 + Math.floor(Math.random() * 20000);
   const procs: Proc[] = [];
   try {
-    const rx = agentCli('receive', '--listen', `127.0.0.1:${port}`, '--write', join(dir, 'rx.pcap'), '--token', 'right');
+    const rx = agentCli('receive', '--listen', `127.0.0.1:${port}`, '--write', join(dir, 'rx.pcap'), '--token', 'right-token-0123456789');
     procs.push(rx);
     await waitFor(() => rx.out().includes('listening on'), 'receiver', 20_000);
     const conf = join(dir, 'agent.conf');
-    writeFileSync(conf, `receive_device=lo\npacket_filter=tcp port 3306\ndst_ip=127.0.0.1\ndst_port=${port}\ntoken=wrong\nstatus_socket=\n`);
+    writeFileSync(conf, `receive_device=lo\npacket_filter=tcp port 3306\ndst_ip=127.0.0.1\ndst_port=${port}\ntoken=wrong-token-0123456789\nstatus_socket=\n`);
     const agent = agentCli('--config', conf);
     procs.push(agent);
     await waitFor(() => /DBTAP_E_AUTH: wrong token/.test(agent.out()), 'refusal logged', 20_000);
     t.regex(rx.out(), /refused 127\.0\.0\.1:\d+: DBTAP_E_AUTH: wrong token/);
-    writeFileSync(conf, `receive_device=lo\npacket_filter=tcp port 3306\ndst_ip=127.0.0.1\ndst_port=${port}\ntoken=right\nstatus_socket=\n`);
+    writeFileSync(conf, `receive_device=lo\npacket_filter=tcp port 3306\ndst_ip=127.0.0.1\ndst_port=${port}\ntoken=right-token-0123456789\nstatus_socket=\n`);
     agent.child.kill('SIGHUP');
     await waitFor(() => agent.out().includes('configuration reloaded') && agent.out().includes('connected to'), 'reload and connect', 40_000);
     agent.child.kill('SIGTERM');

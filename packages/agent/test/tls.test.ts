@@ -1,27 +1,14 @@
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Frame } from '@dbtap/core';
 import { AgentErrorCodes, TransportClient, TransportServer, type AgentInfo } from '@dbtap/agent';
 import { numberedFrame, waitFor } from './helpers.js';
+import { makeTestPki } from '../../../test-support/tls-recorder.js';
 
 // A throw-away PKI: one CA, a server certificate for 127.0.0.1, a client certificate,
 // and an unrelated CA that signed nothing the server uses.
-const dir = mkdtempSync(join(tmpdir(), 'dbtap-tls-'));
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-}
-openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=dbtap test CA');
-openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=other CA');
-writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=dbtap-server');
-openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext');
-openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=agent-db1');
-openssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '2');
-const pem = (n: string) => readFileSync(join(dir, n));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+const pki = makeTestPki();
+const pem = (n: string) => pki.pem(n);
+test.after.always(() => pki.remove());
 
 async function tlsServer(requestCert: boolean) {
   const frames: Frame[] = [];

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DbtapError, ErrorCodes, RISK_LEVELS } from '@dbtap/core';
+import { MIN_AGENT_TOKEN_LENGTH } from '@dbtap/agent';
 import { checkShape, configFail, shape, type Shape } from './validate.js';
 import { failWith, validateAuditObjects, type AuditObjectDef } from './objects.js';
 import { parseRuleGroups, type RuleGroupDef } from './http/providers.js';
@@ -11,6 +12,8 @@ import { reportOptionsFromText, type ReportOptions } from './reports/index.js';
 import { parseMaskingConfig, type MaskingConfig } from './masking/index.js';
 import { parseIntegrityConfig, type IntegrityConfig } from './integrity/config.js';
 import { DEFAULT_MAX_FUTURE_SECONDS, type AgentLimits } from './daemon.js';
+import { LISTENER_TLS_SHAPE, listenerTlsOptions, resolveListenerTls, type ListenerTlsConfig } from './http/tls.js';
+import { DEFAULT_MASKING } from './masking/config.js';
 
 const AGENT_LIMIT_KEYS = ['helloTimeoutMs', 'maxHelloBytes', 'maxConnections', 'maxConnectionsPerAddress'] as const;
 
@@ -28,15 +31,20 @@ export interface ServerConfig {
   /**
    * Agent listeners. Default `0.0.0.0:9999` and `[::]:9998`. Limits on peers:
    * `helloTimeoutMs` (10000), `maxHelloBytes` before the hello (65536),
-   * `maxConnections` (1024) and `maxConnectionsPerAddress` (64).
+   * `maxConnections` (1024) and `maxConnectionsPerAddress` (64). `token`:
+   * the shared token(s) agents present, each at least
+   * {@link MIN_AGENT_TOKEN_LENGTH} characters. `tls`: certificate and key
+   * (and `ca`, `requireClientCert`) of the listeners.
    */
-  agents: { listen: Array<{ host: string; port: number }>; token?: string | string[] } & AgentLimits;
+  agents: { listen: Array<{ host: string; port: number }>; token?: string | string[]; tls?: ListenerTlsConfig } & AgentLimits;
   /**
    * HTTP API listener. Default `127.0.0.1:8080`; `enabled: false` turns it off.
    * `users` (name, role, token or tokenSha256) turn on access control; without
-   * users the API only listens on a loopback address.
+   * users the API only listens on a loopback address. `tls` serves HTTPS
+   * (and no plain HTTP). `hosts`: further names clients may use in the
+   * `Host` header besides the listen address and localhost.
    */
-  api: { enabled: boolean; host: string; port: number; users: ApiUser[] };
+  api: { enabled: boolean; host: string; port: number; users: ApiUser[]; tls?: ListenerTlsConfig; hosts?: string[] };
   /** Server ports to audit; default every decoder's default ports. */
   ports?: number[];
   /** Rules: the built-in library (all, or the named policies), extra rule files. */
@@ -56,7 +64,13 @@ export interface ServerConfig {
    * server's clock a frame's timestamp may lie before the frame is refused.
    */
   ingest: { maxFutureSeconds: number };
-  /** Masking of sensitive values before records are stored (`rules`, `replacement`, `hashKeyFile`; see `docs/integrity.md`). */
+  /**
+   * Masking of sensitive values before records are stored (`rules`,
+   * `replacement`, `hashKeyFile`; see `docs/integrity.md`). Default: the
+   * `password` rule ({@link DEFAULT_MASKING}), so secrets of account
+   * statements are never stored; `masking: false` turns masking off
+   * (undefined here).
+   */
   masking?: MaskingConfig;
 }
 
@@ -72,6 +86,7 @@ export function defaultServerConfig(): ServerConfig {
     notifications: [],
     integrity: {},
     ingest: { maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS },
+    masking: { ...DEFAULT_MASKING, rules: DEFAULT_MASKING.rules.map((r) => ({ ...r })) },
   };
 }
 
@@ -91,8 +106,9 @@ const CONFIG_SHAPE: Shape = map({
     maxHelloBytes: integer(1024),
     maxConnections: integer(1),
     maxConnectionsPerAddress: integer(1),
+    tls: LISTENER_TLS_SHAPE,
   }),
-  api: map({ enabled: boolean(), host: string(), port: port(), users: any() }),
+  api: map({ enabled: boolean(), host: string(), port: port(), users: any(), tls: LISTENER_TLS_SHAPE, hosts: list(string()) }),
   ports: list(port()),
   rules: map({ builtin: either('true, false or a list of policy names', boolean(), list(string())), files: list(string()) }),
   objects: any(),
@@ -146,7 +162,17 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
   const sections = (doc !== null && typeof doc === 'object' ? doc : {}) as Record<string, unknown>;
   const failAt = (path: string, want: string): never => (path.startsWith('DBTAP_') ? configFail('environment')(path, want) : configFail(file ?? 'config')(path, want));
   cfg.integrity = parseIntegrityConfig(sections.integrity, 'integrity', env, failAt);
-  if (sections.masking !== undefined && sections.masking !== null) cfg.masking = parseMaskingConfig(sections.masking, 'masking', env, failAt);
+  if (sections.masking === false) delete cfg.masking;
+  else if (sections.masking !== undefined && sections.masking !== null) cfg.masking = parseMaskingConfig(sections.masking, 'masking', env, failAt);
+  const tokens = cfg.agents.token === undefined ? [] : typeof cfg.agents.token === 'string' ? [cfg.agents.token] : cfg.agents.token;
+  if (tokens.some((t) => t.length < MIN_AGENT_TOKEN_LENGTH)) {
+    // the message never quotes the token
+    const where = env.DBTAP_AGENT_TOKEN ? 'environment: DBTAP_AGENT_TOKEN' : `${file ?? 'config'}: agents.token`;
+    throw new DbtapError(ErrorCodes.CONFIG, `${where} must be at least ${MIN_AGENT_TOKEN_LENGTH} characters (make one with: dbtap token)`, { path: env.DBTAP_AGENT_TOKEN ? 'DBTAP_AGENT_TOKEN' : 'agents.token' });
+  }
+  // the files are read now so that a missing or broken one stops the start, not the first handshake
+  if (cfg.agents.tls !== undefined) listenerTlsOptions(cfg.agents.tls, 'agents.tls');
+  if (cfg.api.tls !== undefined) listenerTlsOptions(cfg.api.tls, 'api.tls');
   if (cfg.api.enabled && cfg.api.users.length === 0 && !isLoopback(cfg.api.host)) {
     throw new DbtapError(ErrorCodes.CONFIG, `${file ?? 'config'}: api.host ${cfg.api.host} is not a loopback address: configure api.users (tokens with roles) before exposing the API`, { path: 'api.users' });
   }
@@ -156,8 +182,8 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
 /** The configuration file once it fits {@link CONFIG_SHAPE}. */
 interface ConfigDocument {
   dataDir?: string;
-  agents?: { listen?: Array<{ host: string; port: number }>; token?: string | string[] } & AgentLimits;
-  api?: { enabled?: boolean; host?: string; port?: number; users?: unknown };
+  agents?: { listen?: Array<{ host: string; port: number }>; token?: string | string[]; tls?: ListenerTlsConfig } & AgentLimits;
+  api?: { enabled?: boolean; host?: string; port?: number; users?: unknown; tls?: ListenerTlsConfig; hosts?: string[] };
   ports?: number[];
   rules?: { builtin?: boolean | string[]; files?: string[] };
   reports?: Record<string, unknown>;
@@ -178,6 +204,9 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
   if (d.api?.enabled !== undefined) cfg.api.enabled = d.api.enabled;
   if (d.api?.host !== undefined) cfg.api.host = d.api.host;
   if (d.api?.port !== undefined) cfg.api.port = d.api.port;
+  if (d.agents?.tls !== undefined) cfg.agents.tls = resolveListenerTls(d.agents.tls, dirname(file), 'agents.tls', fail);
+  if (d.api?.tls !== undefined) cfg.api.tls = resolveListenerTls(d.api.tls, dirname(file), 'api.tls', fail);
+  if (d.api?.hosts !== undefined) cfg.api.hosts = [...d.api.hosts];
   if (d.api?.users !== undefined) cfg.api.users = parseApiUsers(d.api.users, 'api.users', failWith(ErrorCodes.CONFIG, `${file}: `, { file }));
   if (d.ingest?.maxFutureSeconds !== undefined) cfg.ingest.maxFutureSeconds = d.ingest.maxFutureSeconds;
   if (d.ports !== undefined) cfg.ports = [...d.ports];
@@ -196,7 +225,7 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
 }
 
 /** True for addresses only this host can reach (127.0.0.0/8, ::1, localhost). */
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 

@@ -23,6 +23,8 @@ export interface AuditServerOptions {
   agentListen?: ReadonlyArray<{ host: string; port: number }>;
   /** Shared token(s) agents must present; without one any agent is accepted. */
   agentToken?: string | readonly string[];
+  /** TLS of the agent listeners (Node TLS server options, e.g. from `listenerTlsOptions`); omitted: plain TCP. */
+  agentTls?: TransportServerOptions['tls'];
   /** Bounds on unauthenticated peers of the agent listeners (defaults of {@link TransportServerOptions}). */
   agentLimits?: AgentLimits;
   /** Server ports to audit (detection by content decides the protocol; the port says which side is the server). */
@@ -149,6 +151,7 @@ export class AuditServer {
         // after a restart, batches the store already holds are acknowledged, not decoded again
         resumeSeq: (instance) => this.store.ingestPosition(`agent:${instance}`),
         ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
+        ...(options.agentTls !== undefined ? { tls: options.agentTls } : {}),
         ...options.agentLimits,
       });
       this.transport.on('connect', (a) => this.log(`agent ${a.id} connected from ${a.remoteAddress}:${a.remotePort}`));

@@ -53,4 +53,12 @@ export const ServerErrorCodes = {
   INTEGRITY_KEY: 'DBTAP_E_INTEGRITY_KEY',
   /** The store holds no chain to verify (not a dbtap store, or written before tamper evidence existed and never opened for writing since). */
   INTEGRITY_NO_CHAIN: 'DBTAP_E_INTEGRITY_NO_CHAIN',
+  /** A TLS certificate, key or CA file of the configuration cannot be read, is not PEM, or the key does not match the certificate. */
+  TLS_FILE: 'DBTAP_E_TLS_FILE',
+  /** The request's `Host` header names neither the API's listen address, localhost nor a configured `api.hosts` name (DNS rebinding). */
+  BAD_HOST: 'DBTAP_E_BAD_HOST',
+  /** A state-changing request whose `Origin` is another site than the API's own (cross-site request forgery). */
+  CROSS_ORIGIN: 'DBTAP_E_CROSS_ORIGIN',
+  /** A request body that is not declared `application/json`. */
+  UNSUPPORTED_MEDIA_TYPE: 'DBTAP_E_UNSUPPORTED_MEDIA_TYPE',
 } as const;

@@ -44,9 +44,10 @@ test('a corrupt or invalid config file is refused with DBTAP_E_CONFIG', (t) => {
       ['nonsense: 1\n', /nonsense must be one of/],
       ['ports: [3306, "x"]\n', /ports\[1\]/],
       // a typo must not leave the agents port open to anyone
-      ['agents:\n  tokens: [s3cret]\n', /server\.yaml: agents\.tokens must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress \(unknown key; did you mean 'token'\?\)/],
-      ['agents:\n  tls: { cert: a.pem }\n', /agents\.tls must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress \(unknown key\)/],
-      ['api:\n  tls: { cert: a.pem }\n', /api\.tls must be one of enabled, host, port, users \(unknown key\)/],
+      ['agents:\n  tokens: [s3cret]\n', /server\.yaml: agents\.tokens must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress, tls \(unknown key; did you mean 'token'\?\)/],
+      ['agents:\n  tls: { cert: a.pem }\n', /agents\.tls\.key must be a non-empty string/],
+      ['api:\n  tls: { cert: a.pem, key: a.key, requireClientCert: yes-please }\n', /api\.tls\.requireClientCert must be true or false/],
+      ['api:\n  tls: { cert: a.pem, key: a.key, crt: b.pem }\n', /api\.tls\.crt must be one of cert, key, ca, requireClientCert \(unknown key; did you mean 'cert'\?\)/],
       ['agents:\n  listen:\n    - { host: 0.0.0.0, prot: 9999 }\n', /agents\.listen\[0\]\.prot must be .*did you mean 'port'/],
       ['agents:\n  listen:\n    - { host: 0.0.0.0 }\n', /agents\.listen\[0\]\.port must be a port number/],
       ['rules:\n  bultin: true\n', /rules\.bultin must be .*did you mean 'builtin'/],

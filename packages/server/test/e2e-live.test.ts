@@ -18,7 +18,7 @@ import { canCapture } from '../../../test-support/live-capture.js';
 import { withDbLogLock } from '../../../test-support/db-lock.js';
 import { enableStatementLog, parseLog, pgAvailable, pgLog, type StatementLog } from '../../protocols/test/helpers/postgres-log.js';
 
-const TOKEN = 'e2e-agent-token-7f3a';
+const TOKEN = 'e2e-agent-token-7f3a-0123';
 const API_TOKEN = 'e2e-auditor-token-0123456789';
 
 async function mariaAvailable(): Promise<boolean> {

@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { AuditEvent, Frame } from '@dbtap/core';
-import { AuditServer, RecordMasker, auditFrames, loadRuleSelection, rulesProcessor, type MaskingConfig } from '../src/index.js';
+import { AuditServer, DEFAULT_MASKING, RecordMasker, auditFrames, loadRuleSelection, rulesProcessor, type MaskingConfig } from '../src/index.js';
 import { canCapture, startLiveCapture } from '../../../test-support/live-capture.js';
+import { withDbLogLock } from '../../../test-support/db-lock.js';
 
 const tag = randomBytes(4).toString('hex');
 const MASKING: MaskingConfig = {
@@ -180,4 +181,30 @@ test('PostgreSQL: role passwords and bound card numbers are masked before they r
   t.is(inserts[0]!.params![1], '***');
   t.is(inserts[1]!.params![0], inserts[0]!.params![0]);
   t.is(inserts[1]!.status, 'error');
+});
+
+test('MariaDB, default masking: secrets in result column names (PASSWORD(), AES_ENCRYPT()) never reach the store', async (t) => {
+  if (!ready(t, 'MariaDB', () => spawnSync('mariadb', ['--protocol=TCP', '-h127.0.0.1', '-uroot', '-e', 'SELECT 1'], { encoding: 'utf8' }).status === 0)) return;
+  const secrets = [`ColPw-${tag}-one`, `ColKey-${tag}-two`, `ColOld-${tag}-three`];
+  await withDbLogLock(async () => {
+    const cap = startLiveCapture('tcp port 3306');
+    const conn = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', database: 'test' });
+    let names: string[] = [];
+    try {
+      // MariaDB names an unaliased column after the expression as written, secret included
+      const [, fields] = await conn.query(`SELECT PASSWORD('${secrets[0]}'), HEX(AES_ENCRYPT('data', '${secrets[1]}')), OLD_PASSWORD('${secrets[2]}')`);
+      names = fields.map((f) => f.name);
+    } finally {
+      await conn.end();
+    }
+    const frames = await cap.stop();
+    t.deepEqual(names, [`PASSWORD('${secrets[0]}')`, `HEX(AES_ENCRYPT('data', '${secrets[1]}'))`, `OLD_PASSWORD('${secrets[2]}')`]);
+    const plain = await storeCapture(frames, undefined);
+    t.deepEqual(present(plain.bytes, secrets), secrets, 'without masking the secrets are in the store');
+    const masked = await storeCapture(frames, new RecordMasker(DEFAULT_MASKING));
+    t.deepEqual(present(masked.bytes, secrets), [], 'no secret reaches the database file or its WAL');
+    const select = masked.records.find((r) => /^SELECT PASSWORD/.test(r.sql ?? ''))!;
+    t.is(select.sql, "SELECT PASSWORD('***'), HEX(AES_ENCRYPT('data', '***')), OLD_PASSWORD('***')");
+    t.deepEqual(select.columns, ["PASSWORD('***')", "HEX(AES_ENCRYPT('data', '***'))", "OLD_PASSWORD('***')"]);
+  });
 });

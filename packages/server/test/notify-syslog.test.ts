@@ -3,8 +3,8 @@
 // parsers (pmrfc5424, mmpstrucdata) and by a CEF parser of the test's own;
 // and reconnection after the receiver drops the connection.
 import test, { type ExecutionContext } from 'ava';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { makeTestPki } from '../../../test-support/tls-recorder.js';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,17 +16,7 @@ test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 // A throw-away PKI: a CA, rsyslog's server certificate for 127.0.0.1, a client certificate, and an unrelated CA.
 const tlsReady = existsSync(RSYSLOGD) && hasRsyslogTls();
-if (tlsReady) {
-  const openssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=dbtap notify test CA');
-  openssl('req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=other CA');
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext');
-  openssl('req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=dbtap-server');
-  openssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '2');
-}
+if (tlsReady) makeTestPki({ dir, serverCn: 'localhost', clientCn: 'dbtap-server' });
 
 let rs: Rsyslog | undefined;
 if (existsSync(RSYSLOGD)) {

@@ -8,6 +8,7 @@ import { registryDialects, type RecordProcessor } from '../compose.js';
 import { loadServerConfig } from '../config.js';
 import { tableHeader, toNdjson, toTableRow } from '../format.js';
 import { RecordMasker } from '../masking/masker.js';
+import { DEFAULT_MASKING } from '../masking/config.js';
 import { loadRuleSelection, rulesProcessor } from '../rules.js';
 import { configuredRules, parsePorts, printLine, UsageError, type Command } from './common.js';
 
@@ -60,7 +61,9 @@ async function run(args: string[]): Promise<number> {
   } else if (!values['no-rules']) {
     judge = rulesProcessor(loadRuleSelection({ builtin: policies ?? true, files: values.rules ?? [] }), { dialectFor: registryDialects(registry) }).process;
   }
-  const masker = cfg?.masking !== undefined ? new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }) : undefined;
+  // account secrets are masked unless a config turns masking off (masking: false)
+  const masking = cfg !== undefined ? cfg.masking : DEFAULT_MASKING;
+  const masker = masking !== undefined ? new RecordMasker(masking, { dialectFor: registryDialects(registry) }) : undefined;
 
   if (format === 'table') printLine(`${tableHeader()}\n`);
   let alerts = 0;

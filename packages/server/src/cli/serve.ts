@@ -3,10 +3,11 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DbtapError } from '@dbtap/core';
-import { agentLimits, loadServerConfig } from '../config.js';
+import { agentLimits, isLoopback, loadServerConfig } from '../config.js';
 import { AuditServer } from '../daemon.js';
 import { AccessControl, SystemLog } from '../http/access.js';
 import { createApiServer } from '../http/server.js';
+import { listenerTlsOptions } from '../http/tls.js';
 import { RecordMasker } from '../masking/masker.js';
 import { Notifier } from '../notify/notifier.js';
 import { SqliteStore } from '../store/sqlite.js';
@@ -34,6 +35,8 @@ async function run(args: string[]): Promise<number> {
   const systemLog = new SystemLog(join(cfg.dataDir, 'system.log'));
   const access = new AccessControl(cfg.api.users);
   if (cfg.api.enabled && !access.enabled) logger.warn(`API access control is off (no api.users): anyone on ${cfg.api.host} can read and change everything`);
+  const agentTls = cfg.agents.tls !== undefined ? listenerTlsOptions(cfg.agents.tls, 'agents.tls') : undefined;
+  const apiTls = cfg.api.tls !== undefined ? listenerTlsOptions(cfg.api.tls, 'api.tls') : undefined;
   catalog.onChange((change) => systemLog.write({ actor: 'system', action: `${change}.applied`, ok: true, detail: { count: change === 'objects' ? catalog.objects().length : catalog.ruleGroups().length } }));
   const server = new AuditServer({
     dataDir: cfg.dataDir,
@@ -46,6 +49,7 @@ async function run(args: string[]): Promise<number> {
     maxFutureSeconds: cfg.ingest.maxFutureSeconds,
     ...(cfg.notifications.length > 0 ? { notifier: new Notifier(cfg.notifications, { spoolDir: join(cfg.dataDir, 'notify-spool'), log: (line) => logger.warn(line) }) } : {}),
     ...(cfg.agents.token !== undefined ? { agentToken: cfg.agents.token } : {}),
+    ...(agentTls !== undefined ? { agentTls } : {}),
     agentLimits: agentLimits(cfg.agents),
     ...(cfg.ports !== undefined ? { ports: cfg.ports } : {}),
     log: (line, level) => logger.log(level ?? 'info', line),
@@ -55,7 +59,10 @@ async function run(args: string[]): Promise<number> {
             host: cfg.api.host,
             port: cfg.api.port,
             create: (store, srv) =>
-              createApiServer({ store, metrics: () => srv.metrics(), objects: catalog.objectProvider(), ruleGroups: catalog.ruleGroupProvider(), access, systemLog, ...(cfg.reports ? { reports: cfg.reports } : {}) }),
+              createApiServer({
+                store, metrics: () => srv.metrics(), objects: catalog.objectProvider(), ruleGroups: catalog.ruleGroupProvider(), access, systemLog,
+                ...(cfg.reports ? { reports: cfg.reports } : {}), ...(apiTls !== undefined ? { tls: apiTls } : {}), ...(cfg.api.hosts !== undefined ? { hosts: cfg.api.hosts } : {}),
+              }),
           },
         }
       : {}),
@@ -69,7 +76,13 @@ async function run(args: string[]): Promise<number> {
   });
   const where = await server.start();
   systemLog.write({ actor: 'system', action: 'service.start', ok: true, detail: { agents: where.agents, ...(where.api ? { api: where.api } : {}), users: cfg.api.users.map((u) => `${u.name}:${u.role}`) } });
-  log(`store ${cfg.dataDir}/audit.db; agents on ${where.agents.join(', ') || '(none)'}${where.api ? `; API on http://${where.api}` : ''}`);
+  // an agent listener others can reach, with no token: anyone there can feed it made-up traffic
+  const exposed = cfg.agents.token === undefined ? where.agents.filter((a) => !isLoopback(a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, ''))) : [];
+  if (exposed.length > 0) {
+    logger.warn(`agents.token is not set and the agent listener on ${exposed.join(', ')} is not loopback: any host that reaches it can send traffic to audit (set agents.token${agentTls ? '' : ' and agents.tls'})`);
+    systemLog.write({ actor: 'system', action: 'config.warning', ok: true, detail: { warning: 'agent-listener-without-token', listen: exposed } });
+  }
+  log(`store ${cfg.dataDir}/audit.db; agents on ${where.agents.join(', ') || '(none)'}${agentTls ? ' (TLS)' : ''}${where.api ? `; API on ${apiTls ? 'https' : 'http'}://${where.api}` : ''}`);
   const reload = (): void => {
     try {
       const next = loadServerConfig(values.config);

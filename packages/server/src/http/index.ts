@@ -5,6 +5,7 @@
  */
 export { createApiServer, type ApiServerOptions, type MetricSample, type MetricsSource } from './server.js';
 export { openApiDocument } from './openapi.js';
+export { listenerTlsOptions, type ListenerTlsConfig } from './tls.js';
 export { HttpErrorCodes, MemoryListProvider, type RuleGroupDef, type ListProvider, type ObjectProvider, type RuleGroupProvider } from './providers.js';
 export {
   AccessControl,

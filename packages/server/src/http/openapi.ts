@@ -40,7 +40,9 @@ function params(specs: readonly ParamSpec[]): Json[] {
 }
 
 const errorResponses = (...codes: number[]): Json => {
-  const text: Record<number, string> = { 400: 'Invalid parameter or body', 404: 'Not found', 413: 'Body too large', 500: 'Internal error' };
+  const text: Record<number, string> = {
+    400: 'Invalid parameter or body', 403: 'Host not this server, or a cross-site request', 404: 'Not found', 413: 'Body too large', 415: 'Body not sent as application/json', 500: 'Internal error',
+  };
   return Object.fromEntries(codes.map((c) => [String(c), { description: text[c], content: { 'application/json': { schema: ref('Error') } } }]));
 };
 const ok = (description: string, schema: Json): Json => ({ '200': { description, content: { 'application/json': { schema } } } });
@@ -240,16 +242,16 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
       '/api/alerts/{id}/ack': {
         post: {
           operationId: 'acknowledgeAlert', summary: 'Acknowledge an alert (idempotent: the first acknowledgement stays)', parameters: [pathId('id', 'Alert record id')],
-          requestBody: jsonBody(ref('AckRequest')), responses: { ...ok('Acknowledged', ref('AckResponse')), ...errorResponses(400, 404, 413) },
+          requestBody: jsonBody(ref('AckRequest')), responses: { ...ok('Acknowledged', ref('AckResponse')), ...errorResponses(400, 404, 403, 413, 415) },
         },
       },
       '/api/objects': {
         get: { operationId: 'listObjects', summary: 'Audit objects (monitored databases)', responses: ok('The list', ref('AuditObjectList')) },
-        put: { operationId: 'replaceObjects', summary: 'Replace the audit objects', requestBody: jsonBody(ref('AuditObjectList')), responses: { ...ok('The stored list', ref('AuditObjectList')), ...errorResponses(400, 413) } },
+        put: { operationId: 'replaceObjects', summary: 'Replace the audit objects', requestBody: jsonBody(ref('AuditObjectList')), responses: { ...ok('The stored list', ref('AuditObjectList')), ...errorResponses(400, 403, 413, 415) } },
       },
       '/api/rule-groups': {
         get: { operationId: 'listRuleGroups', summary: 'Rule groups', responses: ok('The list', ref('RuleGroupList')) },
-        put: { operationId: 'replaceRuleGroups', summary: 'Replace the rule groups', requestBody: jsonBody(ref('RuleGroupList')), responses: { ...ok('The stored list', ref('RuleGroupList')), ...errorResponses(400, 413) } },
+        put: { operationId: 'replaceRuleGroups', summary: 'Replace the rule groups', requestBody: jsonBody(ref('RuleGroupList')), responses: { ...ok('The stored list', ref('RuleGroupList')), ...errorResponses(400, 403, 413, 415) } },
       },
       '/api/reports/{kind}': {
         get: {

@@ -14,6 +14,9 @@ export const HttpErrorCodes = {
   UNKNOWN_REPORT: ServerErrorCodes.UNKNOWN_REPORT,
   METHOD_NOT_ALLOWED: ServerErrorCodes.METHOD_NOT_ALLOWED,
   INTERNAL: ServerErrorCodes.INTERNAL,
+  BAD_HOST: ServerErrorCodes.BAD_HOST,
+  CROSS_ORIGIN: ServerErrorCodes.CROSS_ORIGIN,
+  UNSUPPORTED_MEDIA_TYPE: ServerErrorCodes.UNSUPPORTED_MEDIA_TYPE,
 } as const;
 
 /** A named set of rules that is switched on or off together. */

@@ -1,5 +1,8 @@
 import { AccessControl, AccessErrorCodes, SystemLog, type Caller } from './access.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { isIP } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import { once } from 'node:events';
 import { DbtapError, ErrorCodes, formatTimestamp, isDbtapError, type AuditEvent } from '@dbtap/core';
 import { jsonReplacer, toNdjson } from '../format.js';
@@ -72,6 +75,60 @@ export interface ApiServerOptions {
    * risky level, rows per table); query parameters override them.
    */
   reports?: ReportOptions;
+  /**
+   * Serve HTTPS with these options (e.g. from `listenerTlsOptions`); plain
+   * HTTP is then not answered at all.
+   */
+  tls?: TlsOptions;
+  /**
+   * Names (or addresses) clients may put in the `Host` header besides
+   * `localhost` and the address the connection arrived on. The header is
+   * checked when access control is off or when this list is given, so a web
+   * page whose name was re-bound to 127.0.0.1 cannot read or change the
+   * API (DNS rebinding).
+   */
+  hosts?: readonly string[];
+}
+
+/** The host name of a `Host` header (`[::1]:8080` -> `::1`), lower case, without a trailing dot. */
+function hostName(header: string): string {
+  const h = header.trim().toLowerCase();
+  const name = h.startsWith('[') ? h.slice(1, h.indexOf(']') < 0 ? undefined : h.indexOf(']')) : h.replace(/:\d*$/, '');
+  return name.replace(/\.$/, '');
+}
+
+/** Methods that change state; a browser may send them cross-site without asking (a CORS "simple request"). */
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Refuses what a browser could be made to send on another site's behalf:
+ * a `Host` naming a server other than this one (DNS rebinding; checked when
+ * `checkHost`), and on state-changing methods an `Origin` (or
+ * `Sec-Fetch-Site`) of another site (cross-site request forgery).
+ */
+function checkBrowserRequest(req: IncomingMessage, checkHost: boolean, hosts: ReadonlySet<string>): void {
+  const host = req.headers.host;
+  if (checkHost && host !== undefined) {
+    const name = hostName(host);
+    const local = req.socket.localAddress;
+    const localName = local === undefined ? undefined : local.startsWith('::ffff:') && isIP(local.slice(7)) === 4 ? local.slice(7) : local;
+    if (name !== 'localhost' && name !== localName && !hosts.has(name)) {
+      throw new DbtapError(HttpErrorCodes.BAD_HOST, `Host ${JSON.stringify(host)} is not this server (allowed: localhost, ${localName ?? 'the listen address'}${hosts.size > 0 ? `, ${[...hosts].join(', ')}` : ''}; add names to api.hosts)`);
+    }
+  }
+  if (!STATE_CHANGING.has(req.method ?? '')) return;
+  const origin = req.headers.origin;
+  if (origin !== undefined) {
+    let same = false;
+    try {
+      same = host !== undefined && new URL(origin).host === host.toLowerCase();
+    } catch {
+      // 'null' (sandboxed pages, redirects) and garbage are another site
+    }
+    if (!same) throw new DbtapError(HttpErrorCodes.CROSS_ORIGIN, `Origin ${JSON.stringify(origin)} is not this server: cross-site ${req.method} refused`);
+  } else if (req.headers['sec-fetch-site'] === 'cross-site') {
+    throw new DbtapError(HttpErrorCodes.CROSS_ORIGIN, `cross-site ${req.method} refused (Sec-Fetch-Site: cross-site)`);
+  }
 }
 
 type Handler = (ctx: RequestContext) => Promise<void>;
@@ -195,6 +252,8 @@ function statusOf(err: unknown): number {
     case AccessErrorCodes.UNAUTHENTICATED:
       return 401;
     case AccessErrorCodes.FORBIDDEN:
+    case HttpErrorCodes.BAD_HOST:
+    case HttpErrorCodes.CROSS_ORIGIN:
       return 403;
     case HttpErrorCodes.NOT_FOUND:
     case HttpErrorCodes.UNKNOWN_REPORT:
@@ -205,6 +264,8 @@ function statusOf(err: unknown): number {
       return 409;
     case HttpErrorCodes.PAYLOAD_TOO_LARGE:
       return 413;
+    case HttpErrorCodes.UNSUPPORTED_MEDIA_TYPE:
+      return 415;
     case StoreErrorCodes.STORE_CLOSED:
       return 503;
     default:
@@ -223,6 +284,11 @@ function notFound(what: string): DbtapError {
 }
 
 async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
+  // a browser posts text/plain (and form types) cross-site without a preflight; application/json it may not
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new DbtapError(HttpErrorCodes.UNSUPPORTED_MEDIA_TYPE, `body: Content-Type must be application/json${type === '' ? ' (none given)' : `, not ${type}`}`);
+  }
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > max) throw new DbtapError(HttpErrorCodes.PAYLOAD_TOO_LARGE, `body larger than ${max} bytes`);
   const chunks: Buffer[] = [];
@@ -253,8 +319,11 @@ async function write(res: ServerResponse, chunk: string): Promise<boolean> {
 /**
  * Creates the HTTP API (node:http, JSON) over an {@link AuditStore}. The
  * server is returned unbound; the caller listens it (dbtap binds
- * 127.0.0.1:8080 by default). The API has no authentication of its own:
- * bind it to loopback or put it behind an authenticating proxy.
+ * 127.0.0.1:8080 by default). With `tls` it is an HTTPS server. Without
+ * `access` users anyone who reaches it may call it: bind it to loopback.
+ * Requests naming another `Host` (when access control is off), state-changing
+ * requests from another `Origin`, and bodies that are not
+ * `application/json` are refused.
  *
  * Paths: `/api/records`, `/api/sessions`, `/api/sessions/{id}`,
  * `/api/alerts`, `POST /api/alerts/{id}/ack`, `/api/objects`,
@@ -274,6 +343,8 @@ export function createApiServer(options: ApiServerOptions): Server {
   const startedAt = Date.now();
   const access = options.access ?? new AccessControl([]);
   const systemLog = options.systemLog ?? new SystemLog();
+  const hosts = new Set((options.hosts ?? []).map(hostName));
+  const checkHost = !access.enabled || options.hosts !== undefined;
   const logAction = (ctx: RequestContext, action: string, detail: Record<string, unknown>): void =>
     systemLog.write({ actor: ctx.caller.name, ...(ctx.caller.role ? { role: ctx.caller.role } : {}), action, remote: ctx.req.socket.remoteAddress ?? '', ok: true, detail });
 
@@ -487,6 +558,7 @@ export function createApiServer(options: ApiServerOptions): Server {
       } catch {
         throw new DbtapError(HttpErrorCodes.BAD_REQUEST, 'path: bad percent-encoding');
       }
+      checkBrowserRequest(req, checkHost, hosts);
       let caller: Caller;
       try {
         caller = access.authorize(req, route.template, req.method ?? '');
@@ -522,7 +594,8 @@ export function createApiServer(options: ApiServerOptions): Server {
     }
   };
 
-  return createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     void handle(req, res);
-  });
+  };
+  return options.tls !== undefined ? createHttpsServer(options.tls, listener) : createServer(listener);
 }

@@ -84,6 +84,14 @@ export interface MaskingConfig {
   hashKey?: Uint8Array | string;
 }
 
+/**
+ * The masking of a server whose configuration has no `masking` section: the
+ * `password` rule alone, so the secrets of account statements (and
+ * password-like result columns) are never stored. `masking: false` turns
+ * it off.
+ */
+export const DEFAULT_MASKING: MaskingConfig = { rules: [{ type: 'password' }] };
+
 /** Fails with a path to the bad key. */
 export type { ConfigFail } from '../validate.js';
 

@@ -9,6 +9,7 @@
 export { RecordMasker, type MaskingStats } from './masker.js';
 export {
   BUILTIN_PATTERNS,
+  DEFAULT_MASKING,
   DEFAULT_PASSWORD_COLUMNS,
   parseMaskingConfig,
   type BuiltinPattern,

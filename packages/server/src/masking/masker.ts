@@ -16,6 +16,9 @@ export interface MaskingStats {
   values: number;
 }
 
+/** A quote of any dialect's string literals. */
+const QUOTE = /['"$]/;
+
 /** Values shorter than this are not searched for in free text (too likely to hit unrelated text). */
 const MIN_ECHO = 4;
 
@@ -23,10 +26,10 @@ function isWordChar(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c > 0x7f;
 }
 
-/** Replaces whole-word occurrences of each secret in `text`, longest first. */
-function replaceEchoes(text: string, secrets: ReadonlyMap<string, string>, count: { n: number }): string {
+/** Replaces whole-word occurrences of each secret (of `minLength` characters or more) in `text`, longest first. */
+function replaceEchoes(text: string, secrets: ReadonlyMap<string, string>, count: { n: number }, minLength = MIN_ECHO): string {
   let out = text;
-  const list = [...secrets].filter(([raw]) => raw.length >= MIN_ECHO).sort((a, b) => b[0].length - a[0].length);
+  const list = [...secrets].filter(([raw]) => raw.length >= minLength).sort((a, b) => b[0].length - a[0].length);
   for (const [raw, rep] of list) {
     let from = 0;
     for (;;) {
@@ -104,10 +107,13 @@ export class RecordMasker {
     };
 
     let paramMarks: Map<number, Replacer> | undefined;
+    const dialect = this.options.dialectFor?.(e) ?? dialectForDbType(e.dbType);
+    let identifiers: Map<string, string> | undefined;
     if (typeof e.sql === 'string' && e.sql !== '') {
-      const r = maskSql(e.sql, this.options.dialectFor?.(e) ?? dialectForDbType(e.dbType), m, this.scratch);
+      const r = maskSql(e.sql, dialect, m, this.scratch);
       if (r.sql !== e.sql) set('sql', r.sql);
       for (const [k, v] of r.secrets) secrets.set(k, v);
+      identifiers = r.identifiers;
       count.n += r.replaced;
       paramMarks = r.params;
     }
@@ -152,9 +158,29 @@ export class RecordMasker {
       const v = text(this.messageColumns(e.message, e, count));
       if (v !== e.message) set('message', v);
     }
-    if (typeof e.fingerprint === 'string' && m.patterns.length > 0) {
-      const v = applyPatterns(e.fingerprint, m.patterns, undefined, count);
+    if (typeof e.fingerprint === 'string') {
+      let v = m.patterns.length > 0 ? applyPatterns(e.fingerprint, m.patterns, undefined, count) : e.fingerprint;
+      // literals are already `?` there; a password written as an identifier is not (any length: it is a whole word of the statement)
+      if (identifiers !== undefined && identifiers.size > 0) v = replaceEchoes(v, new Map([...identifiers.keys()].map((k) => [k, '?'])), count, 1);
       if (v !== e.fingerprint) set('fingerprint', v);
+    }
+    if (Array.isArray(e.columns) && e.columns.length > 0) {
+      // MySQL names an unaliased result column after its expression: SELECT PASSWORD('pw') has a column "PASSWORD('pw')"
+      let changed = false;
+      const cols = e.columns.map((c) => {
+        if (typeof c !== 'string' || c === '') return c;
+        // a secret in a column name is a quoted literal of its expression: names without quotes skip the lexer
+        let v = c;
+        if (QUOTE.test(c)) {
+          const r = maskSql(c, dialect, m, this.scratch);
+          count.n += r.replaced;
+          v = r.sql;
+        }
+        v = text(v);
+        if (v !== c) changed = true;
+        return v;
+      });
+      if (changed) set('columns', cols);
     }
     if (e.attributes !== undefined && e.attributes !== null && typeof e.attributes === 'object') {
       let changed = false;

@@ -15,6 +15,12 @@ export interface SqlMaskResult {
   secrets: Map<string, string>;
   /** Number of literals (or parts of literals) replaced. */
   replaced: number;
+  /**
+   * Secrets written as identifiers (Oracle `IDENTIFIED BY tiger`), lower
+   * case -> replacement: fingerprints keep identifiers, so these are
+   * replaced there too.
+   */
+  identifiers: Map<string, string>;
 }
 
 const T = TokenType;
@@ -25,9 +31,20 @@ const PASSWORD_WORDS = new Set(['password', 'old_password', 'master_password', '
 const KEY_FUNCTIONS = new Set(['aes_encrypt', 'aes_decrypt', 'des_encrypt', 'des_decrypt', 'pgp_sym_encrypt', 'pgp_sym_decrypt', 'pgp_sym_encrypt_bytea', 'pgp_sym_decrypt_bytea']);
 // `password=...` / `pwd=...` inside connection strings (libpq, ODBC, JDBC URLs).
 const CONN_PASSWORD = /\b(password|pwd)(\s*=\s*)([^\s;'"&]+)/gi;
+// Procedures taking a password argument: its 0-based positions, and the
+// names it may be passed by (T-SQL `@name = value`).
+const PASSWORD_PROCEDURES = new Map<string, { readonly positions: readonly number[]; readonly names: readonly string[]; readonly call: 'exec' | 'call' }>([
+  // T-SQL (SQL Server, Sybase): sp_addlogin @loginame, @passwd [, @defdb ...]; sp_password @old, @new [, @loginame]
+  ['sp_addlogin', { positions: [1], names: ['@passwd'], call: 'exec' }],
+  ['sp_password', { positions: [0, 1], names: ['@old', '@new'], call: 'exec' }],
+  // Derby / DB2 system procedures: SYSCS_CREATE_USER(USERNAME, PASSWORD), SYSCS_RESET_PASSWORD(USERNAME, PASSWORD), SYSCS_MODIFY_PASSWORD(PASSWORD)
+  ['syscs_create_user', { positions: [1], names: [], call: 'call' }],
+  ['syscs_reset_password', { positions: [1], names: [], call: 'call' }],
+  ['syscs_modify_password', { positions: [0], names: [], call: 'call' }],
+]);
 // Words without which no password rule can apply: one scan of the lower-cased
 // text spares the token walk for most statements.
-const PASSWORD_HINT = /identified|password|pwd|_encrypt|_decrypt/;
+const PASSWORD_HINT = /identified|password|pwd|_encrypt|_decrypt|sp_addlogin|syscs_create_user/;
 
 /** The literal value a string token denotes (quotes, prefixes and escapes removed). */
 export function stringValue(text: string, backslash: boolean): string {
@@ -103,7 +120,7 @@ export function maskSql(sql: string, dialect: Dialect, m: CompiledMasking, scrat
   let columnHint = false;
   if (m.password !== undefined) for (const c of m.passwordColumns) if (lower.includes(c)) columnHint = true;
   if (!columnHint) for (const c of m.columns.keys()) if (lower.includes(c)) columnHint = true;
-  if (!passwordHint && !columnHint && m.patterns.length === 0) return { sql, params: new Map(), secrets: new Map(), replaced: 0 };
+  if (!passwordHint && !columnHint && m.patterns.length === 0) return { sql, params: new Map(), secrets: new Map(), replaced: 0, identifiers: new Map() };
   // Significant tokens (comments left out), and each placeholder's parameter index.
   const sig: number[] = [];
   const paramIndex = new Map<number, number>();
@@ -181,6 +198,40 @@ export function maskSql(sql: string, dialect: Dialect, m: CompiledMasking, scrat
     return k;
   };
 
+  /**
+   * Marks the password arguments of the procedure named at k: `name(a, b)`,
+   * or T-SQL's `EXEC name a, b` / `EXEC name @p = a, ...` (each value one token).
+   */
+  const markProcedureArgs = (k: number, e: number, spec: { readonly positions: readonly number[]; readonly names: readonly string[] }, r: Replacer): void => {
+    let j = k + 1;
+    const parens = typeAt(j) === T.LParen;
+    const end = parens ? closing(j, e) : e;
+    if (parens) j++;
+    for (let arg = 0; j < end; arg++) {
+      let name: string | undefined;
+      if (j < sig.length && buf.text(sig[j]!).startsWith('@') && opAt(j + 1) === '=') {
+        name = buf.lowerText(sig[j]!);
+        j += 2;
+      }
+      const on = name !== undefined ? spec.names.includes(name) : spec.positions.includes(arg);
+      let x = j;
+      if (parens) {
+        // the value runs to the next comma at this depth
+        for (let depth = 0; x < end; x++) {
+          const t = typeAt(x);
+          if (t === T.LParen) depth++;
+          else if (t === T.RParen) depth--;
+          else if (t === T.Comma && depth === 0) break;
+        }
+        if (on) markRange(j, x, r);
+      } else {
+        x = on ? Math.max(markExpr(j, end, r), j + 1) : j + 1;
+      }
+      if (typeAt(x) !== T.Comma) break;
+      j = x + 1;
+    }
+  };
+
   // Identifiers of each statement, for table-qualified column rules.
   let stmtIdents: Set<string> | undefined;
   let stmtStart = 0;
@@ -228,6 +279,12 @@ export function maskSql(sql: string, dialect: Dialect, m: CompiledMasking, scrat
           }
         } else if (identified && (w === 'by' || w === 'as' || w === 'using' || w === 'replace') && typeAt(k + 1) !== T.LParen) {
           if (w !== 'replace' || typeAt(k + 1) === T.String || typeAt(k + 1) === T.Param || oracleLike) markToken(k + 1, pw, oracleLike && (w === 'by' || w === 'replace'));
+        } else if (PASSWORD_PROCEDURES.has(w)) {
+          const spec = PASSWORD_PROCEDURES.get(w)!;
+          const before = wordAt(k - 1);
+          // a call of the procedure, not a column or table of that name
+          const called = spec.call === 'call' ? typeAt(k + 1) === T.LParen : k === s || before === 'exec' || before === 'execute' || typeAt(k - 1) === T.Dot;
+          if (called) markProcedureArgs(k, e, spec, pw);
         } else if (PASSWORD_WORDS.has(w) || KEY_FUNCTIONS.has(w)) {
           if (typeAt(k + 1) === T.LParen) {
             // PASSWORD('x'), OLD_PASSWORD('x'); AES_ENCRYPT(data, 'key'): the key argument only.
@@ -338,6 +395,7 @@ export function maskSql(sql: string, dialect: Dialect, m: CompiledMasking, scrat
 
   // ---- rewrite ----
   const secrets = new Map<string, string>();
+  const identifiers = new Map<string, string>();
   const count = { n: 0 };
   let out = '';
   let last = 0;
@@ -352,6 +410,7 @@ export function maskSql(sql: string, dialect: Dialect, m: CompiledMasking, scrat
       const rep = type === T.String ? r(value) : type === T.Number && (buf.flags[i]! & TokenFlag.Binary) !== 0 ? r(raw) : r(value);
       secrets.set(value, rep);
       count.n++;
+      if (type === T.QuotedIdent || type === T.Word) identifiers.set(value.toLowerCase(), rep);
       text = type === T.QuotedIdent || type === T.Word ? `"${rep}"` : `'${rep}'`;
     } else if (type === T.String || type === T.Comment || type === T.Number) {
       const raw = buf.text(i);
@@ -366,5 +425,5 @@ export function maskSql(sql: string, dialect: Dialect, m: CompiledMasking, scrat
     }
   }
   if (changed) out += sql.slice(last);
-  return { sql: changed ? out : sql, params, secrets, replaced: count.n };
+  return { sql: changed ? out : sql, params, secrets, replaced: count.n, identifiers };
 }

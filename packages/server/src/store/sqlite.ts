@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { RISK_LEVELS, riskRank, DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
 import { toNdjson } from '../format.js';
 import { exportFileName, writeNdjsonGz } from './export.js';
@@ -238,6 +239,8 @@ export class SqliteStore implements AuditStore {
     const sync = opts.synchronous ?? 'full';
     if (sync !== 'full' && sync !== 'normal') throw new DbtapError(StoreErrorCodes.BAD_QUERY, `SqliteStore: synchronous must be full or normal, got ${String(sync)}`);
     try {
+      // audit records hold SQL and results: a new store file is the owner's alone (SQLite gives its -wal and -shm the same mode)
+      if (opts.path !== ':memory:' && !opts.path.startsWith('file:') && !existsSync(opts.path)) closeSync(openSync(opts.path, 'wx', 0o600));
       this.db = new (sqliteDriver())(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
       // auto_vacuum only takes effect before the first table exists.
       this.db.pragma('auto_vacuum = INCREMENTAL');
