@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { DbtapError, ErrorCodes, formatTimestamp, US_PER_SEC, type AuditEvent, type Frame } from '@dbtap/core';
-import { TransportServer, type AgentInfo, type LogLevel, type TransportServerOptions } from '@dbtap/agent';
+import { TransportServer, type AgentCredential, type AgentInfo, type LogLevel, type TransportServerOptions } from '@dbtap/agent';
 import { createDefaultRegistry, type ProtocolRegistry } from '@dbtap/protocols';
 import type { AuditPipeline, PipelineStats } from './pipeline.js';
 import { createAuditFlow, type RecordMask, type RecordProcessor } from './compose.js';
@@ -21,8 +21,10 @@ export interface AuditServerOptions {
   store?: AuditStore;
   /** Agent listeners; default `0.0.0.0:9999` and `[::]:9998`. An empty list disables them. */
   agentListen?: ReadonlyArray<{ host: string; port: number }>;
-  /** Shared token(s) agents must present; without one any agent is accepted. */
+  /** Shared token(s) agents must present; without one (and without `agentCredentials`) any agent is accepted. */
   agentToken?: string | readonly string[];
+  /** Per-agent credentials bound to the agent ids each may announce ({@link TransportServerOptions.agents}). */
+  agentCredentials?: readonly AgentCredential[];
   /** Bounds on unauthenticated peers of the agent listeners (defaults of {@link TransportServerOptions}). */
   agentLimits?: AgentLimits;
   /** Server ports to audit (detection by content decides the protocol; the port says which side is the server). */
@@ -58,7 +60,12 @@ export interface AuditServerOptions {
 }
 
 /** What an agent listener allows peers that have not (yet) said hello, and how many connections it holds. */
-export type AgentLimits = Pick<TransportServerOptions, 'helloTimeoutMs' | 'maxHelloBytes' | 'maxConnections' | 'maxConnectionsPerAddress'>;
+export type AgentLimits = Pick<TransportServerOptions, 'helloTimeoutMs' | 'maxHelloBytes' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxSeqJump'>;
+
+/** The store's ingest position source of an agent instance: per agent id, so one agent's position is not another's to move. */
+function agentPosition(agentId: string, instance: string): string {
+  return `agent:${agentId}/${instance}`;
+}
 
 /** Default of {@link AuditServerOptions.maxFutureSeconds}: one day. */
 export const DEFAULT_MAX_FUTURE_SECONDS = 86_400;
@@ -147,8 +154,9 @@ export class AuditServer {
       this.transport = new TransportServer({
         onBatch: (agent, frames, seq) => this.onBatch(agent, frames, seq),
         // after a restart, batches the store already holds are acknowledged, not decoded again
-        resumeSeq: (instance) => this.store.ingestPosition(`agent:${instance}`),
+        resumeSeq: (instance, agentId) => this.store.ingestPosition(agentPosition(agentId, instance)),
         ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
+        ...(options.agentCredentials !== undefined ? { agents: options.agentCredentials } : {}),
         ...options.agentLimits,
       });
       this.transport.on('connect', (a) => this.log(`agent ${a.id} connected from ${a.remoteAddress}:${a.remotePort}`));
@@ -293,7 +301,7 @@ export class AuditServer {
     this.counters.frames += frames.length;
     const acknowledged = this.batchSeconds.startTimer();
     // flow ids carry the agent and its instance: numbering restarts with every agent run, and agents may see the same addresses
-    await this.ingest(`agent:${agent.id}/${agent.instance}`, frames, { source: `agent:${agent.instance}`, seq }, `${agent.id}.${agent.instance.slice(0, 8)}/`);
+    await this.ingest(`agent:${agent.id}/${agent.instance}`, frames, { source: agentPosition(agent.id, agent.instance), seq }, `${agent.id}.${agent.instance.slice(0, 8)}/`);
     acknowledged();
   }
 

@@ -152,7 +152,7 @@ test('a configuration error exits 2, a runtime failure 1', (t) => {
   writeFileSync(cfg, 'agents:\n  tokens: [x]\n');
   const bad = dbtap('import', '--config', cfg, 'examples/captures/mariadb-session.pcap');
   t.is(bad.code, 2);
-  t.regex(bad.err, /DBTAP_E_CONFIG: .*server\.yaml: agents\.tokens must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress \(unknown key; did you mean 'token'\?\)/);
+  t.regex(bad.err, /DBTAP_E_CONFIG: .*server\.yaml: agents\.tokens must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress, maxSeqJump, credentials \(unknown key; did you mean 'token'\?\)/);
   const missing = dbtap('audit', join(dir, 'no-such.pcap'));
   t.is(missing.code, 1);
   t.regex(missing.err, /DBTAP_E_IO/);

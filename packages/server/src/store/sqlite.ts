@@ -277,7 +277,10 @@ export class SqliteStore implements AuditStore {
     const setPosition = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
     this.appendTx = this.db.transaction((events: readonly AuditEvent[], position?: AppendOptions['position']) => {
       this.appendRows(events);
-      if (position !== undefined) setPosition.run(`ingest:${position.source}`, String(position.seq));
+      if (position !== undefined) {
+        setPosition.run(`ingest:${position.source}`, String(position.seq));
+        this.chain.position(position.source, position.seq);
+      }
     });
   }
 
