@@ -201,14 +201,25 @@ export class AuditServer {
 
   /** Audits frames from one source (an agent, or an imported capture) into the store. */
   async ingest(source: string, frames: Iterable<Frame>, position?: { source: string; seq: number }, flowIdPrefix?: string): Promise<void> {
-    const slot = this.pipelineFor(source, flowIdPrefix);
+    let slot = this.pipelines.get(source);
+    if (slot === undefined) {
+      // A source with a position may have had connections open when an earlier process stopped: resume their sessions.
+      const kept = position !== undefined ? await this.store.ingestSessions?.(position.source) : undefined;
+      slot = this.pipelineFor(source, flowIdPrefix);
+      if (kept !== undefined) {
+        const n = slot.pipeline.resumeSessions(kept);
+        if (n > 0) this.log(`${source}: ${n} session(s) kept at position ${await this.store.ingestPosition(position!.source)} resume with their context`);
+      }
+    }
     // one frame with an absurd timestamp costs that frame, never the batch it came in
     const maxTs = (Date.now() / 1000 + (this.options.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS)) * US_PER_SEC;
     for (const f of frames) {
       if (f.ts >= 0 && f.ts <= maxTs) slot.pipeline.push(f);
       else this.refuseFrame(source, f.ts, maxTs);
     }
-    await this.write(slot.pending, position);
+    // the open sessions' state commits with the position it belongs to
+    const sessions = position !== undefined ? slot.pipeline.sessionStates().text : undefined;
+    await this.write(slot.pending, position !== undefined && sessions !== undefined ? { ...position, sessions } : position);
   }
 
   private refuseFrame(source: string, ts: number, maxTs: number): void {
@@ -306,7 +317,7 @@ export class AuditServer {
   }
 
   /** Stores pending records; the position (if any) commits with the last chunk, or alone when there are none. */
-  private async write(pending: AuditEvent[], position?: { source: string; seq: number }): Promise<void> {
+  private async write(pending: AuditEvent[], position?: { source: string; seq: number; sessions?: string }): Promise<void> {
     const max = this.options.maxBatch ?? 1000;
     if (pending.length === 0 && position !== undefined) {
       await this.store.append([], { position });

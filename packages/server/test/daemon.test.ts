@@ -144,6 +144,8 @@ test('the configuration example of docs/server.md loads as documented', (t) => {
     writeFileSync(join(dir, 'server.yaml'), text);
     const cfg = loadServerConfig(join(dir, 'server.yaml'), {});
     t.deepEqual(cfg.api.users.map((u) => `${u.name}:${u.role}`), ['ops:sysadmin', 'sec:secadmin', 'alice:auditor']);
+    t.deepEqual(cfg.agents.credentials?.map((c) => `${c.name}:${c.agentIds.join(',')}`), ['db1:db1']);
+    t.is(cfg.agents.maxSeqJump, 1_000_000);
     t.deepEqual(cfg.objects.map((o) => o.id), ['erp-prod', 'erp-replica']);
     t.deepEqual(cfg.ruleGroups.map((g) => g.id), ['pci', 'quiet-reporting']);
     t.is(cfg.notifications.length, 2);
