@@ -5,6 +5,10 @@
 export const AgentErrorCodes = {
   /** The peer presented a missing or wrong shared token. */
   AUTH: 'DBTAP_E_AUTH',
+  /** An agent's credential (its token or certificate) is not bound to the agent id its hello announces, or the shared token announced an id bound to a credential. */
+  AGENT_IDENTITY: 'DBTAP_E_AGENT_IDENTITY',
+  /** A batch sequence number jumped further past the last one processed for its agent instance than the server allows. */
+  SEQ_JUMP: 'DBTAP_E_SEQ_JUMP',
   /** The peer sent bytes that are not a dbtap transport message, or a message out of place. */
   PROTOCOL: 'DBTAP_E_PROTOCOL',
   /** The peer speaks a transport version this side does not. */

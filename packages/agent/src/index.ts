@@ -9,6 +9,7 @@ export const version = '0.1.0';
 export * from './errors.js';
 export * from './transport/protocol.js';
 export * from './transport/server.js';
+export * from './transport/identity.js';
 export * from './transport/client.js';
 export * from './capture/source.js';
 export * from './capture/live.js';

@@ -1,4 +1,5 @@
 import type { AuditEvent, CloseReason, Direction, Endpoint, Timestamp } from '@dbtap/core';
+import type { SessionSnapshot } from './kit/session-state.js';
 
 /**
  * How sure a decoder is that a stream speaks its protocol, from the first
@@ -101,6 +102,21 @@ export interface ProtocolSession {
    * pipeline per name. Optional.
    */
   counters?(): Readonly<Record<string, number>>;
+  /**
+   * The state later records of this connection depend on (identity,
+   * prepared statements, negotiated charset and capabilities, requests
+   * awaiting responses), for a server to keep with its ingest position;
+   * `undefined` when there is none worth keeping (a login in progress, an
+   * encrypted stream). See `kit/session-state.ts`. Optional.
+   */
+  snapshot?(): SessionSnapshot | undefined;
+  /**
+   * Continues from a {@link ProtocolSession.snapshot} of the same connection
+   * taken by an earlier process; called on a fresh session (created
+   * mid-stream) before any bytes. Returns false, changing nothing, when the
+   * snapshot is not one it can use. Optional.
+   */
+  restore?(snapshot: SessionSnapshot): boolean;
 }
 
 /** A wire-protocol decoder plugin. */

@@ -11,11 +11,12 @@ import { parseNotificationConfig, type ChannelConfig } from './notify/config.js'
 import { reportOptionsFromText, type ReportOptions } from './reports/index.js';
 import { parseMaskingConfig, type MaskingConfig } from './masking/index.js';
 import { parseIntegrityConfig, type IntegrityConfig } from './integrity/config.js';
+import { AgentIdentities, type AgentCredential } from '@dbtap/agent';
 import { DEFAULT_MAX_FUTURE_SECONDS, type AgentLimits } from './daemon.js';
 import { LISTENER_TLS_SHAPE, listenerTlsOptions, resolveListenerTls, type ListenerTlsConfig } from './http/tls.js';
 import { DEFAULT_MASKING } from './masking/config.js';
 
-const AGENT_LIMIT_KEYS = ['helloTimeoutMs', 'maxHelloBytes', 'maxConnections', 'maxConnectionsPerAddress'] as const;
+const AGENT_LIMIT_KEYS = ['helloTimeoutMs', 'maxHelloBytes', 'maxConnections', 'maxConnectionsPerAddress', 'maxSeqJump'] as const;
 
 /** The limits of the `agents` section that are set, as {@link AuditServerOptions.agentLimits}. */
 export function agentLimits(agents: ServerConfig['agents']): AgentLimits {
@@ -31,12 +32,15 @@ export interface ServerConfig {
   /**
    * Agent listeners. Default `0.0.0.0:9999` and `[::]:9998`. Limits on peers:
    * `helloTimeoutMs` (10000), `maxHelloBytes` before the hello (65536),
-   * `maxConnections` (1024) and `maxConnectionsPerAddress` (64). `token`:
+   * `maxConnections` (1024) and `maxConnectionsPerAddress` (64); `maxSeqJump`
+   * (1000000) bounds how far a batch sequence number may jump. `token`:
    * the shared token(s) agents present, each at least
-   * {@link MIN_AGENT_TOKEN_LENGTH} characters. `tls`: certificate and key
-   * (and `ca`, `requireClientCert`) of the listeners.
+   * {@link MIN_AGENT_TOKEN_LENGTH} characters. `credentials` (name, token or
+   * tokenSha256 or certificateSubject, agentIds) give each agent an identity
+   * of its own, bound to the agent ids it may announce. `tls`: certificate and
+   * key (and `ca`, `requireClientCert`) of the listeners.
    */
-  agents: { listen: Array<{ host: string; port: number }>; token?: string | string[]; tls?: ListenerTlsConfig } & AgentLimits;
+  agents: { listen: Array<{ host: string; port: number }>; token?: string | string[]; tls?: ListenerTlsConfig; credentials?: AgentCredential[] } & AgentLimits;
   /**
    * HTTP API listener. Default `127.0.0.1:8080`; `enabled: false` turns it off.
    * `users` (name, role, token or tokenSha256) turn on access control; without
@@ -107,6 +111,13 @@ const CONFIG_SHAPE: Shape = map({
     maxConnections: integer(1),
     maxConnectionsPerAddress: integer(1),
     tls: LISTENER_TLS_SHAPE,
+    maxSeqJump: integer(1),
+    credentials: list(
+      map(
+        { name: string(), token: string(), tokenSha256: string(), certificateSubject: string(), agentIds: list(string()) },
+        ['name', 'agentIds'],
+      ),
+    ),
   }),
   api: map({ enabled: boolean(), host: string(), port: port(), users: any(), tls: LISTENER_TLS_SHAPE, hosts: list(string()) }),
   ports: list(port()),
@@ -182,7 +193,7 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
 /** The configuration file once it fits {@link CONFIG_SHAPE}. */
 interface ConfigDocument {
   dataDir?: string;
-  agents?: { listen?: Array<{ host: string; port: number }>; token?: string | string[]; tls?: ListenerTlsConfig } & AgentLimits;
+  agents?: { listen?: Array<{ host: string; port: number }>; token?: string | string[]; tls?: ListenerTlsConfig; credentials?: AgentCredential[] } & AgentLimits;
   api?: { enabled?: boolean; host?: string; port?: number; users?: unknown; tls?: ListenerTlsConfig; hosts?: string[] };
   ports?: number[];
   rules?: { builtin?: boolean | string[]; files?: string[] };
@@ -200,6 +211,7 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
   if (d.dataDir !== undefined) cfg.dataDir = d.dataDir;
   if (d.agents?.listen !== undefined) cfg.agents.listen = d.agents.listen.map((l) => ({ host: l.host, port: l.port }));
   if (d.agents?.token !== undefined) cfg.agents.token = d.agents.token;
+  if (d.agents?.credentials !== undefined) cfg.agents.credentials = checkCredentials(d.agents.credentials, file);
   for (const k of AGENT_LIMIT_KEYS) if (d.agents?.[k] !== undefined) cfg.agents[k] = d.agents[k];
   if (d.api?.enabled !== undefined) cfg.api.enabled = d.api.enabled;
   if (d.api?.host !== undefined) cfg.api.host = d.api.host;
@@ -222,6 +234,17 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
       throw new DbtapError(ErrorCodes.CONFIG, `${file}: ${(err as Error).message}`, { file });
     }
   }
+}
+
+/** The credentials as the transport checks them (secrets, ids bound twice), failing with the key path. */
+function checkCredentials(list: AgentCredential[], file: string): AgentCredential[] {
+  const out = list.map((c) => ({ ...c, agentIds: [...c.agentIds] }));
+  try {
+    new AgentIdentities(undefined, out);
+  } catch (err) {
+    throw new DbtapError(ErrorCodes.CONFIG, `${file}: agents.credentials: ${(err as Error).message.replace(/^agents/, '')}`, { file, path: 'agents.credentials' });
+  }
+  return out;
 }
 
 /** True for addresses only this host can reach (127.0.0.0/8, ::1, localhost). */

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { DbtapError, ErrorCodes, formatTimestamp, US_PER_SEC, type AuditEvent, type Frame } from '@dbtap/core';
-import { TransportServer, type AgentInfo, type LogLevel, type TransportServerOptions } from '@dbtap/agent';
+import { TransportServer, type AgentCredential, type AgentInfo, type LogLevel, type TransportServerOptions } from '@dbtap/agent';
 import { createDefaultRegistry, type ProtocolRegistry } from '@dbtap/protocols';
 import type { AuditPipeline, PipelineStats } from './pipeline.js';
 import { createAuditFlow, type RecordMask, type RecordProcessor } from './compose.js';
@@ -21,10 +21,12 @@ export interface AuditServerOptions {
   store?: AuditStore;
   /** Agent listeners; default `0.0.0.0:9999` and `[::]:9998`. An empty list disables them. */
   agentListen?: ReadonlyArray<{ host: string; port: number }>;
-  /** Shared token(s) agents must present; without one any agent is accepted. */
+  /** Shared token(s) agents must present; without one (and without `agentCredentials`) any agent is accepted. */
   agentToken?: string | readonly string[];
   /** TLS of the agent listeners (Node TLS server options, e.g. from `listenerTlsOptions`); omitted: plain TCP. */
   agentTls?: TransportServerOptions['tls'];
+  /** Per-agent credentials bound to the agent ids each may announce ({@link TransportServerOptions.agents}). */
+  agentCredentials?: readonly AgentCredential[];
   /** Bounds on unauthenticated peers of the agent listeners (defaults of {@link TransportServerOptions}). */
   agentLimits?: AgentLimits;
   /** Server ports to audit (detection by content decides the protocol; the port says which side is the server). */
@@ -60,7 +62,12 @@ export interface AuditServerOptions {
 }
 
 /** What an agent listener allows peers that have not (yet) said hello, and how many connections it holds. */
-export type AgentLimits = Pick<TransportServerOptions, 'helloTimeoutMs' | 'maxHelloBytes' | 'maxConnections' | 'maxConnectionsPerAddress'>;
+export type AgentLimits = Pick<TransportServerOptions, 'helloTimeoutMs' | 'maxHelloBytes' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxSeqJump'>;
+
+/** The store's ingest position source of an agent instance: per agent id, so one agent's position is not another's to move. */
+function agentPosition(agentId: string, instance: string): string {
+  return `agent:${agentId}/${instance}`;
+}
 
 /** Default of {@link AuditServerOptions.maxFutureSeconds}: one day. */
 export const DEFAULT_MAX_FUTURE_SECONDS = 86_400;
@@ -149,9 +156,10 @@ export class AuditServer {
       this.transport = new TransportServer({
         onBatch: (agent, frames, seq) => this.onBatch(agent, frames, seq),
         // after a restart, batches the store already holds are acknowledged, not decoded again
-        resumeSeq: (instance) => this.store.ingestPosition(`agent:${instance}`),
+        resumeSeq: (instance, agentId) => this.store.ingestPosition(agentPosition(agentId, instance)),
         ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
         ...(options.agentTls !== undefined ? { tls: options.agentTls } : {}),
+        ...(options.agentCredentials !== undefined ? { agents: options.agentCredentials } : {}),
         ...options.agentLimits,
       });
       this.transport.on('connect', (a) => this.log(`agent ${a.id} connected from ${a.remoteAddress}:${a.remotePort}`));
@@ -196,14 +204,25 @@ export class AuditServer {
 
   /** Audits frames from one source (an agent, or an imported capture) into the store. */
   async ingest(source: string, frames: Iterable<Frame>, position?: { source: string; seq: number }, flowIdPrefix?: string): Promise<void> {
-    const slot = this.pipelineFor(source, flowIdPrefix);
+    let slot = this.pipelines.get(source);
+    if (slot === undefined) {
+      // A source with a position may have had connections open when an earlier process stopped: resume their sessions.
+      const kept = position !== undefined ? await this.store.ingestSessions?.(position.source) : undefined;
+      slot = this.pipelineFor(source, flowIdPrefix);
+      if (kept !== undefined) {
+        const n = slot.pipeline.resumeSessions(kept);
+        if (n > 0) this.log(`${source}: ${n} session(s) kept at position ${await this.store.ingestPosition(position!.source)} resume with their context`);
+      }
+    }
     // one frame with an absurd timestamp costs that frame, never the batch it came in
     const maxTs = (Date.now() / 1000 + (this.options.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS)) * US_PER_SEC;
     for (const f of frames) {
       if (f.ts >= 0 && f.ts <= maxTs) slot.pipeline.push(f);
       else this.refuseFrame(source, f.ts, maxTs);
     }
-    await this.write(slot.pending, position);
+    // the open sessions' state commits with the position it belongs to
+    const sessions = position !== undefined ? slot.pipeline.sessionStates().text : undefined;
+    await this.write(slot.pending, position !== undefined && sessions !== undefined ? { ...position, sessions } : position);
   }
 
   private refuseFrame(source: string, ts: number, maxTs: number): void {
@@ -296,12 +315,12 @@ export class AuditServer {
     this.counters.frames += frames.length;
     const acknowledged = this.batchSeconds.startTimer();
     // flow ids carry the agent and its instance: numbering restarts with every agent run, and agents may see the same addresses
-    await this.ingest(`agent:${agent.id}/${agent.instance}`, frames, { source: `agent:${agent.instance}`, seq }, `${agent.id}.${agent.instance.slice(0, 8)}/`);
+    await this.ingest(`agent:${agent.id}/${agent.instance}`, frames, { source: agentPosition(agent.id, agent.instance), seq }, `${agent.id}.${agent.instance.slice(0, 8)}/`);
     acknowledged();
   }
 
   /** Stores pending records; the position (if any) commits with the last chunk, or alone when there are none. */
-  private async write(pending: AuditEvent[], position?: { source: string; seq: number }): Promise<void> {
+  private async write(pending: AuditEvent[], position?: { source: string; seq: number; sessions?: string }): Promise<void> {
     const max = this.options.maxBatch ?? 1000;
     if (pending.length === 0 && position !== undefined) {
       await this.store.append([], { position });

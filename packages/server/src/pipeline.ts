@@ -15,7 +15,12 @@ import {
   createOpaqueSession,
   defaultDetectionLimits,
   defaultSessionOptions,
+  decodeState,
+  encodeState,
   newSessionStats,
+  MAX_SESSION_STATE_BYTES,
+  MAX_SOURCE_STATE_BYTES,
+  type SessionSnapshot,
   type DetectionLimits,
   type ProtocolDecoder,
   type ProtocolRegistry,
@@ -90,9 +95,19 @@ export interface PipelineStats {
   gapBytes: number;
   /** Summed counters of every session (closed and open). */
   sessions: SessionStats;
+  /** Sessions continued from the state an earlier process kept ({@link AuditPipeline.resumeSessions}). */
+  resumedSessions?: number;
+  /** Kept states a session could not use (another version, another protocol); the connection continued mid-session. */
+  stateRefused?: number;
+  /** Session states left out of {@link AuditPipeline.sessionStates} for their size. */
+  stateSkipped?: number;
 }
 
 interface FlowState {
+  /** `client>server` endpoints: what a restored session is matched by. */
+  key: string;
+  /** The id its records carry (a restored session keeps the one it had). */
+  flowId: string;
   detector: FlowDetector | undefined;
   session: ProtocolSession | undefined;
   ignored: boolean;
@@ -119,6 +134,8 @@ export class AuditPipeline {
   private readonly sessionOptions: SessionOptions;
   private readonly detection: DetectionLimits;
   private readonly live = new Set<FlowState>();
+  // Sessions of an earlier process waiting for their connection's next packet, by endpoints.
+  private readonly resumable = new Map<string, FlowSessionState>();
   private lastTs: Timestamp = 0;
   private objects: AuditObjectTable | undefined;
   private ports: Set<number>;
@@ -141,6 +158,9 @@ export class AuditPipeline {
       gaps: 0,
       gapBytes: 0,
       sessions: newSessionStats(),
+      resumedSessions: 0,
+      stateRefused: 0,
+      stateSkipped: 0,
     };
     this.packets = new PacketDecoder();
     this.objects = options.objects;
@@ -236,12 +256,90 @@ export class AuditPipeline {
     return { ...this.stats, flowsByProtocol: { ...this.stats.flowsByProtocol }, sessions };
   }
 
+  /**
+   * The state of the open connections' sessions (see
+   * `@dbtap/protocols` `kit/session-state.ts`), as text to keep with the
+   * ingest position: {@link AuditPipeline.resumeSessions} in a later process
+   * continues them. A session's snapshot larger than
+   * `MAX_SESSION_STATE_BYTES`, and sessions past `MAX_SOURCE_STATE_BYTES` in
+   * all, are left out and counted in `stateSkipped`; `undefined` when no
+   * session has state.
+   */
+  sessionStates(): { text: string | undefined; sessions: number; skipped: number } {
+    const flows: FlowSessionState[] = [];
+    let bytes = 0;
+    let skipped = 0;
+    for (const st of this.live) {
+      const snap = st.session?.snapshot?.();
+      if (snap === undefined) continue;
+      const state = encodeState(snap);
+      if (state.length > MAX_SESSION_STATE_BYTES || bytes + state.length > MAX_SOURCE_STATE_BYTES) {
+        skipped++;
+        continue;
+      }
+      bytes += state.length;
+      flows.push({ key: st.key, flowId: st.flowId, objectId: st.objectId, charset: st.charset, state });
+    }
+    this.stats.stateSkipped = (this.stats.stateSkipped ?? 0) + skipped;
+    return { text: flows.length > 0 ? JSON.stringify({ v: 1, flows }) : undefined, sessions: flows.length, skipped };
+  }
+
+  /**
+   * Takes the text of {@link AuditPipeline.sessionStates} of an earlier
+   * process: the next packet of each of those connections (seen mid-stream
+   * by this pipeline) resumes its session with its identity, prepared
+   * statements and record numbering. Returns how many sessions wait; text
+   * that is not such a state is ignored (0).
+   */
+  resumeSessions(text: string): number {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      return 0;
+    }
+    const flows = (doc as { v?: unknown; flows?: unknown } | null)?.flows;
+    if ((doc as { v?: unknown }).v !== 1 || !Array.isArray(flows)) return 0;
+    for (const f of flows as FlowSessionState[]) {
+      if (f !== null && typeof f === 'object' && typeof f.key === 'string' && typeof f.flowId === 'string' && typeof f.state === 'string') this.resumable.set(f.key, f);
+    }
+    return this.resumable.size;
+  }
+
+  // A connection of a kept state: its decoder continues from the snapshot, under the flow id it had.
+  private resume(flow: Flow<FlowState>, st: FlowState): boolean {
+    const saved = this.resumable.get(st.key);
+    if (saved === undefined) return false;
+    this.resumable.delete(st.key);
+    let snap: SessionSnapshot;
+    try {
+      snap = decodeState(saved.state) as SessionSnapshot;
+    } catch {
+      return false;
+    }
+    const decoder = typeof snap?.protocol === 'string' ? this.options.registry.get(snap.protocol) : undefined;
+    if (decoder === undefined) return false;
+    st.flowId = saved.flowId;
+    st.objectId = saved.objectId ?? st.objectId;
+    st.charset = saved.charset ?? st.charset;
+    const session = this.startSession(flow, st, decoder);
+    if (session.restore?.(snap) !== true) {
+      this.stats.stateRefused = (this.stats.stateRefused ?? 0) + 1;
+      return true;
+    }
+    this.stats.resumedSessions = (this.stats.resumedSessions ?? 0) + 1;
+    return true;
+  }
+
   private open(flow: Flow<FlowState>): void {
     this.stats.flows++;
     const route = this.objects?.resolve(flow.server.ip, flow.server.port);
-    const state: FlowState = { detector: undefined, session: undefined, ignored: false, objectId: route?.object.id, charset: route?.object.charset, dbType: route?.object.dbType };
+    const key = endpointsKey(flow);
+    const flowId = this.options.flowIdPrefix === undefined ? flow.id : this.options.flowIdPrefix + flow.id;
+    const state: FlowState = { key, flowId, detector: undefined, session: undefined, ignored: false, objectId: route?.object.id, charset: route?.object.charset, dbType: route?.object.dbType };
     flow.user = state;
     this.live.add(state);
+    if (flow.midStream && this.resumable.size > 0 && this.resume(flow, state)) return;
     if (route !== undefined && !route.enabled) {
       state.ignored = true;
       this.stats.disabledFlows++;
@@ -325,7 +423,7 @@ export class AuditPipeline {
   private sessionContext(flow: Flow<FlowState>, st: FlowState): SessionContext {
     const objectId = st.objectId;
     return {
-      flowId: this.options.flowIdPrefix === undefined ? flow.id : this.options.flowIdPrefix + flow.id,
+      flowId: st.flowId,
       client: flow.client,
       server: flow.server,
       midStream: flow.midStream,
@@ -347,6 +445,20 @@ export class AuditPipeline {
     if (event.status === 'error') this.stats.errorEvents++;
     this.options.onEvent(event);
   }
+}
+
+/** One kept session, as {@link AuditPipeline.sessionStates} writes it. */
+interface FlowSessionState {
+  key: string;
+  flowId: string;
+  objectId: string | undefined;
+  charset: string | undefined;
+  /** The session's snapshot, encoded. */
+  state: string;
+}
+
+function endpointsKey(flow: Flow<unknown>): string {
+  return `${flow.client.ip}:${flow.client.port}>${flow.server.ip}:${flow.server.port}`;
 }
 
 function addStats(into: SessionStats, from: SessionStats): void {

@@ -1,11 +1,12 @@
 // The `dbtap` command line as a user runs it.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcapWriter, type AuditEvent } from '@dbtap/core';
-import { repoRoot } from '../../../test-support/corpus.js';
+import { corpusDir, corpusTest, repoRoot } from '../../../test-support/corpus.js';
+import { captureFrames } from '../../../test-support/frames.js';
 import { repeatMariadbSession } from '../../../test-support/repeat-session.js';
 import { startProcess, waitFor } from '../../../test-support/process.js';
 import { SqliteStore } from '../src/store/index.js';
@@ -151,7 +152,7 @@ test('a configuration error exits 2, a runtime failure 1', (t) => {
   writeFileSync(cfg, 'agents:\n  tokens: [x]\n');
   const bad = dbtap('import', '--config', cfg, 'examples/captures/mariadb-session.pcap');
   t.is(bad.code, 2);
-  t.regex(bad.err, /DBTAP_E_CONFIG: .*server\.yaml: agents\.tokens must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress, tls \(unknown key; did you mean 'token'\?\)/);
+  t.regex(bad.err, /DBTAP_E_CONFIG: .*server\.yaml: agents\.tokens must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress, tls, maxSeqJump, credentials \(unknown key; did you mean 'token'\?\)/);
   const missing = dbtap('audit', join(dir, 'no-such.pcap'));
   t.is(missing.code, 1);
   t.regex(missing.err, /DBTAP_E_IO/);
@@ -250,3 +251,69 @@ test('SIGTERM to npm start stops the server it started', async (t) => {
   await waitFor(() => ours().length === 0, 'the server to stop', 30_000);
   t.regex(npm.out(), / info SIGTERM: flushing and stopping/);
 });
+
+// Rotated captures (tcpdump -C / -G) of one connection: each part once held
+// its own pipeline, record ids restarted per file and the store skipped the
+// "duplicates" without a word.
+function splitCapture(file: string, dir: string, framesPerPart: number): string[] {
+  const frames = captureFrames(file);
+  const parts: string[] = [];
+  for (let i = 0; i < frames.length; i += framesPerPart) {
+    const part = join(dir, `part${String(parts.length).padStart(2, '0')}.pcap`);
+    const w = PcapWriter.open(part, { linkType: frames[0]!.linkType });
+    for (const f of frames.slice(i, i + framesPerPart)) w.write(f);
+    w.close();
+    parts.push(part);
+  }
+  return parts;
+}
+
+async function storedIds(dataDir: string): Promise<string[]> {
+  const store = new SqliteStore(join(dataDir, 'audit.db'));
+  try {
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.search({ limit: 1000, order: 'asc', ...(cursor !== undefined ? { cursor } : {}) });
+      ids.push(...page.records.map((r) => r.id));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return ids.sort();
+  } finally {
+    await store.close();
+  }
+}
+
+async function importRotated(t: ExecutionContext, capture: string, framesPerPart: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-cli-import-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const parts = splitCapture(capture, dir, framesPerPart);
+  t.true(parts.length >= 3, 'the capture is split into several parts');
+  const whole = dbtap('import', '--data-dir', join(dir, 'whole'), '--port', '3306', capture);
+  t.is(whole.code, 0, whole.err);
+  const expected = await storedIds(join(dir, 'whole'));
+  t.true(expected.length > 10);
+
+  const first = dbtap('import', '--data-dir', join(dir, 'rotated'), '--port', '3306', ...parts);
+  t.is(first.code, 0, first.err);
+  const ids = await storedIds(join(dir, 'rotated'));
+  t.is(ids.length, expected.length, 'every record of the parts is stored, as from the whole capture');
+  t.regex(first.err, new RegExp(`${expected.length} records and alerts, ${expected.length} stored\\n`));
+
+  // the same files again: nothing new is stored, and the output says so
+  const again = dbtap('import', '--data-dir', join(dir, 'rotated'), '--port', '3306', ...parts);
+  t.is(again.code, 0, again.err);
+  t.regex(again.err, new RegExp(`, 0 stored, ${expected.length} already stored`));
+  t.deepEqual(await storedIds(join(dir, 'rotated')), ids);
+
+  // another capture with the same addresses keeps ids of its own
+  const other = dbtap('import', '--data-dir', join(dir, 'rotated'), '--port', '3306', parts[1]!);
+  t.is(other.code, 0, other.err);
+  t.true((await storedIds(join(dir, 'rotated'))).length > ids.length, 'a different capture is not taken for a duplicate');
+}
+
+test('import of a capture rotated into several files stores every record once, and a second import stores nothing new and says so', (t) =>
+  importRotated(t, join(repoRoot, 'examples/captures/mariadb-session.pcap'), 20));
+
+corpusTest('import of a rotated multi-connection corpus capture continues each connection across files', (t) =>
+  importRotated(t, join(corpusDir, 'mysql/deepflow_171-mysql.pcap'), 300));

@@ -5,47 +5,17 @@
 // result equals an offline audit of the same traffic except for the few
 // connections that were open at the moment of the kill.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent } from '@dbtap/core';
-import { TransportClient } from '@dbtap/agent';
-import { SqliteStore, auditFrames } from '../src/index.js';
-import { repoRoot } from '../../../test-support/corpus.js';
+import { auditFrames } from '../src/index.js';
 import { freePort } from '../../../test-support/net.js';
 import { repeatMariadbSession } from '../../../test-support/repeat-session.js';
 
+import { readAll, startServer, streamAndKill } from './crash-helpers.js';
+
 const COPIES = 300;
-
-function startServer(config: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'packages/server/src/cli.ts'), 'serve', '--config', config], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 30_000);
-    child.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      if (err.includes('agents on')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${err}`)));
-  });
-}
-
-async function readAll(dbFile: string): Promise<AuditEvent[]> {
-  const store = new SqliteStore(dbFile);
-  const out: AuditEvent[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.search({ order: 'asc', limit: 5000, ...(cursor ? { cursor } : {}) });
-    out.push(...page.records);
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  await store.close();
-  return out;
-}
 
 // What identifies a record whatever flow numbering a process gave it.
 const key = (e: AuditEvent): string => `${e.client.port}|${e.kind}|${e.ts}|${e.sql ?? ''}|${e.status}`;
@@ -61,19 +31,7 @@ test('kill -9 under load: nothing committed is lost, nothing is stored twice', a
   t.is(offline.length, 14 * COPIES);
 
   let server = await startServer(config);
-  const client = new TransportClient({ host: '127.0.0.1', port, agentId: 'db1', batchMaxPackets: 40, reconnectMinMs: 100, reconnectMaxMs: 400, queueMaxPackets: frames.length * 2 }).start();
-  // feed at a pace the server keeps up with, so the kill lands mid-stream
-  let sent = 0;
-  const feeder = (async () => {
-    while (sent < frames.length) {
-      for (let i = 0; i < 200 && sent < frames.length; i++) client.send(frames[sent++]!);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  while (client.stats().ackedPackets < frames.length * 0.3) await new Promise((r) => setTimeout(r, 10));
-  const ackedAtKill = client.stats().ackedPackets;
-  server.kill('SIGKILL');
-  await new Promise((r) => server.once('exit', r));
+  const { client, ackedAtKill, feeder } = await streamAndKill(frames, port, server, 0.3);
   t.true(ackedAtKill < frames.length, 'the kill came before the end of the stream');
   const before = await readAll(join(dir, 'audit.db'));
   t.true(before.length > 0, 'records were committed before the kill');

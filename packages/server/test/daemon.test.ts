@@ -44,10 +44,16 @@ test('a corrupt or invalid config file is refused with DBTAP_E_CONFIG', (t) => {
       ['nonsense: 1\n', /nonsense must be one of/],
       ['ports: [3306, "x"]\n', /ports\[1\]/],
       // a typo must not leave the agents port open to anyone
-      ['agents:\n  tokens: [s3cret]\n', /server\.yaml: agents\.tokens must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress, tls \(unknown key; did you mean 'token'\?\)/],
+      ['agents:\n  tokens: [s3cret]\n', /server\.yaml: agents\.tokens must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress, tls, maxSeqJump, credentials \(unknown key; did you mean 'token'\?\)/],
       ['agents:\n  tls: { cert: a.pem }\n', /agents\.tls\.key must be a non-empty string/],
       ['api:\n  tls: { cert: a.pem, key: a.key, requireClientCert: yes-please }\n', /api\.tls\.requireClientCert must be true or false/],
       ['api:\n  tls: { cert: a.pem, key: a.key, crt: b.pem }\n', /api\.tls\.crt must be one of cert, key, ca, requireClientCert \(unknown key; did you mean 'cert'\?\)/],
+      ['agents:\n  tls: { cert: a.pem }\n', /agents\.tls must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress, maxSeqJump, credentials \(unknown key\)/],
+      ['agents:\n  credentials:\n    - { name: db1, tokne: x, agentIds: [db1] }\n', /agents\.credentials\[0\]\.tokne must be .*did you mean 'token'/],
+      ['agents:\n  credentials:\n    - { name: db1, token: a-token-of-16-chars }\n', /agents\.credentials\[0\]\.agentIds must be a list/],
+      ['agents:\n  credentials:\n    - { name: db1, token: a-token-of-16-chars, agentIds: [db1] }\n    - { name: db2, token: another-token-16-chars, agentIds: [db1] }\n', /agents\.credentials: \[1\] \(db2\): agent id "db1" is already bound to db1/],
+      ['agents:\n  credentials:\n    - { name: db1, agentIds: [db1] }\n', /needs token, tokenSha256 or certificateSubject/],
+      ['agents:\n  maxSeqJump: 0\n', /agents\.maxSeqJump must be a whole number from 1/],
       ['agents:\n  listen:\n    - { host: 0.0.0.0, prot: 9999 }\n', /agents\.listen\[0\]\.prot must be .*did you mean 'port'/],
       ['agents:\n  listen:\n    - { host: 0.0.0.0 }\n', /agents\.listen\[0\]\.port must be a port number/],
       ['rules:\n  bultin: true\n', /rules\.bultin must be .*did you mean 'builtin'/],
@@ -140,6 +146,8 @@ test('the configuration example of docs/server.md loads as documented', (t) => {
     writeFileSync(join(dir, 'server.yaml'), text);
     const cfg = loadServerConfig(join(dir, 'server.yaml'), {});
     t.deepEqual(cfg.api.users.map((u) => `${u.name}:${u.role}`), ['ops:sysadmin', 'sec:secadmin', 'alice:auditor']);
+    t.deepEqual(cfg.agents.credentials?.map((c) => `${c.name}:${c.agentIds.join(',')}`), ['db1:db1']);
+    t.is(cfg.agents.maxSeqJump, 1_000_000);
     t.deepEqual(cfg.objects.map((o) => o.id), ['erp-prod', 'erp-replica']);
     t.deepEqual(cfg.ruleGroups.map((g) => g.id), ['pci', 'quiet-reporting']);
     t.is(cfg.notifications.length, 2);

@@ -219,3 +219,36 @@ test('sqlite: a record put back below the retention cut is reported', async (t) 
     await f.close();
   }
 });
+
+// A position raised behind the store's back makes the server acknowledge and
+// discard an agent's next batches as duplicates: it must not pass verify.
+test('sqlite: ingest positions are sealed; a changed, added or removed position is reported, retention keeps them sealed', async (t) => {
+  const f = await openFixture(KEY);
+  const db = new Database(f.path);
+  try {
+    await f.store.append(makeLog(2, 67, T0), { position: { source: 'agent:db1/abc', seq: 7 } });
+    await f.store.append([], { position: { source: 'agent:db1/abc', seq: 8 } });
+    await f.store.append(makeLog(1, 68, T0 + 3 * DAY), { position: { source: 'agent:db2/def', seq: 1 } });
+    t.true((await f.store.verify({ key: KEY })).ok);
+    // retention prunes the early links, the positions they sealed are sealed again after the cut
+    await f.store.retention({ maxAgeDays: 1, now: T0 + 3 * DAY + 1 });
+    const kept = await f.store.verify({ key: KEY });
+    t.true(kept.ok, JSON.stringify(kept.problems));
+    t.true(kept.start.link > 0);
+
+    db.prepare("UPDATE meta SET value = '4000000000' WHERE key = 'ingest:agent:db1/abc'").run();
+    db.prepare("INSERT INTO meta (key, value) VALUES ('ingest:agent:db3/xyz', '99')").run();
+    db.prepare("DELETE FROM meta WHERE key = 'ingest:agent:db2/def'").run();
+    const bad = await f.store.verify({ key: KEY });
+    t.false(bad.ok);
+    t.deepEqual(
+      bad.problems.map((p) => [p.kind, p.source]),
+      [['position-altered', 'agent:db1/abc'], ['position-altered', 'agent:db3/xyz'], ['position-altered', 'agent:db2/def']],
+    );
+    t.regex(bad.problems[0]!.message, /says batch 4000000000, link \d+ sealed batch 8/);
+    t.is(await f.store.ingestPosition('agent:db1/abc'), 4_000_000_000, 'the store reads what is there; verify is what notices');
+  } finally {
+    db.close();
+    await f.close();
+  }
+});

@@ -3,11 +3,11 @@
 // the application is done with it.
 import { createServer as createTcpServer, isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import createDebug from 'debug';
 import { DbtapError, ErrorCodes, type Frame } from '@dbtap/core';
 import { AgentErrorCodes } from '../errors.js';
+import { AgentIdentities, DEFAULT_MAX_SEQ_JUMP, type AgentCredential } from './identity.js';
 import {
   DEFAULT_MAX_HELLO_BYTES,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -34,6 +34,8 @@ export interface AgentInfo extends AgentIdentity {
   readonly tls: boolean;
   /** Subject CN of the verified client certificate, when one was presented. */
   readonly certificateSubject: string | undefined;
+  /** Name of the per-agent credential the hello matched; `undefined` for the shared token or an open listener. */
+  readonly credential: string | undefined;
 }
 
 /** Options of {@link TransportServer}. */
@@ -50,6 +52,22 @@ export interface TransportServerOptions {
    * (only sensible on loopback or with client certificates).
    */
   token?: string | readonly string[];
+  /**
+   * Per-agent credentials, each bound to the agent ids it may announce: a
+   * hello naming an id its credential is not bound to (or, with the shared
+   * token, an id some credential owns) is refused with
+   * `DBTAP_E_AGENT_IDENTITY` and counted. See {@link AgentIdentities}.
+   */
+  agents?: readonly AgentCredential[];
+  /**
+   * Largest step a batch sequence number may take past the last one
+   * processed for its agent instance (0 for an instance not seen before); a
+   * larger one closes the connection with `DBTAP_E_SEQ_JUMP`, counted, and
+   * nothing is recorded for it. Agents number batches one by one; a jump
+   * beyond the batches an agent's queue can drop would otherwise make every
+   * later batch look already processed. Default {@link DEFAULT_MAX_SEQ_JUMP}.
+   */
+  maxSeqJump?: number;
   /** TLS options (`key`, `cert`, `ca`, `requestCert`, `rejectUnauthorized`...); omitted: plain TCP. */
   tls?: TlsOptions;
   /** Largest message accepted; larger ones close the connection. Default 16 MiB. */
@@ -79,9 +97,11 @@ export interface TransportServerOptions {
    * this process does not remember (e.g. after a restart): kept by the
    * consumer in the same transaction as the batch's results, it makes
    * re-sent batches after a crash duplicates that are acknowledged but not
-   * delivered again. Asked once per instance, before its first batch.
+   * delivered again. Asked once per agent id and instance, before its
+   * first batch; positions are kept per agent id and instance, so an agent
+   * (authenticated by its credential) can not move another agent's position.
    */
-  resumeSeq?: (instance: string) => number | Promise<number>;
+  resumeSeq?: (instance: string, agentId: string) => number | Promise<number>;
 }
 
 /** Where to listen. */
@@ -108,6 +128,10 @@ export interface TransportServerStats {
   bytes: number;
   /** Batches received again after a reconnect and acknowledged without being processed twice. */
   duplicateBatches: number;
+  /** Hellos refused because the credential is not bound to the announced agent id (`DBTAP_E_AGENT_IDENTITY`; also in `refused`). */
+  identityRefused: number;
+  /** Connections closed for a batch sequence number beyond `maxSeqJump` (`DBTAP_E_SEQ_JUMP`; also in `refused`). */
+  seqJumps: number;
 }
 
 /** Events of {@link TransportServer}. */
@@ -129,13 +153,13 @@ export interface TransportServerEvents {
  * connection, never an exception in the host process.
  */
 export class TransportServer extends EventEmitter<TransportServerEvents> {
-  private readonly opts: Required<Omit<TransportServerOptions, 'token' | 'tls' | 'resumeSeq'>> & Pick<TransportServerOptions, 'tls' | 'resumeSeq'>;
-  private readonly tokenHashes: Buffer[] | undefined;
+  private readonly opts: Required<Omit<TransportServerOptions, 'token' | 'agents' | 'tls' | 'resumeSeq'>> & Pick<TransportServerOptions, 'tls' | 'resumeSeq'>;
+  private readonly identities: AgentIdentities;
   private readonly servers: Server[] = [];
   private readonly conns = new Set<Connection>();
   private readonly connsByAddress = new Map<string, number>();
   private readonly lastSeqByInstance = new Map<string, number>();
-  private readonly counters: TransportServerStats = { connections: 0, accepted: 0, refused: 0, batches: 0, frames: 0, bytes: 0, duplicateBatches: 0 };
+  private readonly counters: TransportServerStats = { connections: 0, accepted: 0, refused: 0, batches: 0, frames: 0, bytes: 0, duplicateBatches: 0, identityRefused: 0, seqJumps: 0 };
 
   constructor(options: TransportServerOptions) {
     super();
@@ -154,12 +178,10 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
       maxPendingBytes: options.maxPendingBytes ?? 32 << 20,
       rememberInstances: options.rememberInstances ?? 4096,
       resumeSeq: options.resumeSeq,
+      maxSeqJump: options.maxSeqJump ?? DEFAULT_MAX_SEQ_JUMP,
     };
-    const tokens = options.token === undefined ? undefined : typeof options.token === 'string' ? [options.token] : [...options.token];
-    if (tokens !== undefined && (tokens.length === 0 || tokens.some((t) => typeof t !== 'string' || t.length === 0))) {
-      throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'token must be a non-empty string or list of them');
-    }
-    this.tokenHashes = tokens?.map(sha256);
+    if (!Number.isSafeInteger(this.opts.maxSeqJump) || this.opts.maxSeqJump < 1) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'maxSeqJump must be a whole number of at least 1');
+    this.identities = new AgentIdentities(options.token, options.agents);
   }
 
   /**
@@ -256,14 +278,8 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
   }
 
   /** @internal */
-  checkToken(token: string | undefined): boolean {
-    if (this.tokenHashes === undefined) return true;
-    if (typeof token !== 'string') return false;
-    // Compare digests in constant time so timing does not leak the token.
-    const h = sha256(token);
-    let ok = false;
-    for (const t of this.tokenHashes) if (timingSafeEqual(h, t)) ok = true;
-    return ok;
+  get identity(): AgentIdentities {
+    return this.identities;
   }
 
   /** @internal */
@@ -272,22 +288,24 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
   }
 
   /** @internal */
-  lastSeq(instance: string): number {
-    return this.lastSeqByInstance.get(instance) ?? 0;
+  lastSeq(agent: AgentIdentity): number {
+    return this.lastSeqByInstance.get(seqKey(agent)) ?? 0;
   }
 
   /** @internal Loads the durable sequence number of an instance this process does not remember. */
-  async resume(instance: string): Promise<void> {
-    if (this.lastSeqByInstance.has(instance) || this.opts.resumeSeq === undefined) return;
-    const seq = await this.opts.resumeSeq(instance);
-    if (!this.lastSeqByInstance.has(instance) && Number.isSafeInteger(seq) && seq > 0) this.lastSeqByInstance.set(instance, seq);
+  async resume(agent: AgentIdentity): Promise<void> {
+    const key = seqKey(agent);
+    if (this.lastSeqByInstance.has(key) || this.opts.resumeSeq === undefined) return;
+    const seq = await this.opts.resumeSeq(agent.instance, agent.id);
+    if (!this.lastSeqByInstance.has(key) && Number.isSafeInteger(seq) && seq > 0) this.lastSeqByInstance.set(key, seq);
   }
 
   /** @internal */
   processed(agent: AgentInfo, seq: number, frames: number, bytes: number): void {
     const m = this.lastSeqByInstance;
-    m.delete(agent.instance); // re-insert: the Map's order is the eviction order
-    m.set(agent.instance, seq);
+    const key = seqKey(agent);
+    m.delete(key); // re-insert: the Map's order is the eviction order
+    m.set(key, seq);
     if (m.size > this.opts.rememberInstances) m.delete(m.keys().next().value!);
     this.counters.batches++;
     this.counters.frames += frames;
@@ -295,13 +313,14 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
   }
 
   /** @internal */
-  count(what: 'accepted' | 'refused' | 'duplicateBatches'): void {
+  count(what: 'accepted' | 'refused' | 'duplicateBatches' | 'identityRefused' | 'seqJumps'): void {
     this.counters[what]++;
   }
 }
 
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
+// Sequence numbers belong to an agent id and its instance: one agent can not claim another's.
+function seqKey(agent: AgentIdentity): string {
+  return `${agent.id}/${agent.instance}`;
 }
 
 /** `host:port`, with brackets around IPv6 hosts. */
@@ -383,30 +402,35 @@ class Connection {
         this.refuse(new DbtapError(AgentErrorCodes.PROTOCOL, 'hello lacks the agent identity'));
         return;
       }
-      if (!this.server.checkToken(m.token)) {
-        this.refuse(new DbtapError(AgentErrorCodes.AUTH, m.token === undefined ? 'no token presented' : 'wrong token'));
+      const s = this.socket as TLSSocket;
+      const cert = this.tls && typeof s.getPeerCertificate === 'function' ? s.getPeerCertificate() : undefined;
+      const cn = cert && cert.subject ? cert.subject.CN : undefined;
+      const subject = Array.isArray(cn) ? cn.join(',') : cn;
+      // only a certificate the TLS layer verified against its CA identifies an agent
+      const verdict = this.server.identity.check(m.token, this.tls && s.authorized === true ? subject : undefined, m.agent.id);
+      if (!verdict.ok) {
+        if (verdict.error.code === AgentErrorCodes.AGENT_IDENTITY) this.server.count('identityRefused');
+        this.refuse(verdict.error);
         return;
       }
       clearTimeout(this.helloTimer);
       this.reader.limit = this.server.options.maxMessageBytes;
-      const s = this.socket as TLSSocket;
-      const cert = this.tls && typeof s.getPeerCertificate === 'function' ? s.getPeerCertificate() : undefined;
-      const cn = cert && cert.subject ? cert.subject.CN : undefined;
       this.agent = {
         ...m.agent,
         remoteAddress: this.socket.remoteAddress ?? '',
         remotePort: this.socket.remotePort ?? 0,
         tls: this.tls,
-        certificateSubject: Array.isArray(cn) ? cn.join(',') : cn,
+        certificateSubject: subject,
+        credential: verdict.credential,
       };
       const o = this.server.options;
       this.server.count('accepted');
       const agent = this.agent;
       // batches wait in the queue (pump awaits this) until the instance's durable position is known
-      this.ready = this.server.resume(agent.instance).then(
+      this.ready = this.server.resume(agent).then(
         () => {
           if (this.done) return;
-          this.write(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, lastSeq: this.server.lastSeq(agent.instance), heartbeatMs: o.heartbeatMs, maxMessageBytes: o.maxMessageBytes }));
+          this.write(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, lastSeq: this.server.lastSeq(agent), heartbeatMs: o.heartbeatMs, maxMessageBytes: o.maxMessageBytes }));
           debug('agent %s (%s) connected from %s', agent.id, agent.instance, this.remote);
           this.server.emit('connect', agent);
         },
@@ -453,11 +477,17 @@ class Connection {
         const b = this.queue.shift()!;
         this.queuedBytes -= b.frames.length;
         const agent = this.agent!;
-        if (b.seq <= this.server.lastSeq(agent.instance)) {
+        const last = this.server.lastSeq(agent);
+        if (b.seq <= last) {
           // Already processed before a reconnect whose ack was lost: ack again, do not deliver twice.
           this.server.count('duplicateBatches');
           this.write(encodeMessage({ t: 'ack', seq: b.seq }));
           continue;
+        }
+        if (b.seq - last > this.server.options.maxSeqJump) {
+          this.server.count('seqJumps');
+          this.refuse(new DbtapError(AgentErrorCodes.SEQ_JUMP, `batch ${b.seq} jumps ${b.seq - last} past the last one processed (${last}) for agent ${agent.id}, more than ${this.server.options.maxSeqJump}`));
+          return;
         }
         const frames = decodeBatchFrames(b.frames, b.n);
         if (frames instanceof DbtapError) {

@@ -68,6 +68,11 @@ export class RecordBuilder {
     return this.n;
   }
 
+  /** Continues the numbering of a restored session: the next record is number `emitted + 1`. */
+  resume(emitted: number): void {
+    this.n = emitted;
+  }
+
   /** A new record of `kind` at `ts`, with the identity filled in and status `unknown`. */
   start(kind: AuditEventKind, ts: Timestamp): AuditEvent {
     const ctx = this.ctx;

@@ -11,6 +11,7 @@ import type { BoundedMap } from './bounded-map.js';
 import type { Framer } from './framer.js';
 import type { PairingCounters } from './pairing.js';
 import { RecordBuilder } from './record.js';
+import type { KitSessionState } from './session-state.js';
 
 /** Something whose counters a {@link KitSession} folds into its stats. */
 export type Tracked = Framer | { readonly counters: PairingCounters } | BoundedMap<unknown, unknown>;
@@ -46,6 +47,20 @@ export abstract class KitSession implements ProtocolSession {
     dbType: string,
   ) {
     this.records = new RecordBuilder(ctx, dbType, this.stats);
+  }
+
+  /** The kit's part of a snapshot (see `session-state.ts`); undefined once the session stopped decoding. */
+  protected kitState(): KitSessionState | undefined {
+    if (!this.decoding) return undefined;
+    return { records: this.records.emitted, midSession: this.records.midSession, loggedIn: this.loggedIn, who: { ...this.records.who } };
+  }
+
+  /** Takes the kit's part of a snapshot back: record numbering, identity, login. */
+  protected restoreKit(k: KitSessionState): void {
+    this.records.resume(k.records);
+    this.records.midSession = k.midSession;
+    this.loggedIn = k.loggedIn;
+    Object.assign(this.records.who, k.who);
   }
 
   /** Framers, pairings and bounded maps whose counters fold into {@link KitSession.stats}. */

@@ -11,12 +11,13 @@
 //   COM_STMT_EXECUTE / COM_STMT_FETCH -> like COM_QUERY, with binary rows
 //   COM_CHANGE_USER -> the authentication exchange again
 import { type CloseReason, type Direction, type EventStatus, isKnownCharset } from '@dbtap/core';
-import { FifoPairing, pickCharset } from '../kit/index.js';
+import { FifoPairing, SESSION_STATE_VERSION, isSessionSnapshot, pickCharset, type SessionSnapshot } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
 import { believableCommand, decodeColumnCount, decodeColumnDef, decodeColumnRef, decodeErr, decodeOk, decodePrepareOk, eofStatus, eofWarnings, plausibleCommand, plausibleGreeting, plausibleResponsePacket } from './decoder.js';
-import { MysqlCommands, RState, noResponse, type Request } from './commands.js';
+import { MysqlCommands, RState, noResponse, type PreparedStatement, type Request } from './commands.js';
 import type { MysqlPacket } from './framer.js';
 import { Phase } from './login.js';
+import type { LoginRequest } from './messages.js';
 import { Cap, Command, MariaCap, Resp, Status, type OkPacket, commandName } from './messages.js';
 import { charsetOfCollation, decodeBinaryRow, decodeTextRow, setName, text } from './values.js';
 
@@ -35,6 +36,18 @@ function noteTable(head: Request, schema: string, table: string): void {
   if (list.length < MAX_TABLES && !list.includes(name)) list.push(name);
 }
 
+/** The protocol part of a MySQL session snapshot. */
+interface MysqlState {
+  caps: number;
+  mariaCaps: number;
+  deprecateEof: boolean | undefined;
+  charset: string;
+  login: LoginRequest | undefined;
+  statements: Array<[number, PreparedStatement]>;
+  lastPrepared: number;
+  pending: Request[];
+}
+
 /** The session state machine of one MySQL connection. */
 export class MysqlSession extends MysqlCommands {
   private readonly queue: FifoPairing<Request>;
@@ -43,6 +56,44 @@ export class MysqlSession extends MysqlCommands {
     super(ctx);
     this.queue = new FifoPairing<Request>(MAX_PENDING, (r) => this.emitRequest(this.settle(r, 'unknown')));
     this.track(this.queue);
+  }
+
+  // ---- snapshot / restore (kit/session-state.ts) -------------------------------------
+
+  /**
+   * The connection's context for a later process: identity, capabilities,
+   * charset, prepared statements (text, parameter types, result columns) and
+   * the requests still waiting for their responses. None during the login
+   * or once compressed or encrypted: such a connection resumes mid-session.
+   */
+  snapshot(): SessionSnapshot | undefined {
+    const kit = this.kitState();
+    if (kit === undefined || this.phase !== Phase.Command || this.client.compressed !== null || this.server.compressed !== null) return undefined;
+    const statements: Array<[number, PreparedStatement]> = [];
+    for (const id of this.statements.keys()) statements.push([id, this.statements.get(id)!]);
+    const pending: Request[] = [];
+    for (let i = 0; i < this.queue.length; i++) pending.push(this.queue.at(i)!);
+    const data: MysqlState = { caps: this.caps, mariaCaps: this.mariaCaps, deprecateEof: this.deprecateEof, charset: this.charset, login: this.login, statements, lastPrepared: this.lastPrepared, pending };
+    return { v: SESSION_STATE_VERSION, protocol: 'mysql', kit, data };
+  }
+
+  /** Continues from a {@link MysqlSession.snapshot}; false (nothing changed) for anything else. */
+  restore(snapshot: SessionSnapshot): boolean {
+    if (!isSessionSnapshot(snapshot, 'mysql')) return false;
+    const d = snapshot.data as Partial<MysqlState> | null;
+    if (d === null || typeof d !== 'object' || typeof d.caps !== 'number' || typeof d.mariaCaps !== 'number' || typeof d.charset !== 'string' || !Array.isArray(d.statements) || !Array.isArray(d.pending)) return false;
+    this.restoreKit(snapshot.kit);
+    this.caps = d.caps;
+    this.mariaCaps = d.mariaCaps;
+    this.deprecateEof = typeof d.deprecateEof === 'boolean' ? d.deprecateEof : undefined;
+    // the audit object's charset, when one is configured now, still wins
+    this.charset = pickCharset(this.ctx.options.charset, d.charset);
+    if (d.login !== null && typeof d.login === 'object') this.login = d.login;
+    for (const e of d.statements) if (Array.isArray(e) && typeof e[0] === 'number' && e[1] !== null && typeof e[1] === 'object' && typeof e[1].sql === 'string') this.statements.set(e[0], e[1]);
+    this.lastPrepared = typeof d.lastPrepared === 'number' ? d.lastPrepared : -1;
+    for (const r of d.pending) if (r !== null && typeof r === 'object' && typeof r.cmd === 'number' && typeof r.ts === 'number') this.queue.push(r);
+    this.phase = Phase.Command;
+    return true;
   }
 
   // ---- KitSession hooks -------------------------------------------------------------

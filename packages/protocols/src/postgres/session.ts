@@ -12,7 +12,7 @@
 // are kept, and a RowDescription, a Parse or a command tag equal to the
 // previous one reuses what that one decoded (a client repeats them).
 import { ByteReader, decodeText, Direction, type CloseReason, type ParamValue } from '@dbtap/core';
-import { BoundedMap, FrameFlag, KitSession, type Framer } from '../kit/index.js';
+import { BoundedMap, FrameFlag, KitSession, SESSION_STATE_VERSION, isSessionSnapshot, pickCharset, type Framer, type SessionSnapshot } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
 import { decodeBackend, decodeFields, decodeFrontend, decodeStartup, STARTUP_HEADER, TYPED_HEADER } from './decoder.js';
 import { answerFormat, pgFramer, startupFormat, typedFormat } from './framer.js';
@@ -27,6 +27,14 @@ const MAX_NAMED = 4096;
 const MAX_QUEUE = 65536;
 
 const EMPTY = new Uint8Array(0);
+
+/** The protocol part of a PostgreSQL session snapshot. */
+interface PostgresState {
+  charset: string;
+  txStatus: string;
+  statements: Array<[string, Statement]>;
+  portals: Array<[string, Portal]>;
+}
 
 /** A PostgreSQL (or wire-compatible) session. */
 export class PostgresSession extends KitSession {
@@ -74,6 +82,41 @@ export class PostgresSession extends KitSession {
       this.maxRows > 0,
     );
     this.track(this.client, this.server, this.queue, this.statements, this.portals);
+  }
+
+  // ---- snapshot / restore (kit/session-state.ts) ---------------------------
+
+  /**
+   * The connection's context for a later process: identity, charset,
+   * transaction status, named prepared statements and portals. None during
+   * the login or once encrypted. Requests waiting for their responses are
+   * not kept: their records are lost at a restart.
+   */
+  snapshot(): SessionSnapshot | undefined {
+    const kit = this.kitState();
+    if (kit === undefined || this.login.phase !== Phase.Ready) return undefined;
+    const statements: Array<[string, Statement]> = [];
+    for (const k of this.statements.keys()) statements.push([k, this.statements.get(k)!]);
+    const portals: Array<[string, Portal]> = [];
+    for (const k of this.portals.keys()) portals.push([k, this.portals.get(k)!]);
+    const data: PostgresState = { charset: this.login.charset, txStatus: this.txStatus, statements, portals };
+    return { v: SESSION_STATE_VERSION, protocol: 'postgres', kit, data };
+  }
+
+  /** Continues from a {@link PostgresSession.snapshot}; false (nothing changed) for anything else. */
+  restore(snapshot: SessionSnapshot): boolean {
+    if (!isSessionSnapshot(snapshot, 'postgres')) return false;
+    const d = snapshot.data as Partial<PostgresState> | null;
+    if (d === null || typeof d !== 'object' || typeof d.charset !== 'string' || !Array.isArray(d.statements) || !Array.isArray(d.portals)) return false;
+    this.restoreKit(snapshot.kit);
+    // the audit object's charset, when one is configured now, still wins
+    this.login.charset = pickCharset(this.ctx.options.charset, d.charset);
+    if (typeof d.txStatus === 'string') this.txStatus = d.txStatus;
+    const plain = (e: unknown): e is [string, Record<string, unknown>] => Array.isArray(e) && typeof e[0] === 'string' && e[1] !== null && typeof e[1] === 'object';
+    for (const e of d.statements) if (plain(e) && typeof e[1].sql === 'string' && e[1].bytes instanceof Uint8Array && Array.isArray(e[1].types)) this.statements.set(e[0], e[1] as unknown as Statement);
+    for (const e of d.portals) if (plain(e) && typeof e[1].statement === 'string' && Array.isArray(e[1].params)) this.portals.set(e[0], e[1] as unknown as Portal);
+    this.login.phase = Phase.Ready;
+    return true;
   }
 
   // ---- plumbing ----------------------------------------------------------

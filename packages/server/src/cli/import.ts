@@ -1,4 +1,5 @@
 // `dbtap import`: audit capture files into the store, as the server would.
+import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { openCapture, type Frame } from '@dbtap/core';
 import { registryDialects } from '../compose.js';
@@ -10,11 +11,32 @@ import { configuredRules, parsePorts, UsageError, type Command } from './common.
 export const importCommand: Command = {
   name: 'import',
   usage: `  import [--data-dir DIR] [--config FILE] [--port ...] <file.pcap>...
-      Audit capture files into the store (offline audit); exit 1 when a
-      capture ended early.
+      Audit capture files into the store (offline audit); several files are
+      one capture continued (rotated with tcpdump -C or -G), in the order
+      given. Records already stored (the same capture imported again) are
+      counted and skipped. Exit 1 when a capture ended early.
 `,
   run,
 };
+
+/** Frames read and handed on at once. */
+const CHUNK_FRAMES = 4096;
+
+/**
+ * The id of an import: a digest of its first frames (times and bytes). It
+ * prefixes every flow and record id, so importing the same capture again
+ * yields the same record ids (stored once), while another capture whose
+ * connections happen to share addresses gets ids of its own.
+ */
+function importId(first: readonly Frame[]): string {
+  const h = createHash('sha256');
+  const ts = Buffer.alloc(8);
+  for (const f of first) {
+    ts.writeDoubleBE(f.ts);
+    h.update(ts).update(f.data);
+  }
+  return h.digest('hex').slice(0, 12);
+}
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -40,25 +62,47 @@ async function run(args: string[]): Promise<number> {
   });
   let failed = 0;
   try {
+    const storedBefore = (await server.store.stats()).records;
+    // One pipeline for every file: connections carry over from one file to the next.
+    let source: string | undefined;
+    let prefix = '';
+    const ingest = async (frames: Frame[]): Promise<void> => {
+      if (source === undefined) {
+        if (frames.length === 0) return;
+        const id = importId(frames);
+        source = `import:${id}`;
+        prefix = `${id}/`;
+      }
+      await server.ingest(source, frames, undefined, prefix);
+    };
+    const counted = () => {
+      const p = server.stats().pipelines[0];
+      return { frames: p?.frames ?? 0, events: p?.events ?? 0, refused: server.stats().refusedFrames };
+    };
     for (const file of positionals) {
       const reader = openCapture(file === '-' ? '/dev/stdin' : file);
-      const source = `file:${file}`;
-      const refusedBefore = server.stats().refusedFrames;
+      const before = counted();
       const chunk: Frame[] = [];
       for (let f = reader.next(); f !== undefined; f = reader.next()) {
         chunk.push({ ...f, data: f.data.slice() });
-        if (chunk.length >= 4096) await server.ingest(source, chunk.splice(0));
+        if (chunk.length >= CHUNK_FRAMES) await ingest(chunk.splice(0));
       }
-      await server.ingest(source, chunk);
+      await ingest(chunk.splice(0));
       reader.close();
-      const st = await server.endSource(source);
-      const refused = server.stats().refusedFrames - refusedBefore;
-      process.stderr.write(`dbtap: ${file}: ${st?.frames ?? 0} frames, ${st?.flows ?? 0} flows, ${st?.events ?? 0} records${refused > 0 ? `, ${refused} frames refused (timestamp before 1970 or more than ${cfg.ingest.maxFutureSeconds} s in the future)` : ''}\n`);
+      const after = counted();
+      const refused = after.refused - before.refused;
+      process.stderr.write(`dbtap: ${file}: ${after.frames - before.frames} frames, ${after.events - before.events} records${refused > 0 ? `, ${refused} frames refused (timestamp before 1970 or more than ${cfg.ingest.maxFutureSeconds} s in the future)` : ''}\n`);
       if (reader.error) {
         failed++;
         process.stderr.write(`dbtap: ${file}: capture ended early: ${reader.error.code}: ${reader.error.message}\n`);
       }
     }
+    // Connections still open at the end of the last file close now (their pending requests become records).
+    const st = source !== undefined ? await server.endSource(source) : undefined;
+    const stored = (await server.store.stats()).records - storedBefore;
+    const made = server.stats().records + server.stats().alerts;
+    const already = made - stored;
+    process.stderr.write(`dbtap: import ${source ?? '(no frames)'}: ${st?.frames ?? 0} frames, ${st?.flows ?? 0} flows, ${made} records and alerts, ${stored} stored${already > 0 ? `, ${already} already stored (same capture imported before)` : ''}\n`);
   } finally {
     await server.stop();
   }

@@ -50,6 +50,7 @@ async function run(args: string[]): Promise<number> {
     ...(cfg.notifications.length > 0 ? { notifier: new Notifier(cfg.notifications, { spoolDir: join(cfg.dataDir, 'notify-spool'), log: (line) => logger.warn(line) }) } : {}),
     ...(cfg.agents.token !== undefined ? { agentToken: cfg.agents.token } : {}),
     ...(agentTls !== undefined ? { agentTls } : {}),
+    ...(cfg.agents.credentials !== undefined ? { agentCredentials: cfg.agents.credentials } : {}),
     agentLimits: agentLimits(cfg.agents),
     ...(cfg.ports !== undefined ? { ports: cfg.ports } : {}),
     log: (line, level) => logger.log(level ?? 'info', line),

@@ -34,10 +34,14 @@ const KEY_ID_LABEL = Buffer.from('dbtap-chain-key-id', 'latin1');
  * - `retention`: a retention checkpoint: the link the chain now starts
  *   after (older links were pruned with their records) and every record
  *   position retention removed from the links that remain.
+ * - `position`: an ingest position (a source and its last stored batch
+ *   number), written in the transaction that stores it, so a position
+ *   changed behind the store's back (which decides what a re-sent batch
+ *   counts as a duplicate) is reported like an altered record.
  */
-export type LinkKind = 'batch' | 'adopt' | 'retention';
+export type LinkKind = 'batch' | 'adopt' | 'retention' | 'position';
 
-const KIND_BYTE: Record<LinkKind, number> = { batch: 0x42 /* B */, adopt: 0x41 /* A */, retention: 0x52 /* R */ };
+const KIND_BYTE: Record<LinkKind, number> = { batch: 0x42 /* B */, adopt: 0x41 /* A */, retention: 0x52 /* R */, position: 0x50 /* P */ };
 
 /** One link as stored (both stores keep these columns). */
 export interface LinkRow {
@@ -136,7 +140,24 @@ export function sameHash(a: Buffer, b: Buffer): boolean {
 
 /** True for a valid link kind name. */
 export function isLinkKind(s: unknown): s is LinkKind {
-  return s === 'batch' || s === 'adopt' || s === 'retention';
+  return s === 'batch' || s === 'adopt' || s === 'retention' || s === 'position';
+}
+
+// ---- ingest positions ---------------------------------------------------------
+
+/** Encodes an ingest position as a position link body: `seq u64 | source (UTF-8)`. */
+export function encodePosition(source: string, seq: number): Buffer {
+  const src = Buffer.from(source, 'utf8');
+  const out = Buffer.alloc(8 + src.length);
+  u64(out, 0, seq);
+  src.copy(out, 8);
+  return out;
+}
+
+/** Decodes a position link body; `undefined` when it is malformed. */
+export function decodePosition(body: Buffer): { source: string; seq: number } | undefined {
+  if (body.length < 9) return undefined;
+  return { seq: readU64(body, 0), source: body.subarray(8).toString('utf8') };
 }
 
 // ---- batch bodies -----------------------------------------------------------

@@ -21,6 +21,7 @@ import {
   type ChainKey,
   type Checkpoint,
   type LinkKind,
+  encodePosition,
   type LinkRow,
 } from './chain.js';
 import { sqliteDriver } from '../store/native.js';
@@ -44,6 +45,11 @@ CREATE TABLE IF NOT EXISTS chain (
 );
 CREATE INDEX IF NOT EXISTS chain_retention ON chain(n) WHERE kind = 'retention';
 `;
+
+/** The stored ingest positions (`meta` rows `ingest:<source>`), by source. */
+const POSITIONS_SQL = "SELECT substr(key, 8) AS source, CAST(value AS INTEGER) AS seq FROM meta WHERE key LIKE 'ingest:%' ORDER BY key";
+/** `meta` key set once the positions already stored have been sealed. */
+const POSITIONS_SEALED = 'chain:positions';
 
 const RECORD_COLUMNS = 'seq, id, kind, ts, flow_id, audit_object, db_user, client_ip, program, db_type, stmt_type, risk, status, size';
 const READ_CHUNK = 2000;
@@ -84,6 +90,7 @@ export class SqliteChain {
   private readonly maxRecordSeq: () => number;
   private readonly insertLink: Database.Statement;
   private readonly latestRetentionLink: Database.Statement;
+  private readonly storedPositions: Database.Statement;
   private pending: Array<{ seq: number; hash: Buffer }> = [];
   private current: Head | undefined;
 
@@ -100,7 +107,15 @@ export class SqliteChain {
     this.maxRecordSeq = () => maxSeq.get() as number;
     this.insertLink = db.prepare('INSERT INTO chain (n, kind, at, first_seq, last_seq, count, key_id, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.latestRetentionLink = db.prepare("SELECT * FROM chain WHERE kind = 'retention' ORDER BY n DESC LIMIT 1");
+    this.storedPositions = db.prepare(POSITIONS_SQL);
     if (this.head() === undefined) db.transaction(() => this.adopt()).immediate();
+    // Positions stored before they were sealed are sealed once, as records are adopted.
+    if (db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(POSITIONS_SEALED) === undefined) {
+      db.transaction(() => {
+        this.sealPositions(this.writable('open'));
+        db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(POSITIONS_SEALED, '1');
+      }).immediate();
+    }
   }
 
   /** Id of the key links are signed with, `''` when unsigned. */
@@ -172,6 +187,25 @@ export class SqliteChain {
     this.write(this.current, 'batch', p[0]!.seq, p[p.length - 1]!.seq, p.length, encodeEntries(p));
   }
 
+  /**
+   * Seals an ingest position; call inside the append transaction that
+   * stores it, after {@link SqliteChain.seal}.
+   */
+  position(source: string, seq: number): void {
+    this.current = this.writePosition(this.head(), source, seq);
+  }
+
+  private writePosition(head: Head | undefined, source: string, seq: number): Head {
+    // first/last seq carry the high-water position on, as retention links do: begin() continues from it
+    const high = Math.max(head?.lastSeq ?? 0, this.maxRecordSeq());
+    return this.write(head, 'position', high, high, 0, encodePosition(source, seq));
+  }
+
+  // Every stored position again, so each has a link after the start of the chain (after adoption and after retention pruned links).
+  private sealPositions(head: Head | undefined): void {
+    for (const p of this.storedPositions.all() as Array<{ source: string; seq: number }>) head = this.writePosition(head, p.source, p.seq);
+  }
+
   private checkpoint(): Checkpoint {
     const row = this.latestRetentionLink.get() as Record<string, unknown> | undefined;
     const cp = row === undefined ? undefined : decodeCheckpoint(row.body as Buffer);
@@ -215,7 +249,7 @@ export class SqliteChain {
       this.db.prepare('DELETE FROM chain WHERE n <= ?').run(cut.n);
       const next: Checkpoint = { cutN: cut.n, cutHash: cut.hash, cutSeq: cut.lastSeq, removed: rangesAbove(cp.removed, cut.lastSeq) };
       const high = Math.max(head?.lastSeq ?? 0, this.maxRecordSeq());
-      this.write(head, 'retention', high, high, 0, encodeCheckpoint(next));
+      this.sealPositions(this.write(head, 'retention', high, high, 0, encodeCheckpoint(next)));
     }).immediate();
   }
 }
@@ -269,6 +303,11 @@ export async function verifySqliteDatabase(db: Database.Database, options: Verif
       }
     },
     expectedColumns,
+    positions: async () => {
+      const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+      const rows = hasMeta ? (db.prepare(POSITIONS_SQL).all() as Array<{ source: string; seq: number }>) : [];
+      return new Map(rows.map((r) => [r.source, r.seq]));
+    },
   };
   if (!snapshot) return verifyChain(source, options);
   db.exec('BEGIN');

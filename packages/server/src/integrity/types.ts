@@ -45,6 +45,8 @@ export interface VerifyOptions {
  * - `link-malformed`: a link's stored fields cannot be decoded.
  * - `key-downgrade`: an unsigned link follows signed ones.
  * - `anchor-mismatch`: a given anchor is not in the chain, or has another hash.
+ * - `position-altered`: a stored ingest position differs from the one its
+ *   newest `position` link sealed, is sealed by none, or is gone.
  */
 export type IntegrityProblemKind =
   | 'record-altered'
@@ -55,7 +57,8 @@ export type IntegrityProblemKind =
   | 'link-missing'
   | 'link-malformed'
   | 'key-downgrade'
-  | 'anchor-mismatch';
+  | 'anchor-mismatch'
+  | 'position-altered';
 
 /** One thing verification found wrong. */
 export interface IntegrityProblem {
@@ -71,6 +74,8 @@ export interface IntegrityProblem {
   recordId?: string;
   /** The column that disagrees (`column-altered`). */
   column?: string;
+  /** The ingest source concerned (`position-altered`). */
+  source?: string;
 }
 
 /** Result of verifying a store's chain. */

@@ -6,6 +6,7 @@ import {
   ZERO_HASH,
   chainKey,
   decodeCheckpoint,
+  decodePosition,
   entryCount,
   entryHash,
   entrySeq,
@@ -40,6 +41,8 @@ export interface ChainSource {
   records(): AsyncIterable<StoredRecord>;
   /** The filter columns the store derives from a record (compared with {@link StoredRecord.columns}). */
   expectedColumns(e: AuditEvent, json: string): Record<string, unknown>;
+  /** The stored ingest positions by source, when the store seals them with `position` links. */
+  positions?(): Promise<ReadonlyMap<string, number>>;
 }
 
 function hex(b: Buffer): string {
@@ -152,6 +155,7 @@ export async function verifyChain(source: ChainSource, options: VerifyOptions = 
   let prev = startHash;
   let head: LinkRow | undefined;
   let adopted: { records: number; at: number } | undefined;
+  const sealedPositions = new Map<string, { seq: number; link: number }>();
 
   for await (const link of source.links(startN)) {
     links++;
@@ -187,6 +191,12 @@ export async function verifyChain(source: ChainSource, options: VerifyOptions = 
     head = link;
 
     if (link.kind === 'retention') continue;
+    if (link.kind === 'position') {
+      const p = decodePosition(link.body);
+      if (p === undefined) report({ kind: 'link-malformed', link: link.n, message: `link ${link.n} (ingest position) cannot be decoded` });
+      else sealedPositions.set(p.source, { seq: p.seq, link: link.n });
+      continue;
+    }
     if (!isLinkKind(link.kind)) {
       report({ kind: 'link-malformed', link: link.n, message: `link ${link.n} has an unknown kind ${JSON.stringify(link.kind)}` });
       continue;
@@ -232,6 +242,17 @@ export async function verifyChain(source: ChainSource, options: VerifyOptions = 
     }
   }
   await drainBelow(Number.POSITIVE_INFINITY);
+  const positions = await source.positions?.();
+  if (positions !== undefined) {
+    for (const [src, seq] of positions) {
+      const sealed = sealedPositions.get(src);
+      if (sealed === undefined) report({ kind: 'position-altered', source: src, message: `ingest position of ${src} (batch ${seq}) is sealed by no link: it was added behind the store's back` });
+      else if (sealed.seq !== seq) report({ kind: 'position-altered', link: sealed.link, source: src, message: `ingest position of ${src} was altered: it says batch ${seq}, link ${sealed.link} sealed batch ${sealed.seq}` });
+    }
+    for (const [src, sealed] of sealedPositions) {
+      if (!positions.has(src)) report({ kind: 'position-altered', link: sealed.link, source: src, message: `ingest position of ${src} (batch ${sealed.seq}, sealed in link ${sealed.link}) is missing` });
+    }
+  }
   if (key !== undefined && head !== undefined && head.keyId === '') {
     report({ kind: 'key-downgrade', link: head.n, message: `a key was given but the newest link (${head.n}) is unsigned: the chain was written without the key, or rewritten` });
   }

@@ -385,5 +385,6 @@ export function checkPosition(options: AppendOptions | undefined): AppendOptions
   if (typeof p.source !== 'string' || p.source === '' || p.source.length > 512 || !Number.isSafeInteger(p.seq) || p.seq < 0) {
     throw new DbtapError(StoreErrorCodes.BAD_RECORD, 'append: position must be { source: non-empty string, seq: integer >= 0 }');
   }
+  if (p.sessions !== undefined && typeof p.sessions !== 'string') throw new DbtapError(StoreErrorCodes.BAD_RECORD, 'append: position.sessions must be a string');
   return p;
 }

@@ -278,9 +278,15 @@ export class SqliteStore implements AuditStore {
          errors = errors + excluded.errors, max_risk = max(max_risk, excluded.max_risk)`,
     );
     const setPosition = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    const dropSessions = this.db.prepare('DELETE FROM meta WHERE key = ?');
     this.appendTx = this.db.transaction((events: readonly AuditEvent[], position?: AppendOptions['position']) => {
       this.appendRows(events);
-      if (position !== undefined) setPosition.run(`ingest:${position.source}`, String(position.seq));
+      if (position !== undefined) {
+        setPosition.run(`ingest:${position.source}`, String(position.seq));
+        if (position.sessions !== undefined) setPosition.run(`sessions:${position.source}`, position.sessions);
+        else dropSessions.run(`sessions:${position.source}`);
+        this.chain.position(position.source, position.seq);
+      }
     });
   }
 
@@ -303,6 +309,12 @@ export class SqliteStore implements AuditStore {
     this.check();
     const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(`ingest:${source}`) as string | undefined;
     return v === undefined ? 0 : Number(v);
+  }
+
+  /** {@inheritDoc AuditStore.ingestSessions} */
+  async ingestSessions(source: string): Promise<string | undefined> {
+    this.check();
+    return this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(`sessions:${source}`) as string | undefined;
   }
 
   private appendRows(events: readonly AuditEvent[]): void {

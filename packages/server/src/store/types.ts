@@ -463,8 +463,14 @@ export interface AppendOptions {
    * sequence number), committed in the same transaction as the records, so
    * that after a crash the source resumes exactly after what is stored.
    * Given with an empty batch, only the position is committed.
+   *
+   * `sessions`: the state of the source's open connections at this
+   * position (`AuditPipeline.sessionStates`), kept in the same transaction
+   * so that a restart resumes them exactly where the position says; absent
+   * means none (a kept state is removed). Stores without
+   * {@link AuditStore.ingestSessions} ignore it.
    */
-  position?: { source: string; seq: number };
+  position?: { source: string; seq: number; sessions?: string };
 }
 
 /**
@@ -480,6 +486,8 @@ export interface AuditStore {
   append(events: readonly AuditEvent[], options?: AppendOptions): Promise<void>;
   /** The last ingest position committed for a source with {@link AppendOptions.position} (0 when none). */
   ingestPosition(source: string): Promise<number>;
+  /** The session state committed with the source's last position ({@link AppendOptions.position}), if any. Optional. */
+  ingestSessions?(source: string): Promise<string | undefined>;
   /** Finds records, one page at a time. */
   search(q: RecordQuery): Promise<RecordPage>;
   /** Lists sessions, one page at a time. */
