@@ -48,7 +48,6 @@ test('a corrupt or invalid config file is refused with DBTAP_E_CONFIG', (t) => {
       ['agents:\n  tls: { cert: a.pem }\n', /agents\.tls\.key must be a non-empty string/],
       ['api:\n  tls: { cert: a.pem, key: a.key, requireClientCert: yes-please }\n', /api\.tls\.requireClientCert must be true or false/],
       ['api:\n  tls: { cert: a.pem, key: a.key, crt: b.pem }\n', /api\.tls\.crt must be one of cert, key, ca, requireClientCert \(unknown key; did you mean 'cert'\?\)/],
-      ['agents:\n  tls: { cert: a.pem }\n', /agents\.tls must be one of listen, token, helloTimeoutMs, maxHelloBytes, maxConnections, maxConnectionsPerAddress, maxSeqJump, credentials \(unknown key\)/],
       ['agents:\n  credentials:\n    - { name: db1, tokne: x, agentIds: [db1] }\n', /agents\.credentials\[0\]\.tokne must be .*did you mean 'token'/],
       ['agents:\n  credentials:\n    - { name: db1, token: a-token-of-16-chars }\n', /agents\.credentials\[0\]\.agentIds must be a list/],
       ['agents:\n  credentials:\n    - { name: db1, token: a-token-of-16-chars, agentIds: [db1] }\n    - { name: db2, token: another-token-16-chars, agentIds: [db1] }\n', /agents\.credentials: \[1\] \(db2\): agent id "db1" is already bound to db1/],
