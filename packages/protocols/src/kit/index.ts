@@ -6,3 +6,4 @@ export * from './bounded-map.js';
 export * from './record.js';
 export * from './session.js';
 export * from './opaque.js';
+export * from './repeat.js';
