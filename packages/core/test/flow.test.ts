@@ -1,7 +1,7 @@
 import test from 'ava';
 import { decodePacket, FlowTable, TcpFlags, TcpStream, type CloseReason, type Flow, type FlowHandler, type FlowTableOptions } from '@dbtap/core';
 import { tcpFrame, type TcpSpec } from './helpers/frames.js';
-import { tupleHash } from '../src/flow/table.js';
+import { tupleHash } from '../src/flow/hash.js';
 
 const { SYN, ACK, FIN, RST, PSH } = TcpFlags;
 

@@ -4,6 +4,7 @@ import type { DecodedPacket } from '../packet/types.js';
 import { TcpFlags } from '../packet/types.js';
 import type { Timestamp } from '../time.js';
 import { TcpStream } from './stream.js';
+import { tupleHash } from './hash.js';
 import type { StreamCounters } from './stream.js';
 
 /** One TCP connection, both directions. */
@@ -202,24 +203,6 @@ class FlowList<T> {
 function ipKey(ip: Uint8Array): number | string {
   if (ip.length === 4) return ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
   return ipToString(ip);
-}
-
-/** A 32-bit mix of one endpoint (FNV-1a over the address bytes and the port, then a finaliser). */
-function endpointHash(ip: Uint8Array, port: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < ip.length; i++) h = Math.imul(h ^ ip[i]!, 0x01000193);
-  h = Math.imul(h ^ port, 0x01000193);
-  return Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-}
-
-/**
- * Bucket of a connection, the same from both directions (the endpoints are
- * combined symmetrically), kept to 30 bits so Map keys stay small integers.
- * Collisions are chained through {@link FlowState.chain} and told apart by
- * the tuple itself.
- */
-export function tupleHash(srcIp: Uint8Array, srcPort: number, dstIp: Uint8Array, dstPort: number): number {
-  return (endpointHash(srcIp, srcPort) ^ endpointHash(dstIp, dstPort)) & 0x3fffffff;
 }
 
 /** Text of one endpoint; orders the two sides of a connection whose ports are equal. */

@@ -366,8 +366,7 @@ export class PostgresSession extends KitSession {
 
   /** Stores a named statement or portal; a name defined again counts as new (oldest evicted first). */
   private remember<V>(map: BoundedMap<string, V>, name: string, v: V): void {
-    map.delete(name);
-    map.set(name, v);
+    map.renew(name, v);
   }
 
   // ---- server side -------------------------------------------------------
