@@ -3,7 +3,7 @@
 // baseline: it still dissects every frame). Prints one JSON line per case.
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { FlowTable, openCapture, PacketDecoder } from '@dbtap/core';
+import { decodePacket, FlowTable, openCapture, PacketDecoder, type DecodedPacket } from '@dbtap/core';
 import { benchCapture } from '../../../test-support/bench-capture.js';
 
 const file = process.env.DBTAP_BENCH_CAPTURE ?? (await benchCapture());
@@ -36,9 +36,33 @@ function run(withReassembly: boolean): { frames: number; seconds: number; bytes:
   return { frames, seconds, bytes: delivered, heapMb: Math.round(heap / 1e5) / 10 };
 }
 
+/**
+ * The flow table alone: every packet decoded once into memory (frames copied),
+ * then fed to a fresh table; the median of `runs`. This is the per-packet
+ * cost of the flow lookup, activity order and reassembly without the file
+ * reading and decoding around it.
+ */
+function tableOnly(runs: number): { frames: number; seconds: number } {
+  const reader = openCapture(file);
+  const packets: DecodedPacket[] = [];
+  for (let f = reader.next(); f !== undefined; f = reader.next()) packets.push(decodePacket({ ...f, data: f.data.slice() }));
+  reader.close();
+  const times: number[] = [];
+  for (let i = 0; i < runs + 2; i++) {
+    const table = new FlowTable({ open: () => {}, data: () => {}, gap: () => {}, close: () => {} });
+    const t0 = process.hrtime.bigint();
+    for (const p of packets) table.process(p);
+    table.flush(Number.MAX_SAFE_INTEGER);
+    if (i >= 2) times.push(Number(process.hrtime.bigint() - t0) / 1e9); // the first two warm up
+  }
+  times.sort((a, b) => a - b);
+  return { frames: packets.length, seconds: times[times.length >> 1]! };
+}
+
 run(true); // warm-up
 const decodeOnly = run(false);
 const full = run(true);
+const table = tableOnly(5);
 const t0 = process.hrtime.bigint();
 const ts = spawnSync('tshark', ['-r', file, '-q', '-z', 'conv,tcp'], { stdio: ['ignore', 'ignore', 'ignore'] });
 const tsharkSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -50,6 +74,7 @@ const line = (name: string, r: { frames: number; seconds: number }, extra: Recor
   }));
 line('read+decode', decodeOnly, { heapMb: decodeOnly.heapMb });
 line('read+decode+reassemble', full, { payloadMb: +(full.bytes / 1e6).toFixed(1), heapMb: full.heapMb });
+line('reassemble-only', table, { nsPerPacket: Math.round((table.seconds * 1e9) / table.frames) });
 if (ts.status === 0) {
   line('tshark-conv-tcp', { frames: full.frames, seconds: tsharkSeconds });
   console.log(JSON.stringify({ bench: 'core/ratio', speedupVsTshark: +(tsharkSeconds / full.seconds).toFixed(1) }));

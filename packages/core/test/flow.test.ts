@@ -1,6 +1,7 @@
 import test from 'ava';
 import { decodePacket, FlowTable, TcpFlags, TcpStream, type CloseReason, type Flow, type FlowHandler, type FlowTableOptions } from '@dbtap/core';
 import { tcpFrame, type TcpSpec } from './helpers/frames.js';
+import { tupleHash } from '../src/flow/hash.js';
 
 const { SYN, ACK, FIN, RST, PSH } = TcpFlags;
 
@@ -196,4 +197,55 @@ test('stray ACKs and FINs of unseen connections do not open flows', (t) => {
   ft.process(pkt({ ...C, seq: 5, flags: ACK }));
   ft.process(pkt({ ...C, seq: 5, flags: FIN | ACK }));
   t.is(ft.stats.flows, 0);
+});
+
+test('the least recently active flow is evicted at the cap, not the first opened', (t) => {
+  const [ft, log] = table({ maxFlows: 2 });
+  ft.process(pkt({ ...C, sport: 1000, seq: 1, flags: SYN }, 1));
+  ft.process(pkt({ ...C, sport: 1001, seq: 1, flags: SYN }, 2));
+  ft.process(pkt({ ...C, sport: 1000, seq: 2, flags: ACK, payload: 'x' }, 3));
+  ft.process(pkt({ ...C, sport: 1002, seq: 1, flags: SYN }, 4));
+  t.deepEqual(log.events.filter((e) => e.endsWith('evicted')).map((e) => e.replace(/^close 10\.0\.0\.1:(\d+)>.*$/, '$1')), ['1001']);
+  t.deepEqual([...ft.activeFlows()].map((f) => f.client.port), [1000, 1002]);
+});
+
+test('connections whose tuples share a hash bucket are kept apart, through close, linger and reuse', (t) => {
+  // Find two clients of the same server whose tuples land in one bucket (hosts 10.x.y.z, port 40000).
+  const server = new Uint8Array([10, 0, 0, 2]);
+  const ip = new Uint8Array([10, 0, 0, 0]);
+  const seen = new Map<number, number>();
+  let pair: [number, number] | undefined;
+  for (let i = 1; i < 1 << 22 && pair === undefined; i++) {
+    ip[1] = i >> 16;
+    ip[2] = (i >> 8) & 255;
+    ip[3] = i & 255;
+    const h = tupleHash(ip, 40000, server, 3306);
+    const other = seen.get(h);
+    if (other !== undefined) pair = [other, i];
+    else seen.set(h, i);
+  }
+  if (pair === undefined) return t.fail('no two tuples share a bucket');
+  const host = (i: number): string => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
+  const a = { src: host(pair[0]), dst: '10.0.0.2', sport: 40000, dport: 3306 };
+  const aBack = { src: '10.0.0.2', dst: host(pair[0]), sport: 3306, dport: 40000 };
+  const b = { src: host(pair[1]), dst: '10.0.0.2', sport: 40000, dport: 3306 };
+  const [ft, log] = table();
+  ft.process(pkt({ ...a, seq: 100, flags: SYN }));
+  ft.process(pkt({ ...b, seq: 200, flags: SYN }));
+  ft.process(pkt({ ...a, seq: 101, flags: ACK, payload: 'a1' }));
+  ft.process(pkt({ ...b, seq: 201, flags: ACK, payload: 'b1' }));
+  ft.process(pkt({ ...aBack, seq: 500, flags: ACK, payload: 'r' }));
+  ft.process(pkt({ ...aBack, seq: 501, flags: RST }));
+  ft.process(pkt({ ...a, seq: 103, flags: ACK, payload: 'late' })); // absorbed by the lingering flow
+  ft.process(pkt({ ...b, seq: 203, flags: ACK, payload: 'b2' }));
+  ft.process(pkt({ ...a, seq: 900, flags: SYN })); // the tuple reused
+  ft.process(pkt({ ...a, seq: 901, flags: ACK, payload: 'a2' }));
+  ft.flush(10);
+  const ids = log.flows.map((f) => f.id);
+  t.is(ids.length, 3);
+  t.deepEqual(log.bytes.get(ids[0]!), ['a1', 'r']);
+  t.deepEqual(log.bytes.get(ids[1]!), ['b1b2', '']);
+  t.deepEqual(log.bytes.get(ids[2]!), ['a2', '']);
+  t.deepEqual(log.events.filter((e) => e.startsWith('close')).map((e) => e.split(' ')[2]), ['rst', 'end-of-capture', 'end-of-capture']);
+  t.is(ft.size, 0);
 });

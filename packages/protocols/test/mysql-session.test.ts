@@ -448,3 +448,29 @@ test('regression: a false packet start found while resynchronising a response ca
   t.like(h.events.find((e) => e.sql === 'SELECT 3'), { status: 'ok' });
   t.like(h.events.find((e) => e.sql === "SELECT 'last'"), { status: 'ok' });
 });
+
+test('column definitions repeated across statements: each record names its own columns and tables', (t) => {
+  // Six statements whose first columns differ (more than are remembered per position), run twice,
+  // then a column whose bytes differ from a remembered one only in its table.
+  const tables = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const result = (table: string, cols: string[]): Uint8Array =>
+    concat(pkt(1, lenenc(cols.length)), ...cols.map((c, i) => pkt(2 + i, colDef(c, 0xfd, { table }))), pkt(2 + cols.length, eof()), pkt(3 + cols.length, textRow(...cols)), pkt(4 + cols.length, eof(2)));
+  const script: [0 | 1, Uint8Array][] = [...loginScript()];
+  const expected: [string[], string][] = [];
+  for (let round = 0; round < 2; round++) {
+    for (const tb of tables) {
+      const cols = [`id_${tb}`, 'name'];
+      script.push([C, pkt(0, query(`SELECT id_${tb}, name FROM ${tb}`))], [S, result(tb, cols)]);
+      expected.push([cols, `test.${tb}`]);
+    }
+  }
+  script.push([C, pkt(0, query('SELECT id_a, name FROM z'))], [S, result('z', ['id_a', 'name'])]);
+  expected.push([['id_a', 'name'], 'test.z']);
+  for (const maxRows of [0, 1]) {
+    const h = newSession({ maxRows });
+    feed(h, script);
+    const statements = h.events.filter((e) => e.kind === 'statement');
+    t.deepEqual(statements.map((e) => [e.columns, e.attributes?.resultTables]), expected);
+    if (maxRows > 0) t.deepEqual(statements.map((e) => e.rows), expected.map(([cols]) => [cols]));
+  }
+});

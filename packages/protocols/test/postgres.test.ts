@@ -47,6 +47,7 @@ import {
   terminate,
 } from './helpers/postgres.js';
 import { makeCertificate, recordTls } from '../../../test-support/tls-recorder.js';
+import { binaryValue } from '../src/postgres/values.js';
 
 // ---- detection ---------------------------------------------------------------
 
@@ -756,4 +757,19 @@ test('SSLRequest accepted, then a real TLS handshake: the connection record carr
     t.like(h.events[1]!, { tls: true, attributes: { undecoded: how }, tlsFacts: { sni: 'pg.example.test' } });
     t.is(h.session.stats.malformed, 0);
   }
+});
+
+test('binary int8 values are numbers while they are safe integers and BigInt beyond, at every boundary', (t) => {
+  const int8 = (v: bigint): Uint8Array => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigInt64(0, v);
+    return b;
+  };
+  const INT8 = 20;
+  const safe = [0n, 1n, -1n, 4294967295n, 4294967296n, -4294967296n, -4294967297n, 9007199254740991n, -9007199254740991n, 123456789012345n];
+  for (const v of safe) t.is(binaryValue(int8(v), INT8, 'utf-8'), Number(v), String(v));
+  const big = [9007199254740992n, -9007199254740992n, 9223372036854775807n, -9223372036854775808n, 18014398509481984n];
+  for (const v of big) t.is(binaryValue(int8(v), INT8, 'utf-8'), v, String(v));
+  // time of day (µs) is never beyond 2^53
+  t.is(binaryValue(int8(45_296_789_000n), 1083, 'utf-8'), '12:34:56.789');
 });

@@ -4,6 +4,7 @@ import type { DecodedPacket } from '../packet/types.js';
 import { TcpFlags } from '../packet/types.js';
 import type { Timestamp } from '../time.js';
 import { TcpStream } from './stream.js';
+import { tupleHash } from './hash.js';
 import type { StreamCounters } from './stream.js';
 
 /** One TCP connection, both directions. */
@@ -105,11 +106,24 @@ class FlowState<T> implements Flow<T> {
   readonly tcp: [TcpStream, TcpStream];
   closed = false;
   closedAt = 0;
+  // Intrusive links: in the active list (least recently active first) while
+  // open, in the lingering list (oldest close first) once closed by FIN/RST.
+  prev: FlowState<T> | undefined = undefined;
+  next: FlowState<T> | undefined = undefined;
+  /** Next flow in the same hash bucket. */
+  chain: FlowState<T> | undefined = undefined;
+  /** Still in the table's buckets (open, or lingering after FIN/RST). */
+  indexed = true;
 
   constructor(
     readonly id: string,
-    readonly key: string,
-    readonly clientKey: string,
+    /** Bucket of the tuple ({@link tupleHash}). */
+    readonly hash: number,
+    /** The tuple, oriented: address keys ({@link ipKey}) and ports. */
+    readonly clientIp: number | string,
+    readonly clientPort: number,
+    readonly serverIp: number | string,
+    readonly serverPort: number,
     readonly client: Endpoint,
     readonly server: Endpoint,
     readonly midStream: boolean,
@@ -141,7 +155,57 @@ class FlowState<T> implements Flow<T> {
   }
 }
 
-/** Map key of one endpoint; IPv4 as one number, which is much cheaper than text (see bench/reassembly). */
+/** A doubly linked list threaded through the flows' own links: O(1) append, unlink and move-to-end, nothing allocated. */
+class FlowList<T> {
+  head: FlowState<T> | undefined = undefined;
+  tail: FlowState<T> | undefined = undefined;
+
+  push(f: FlowState<T>): void {
+    f.next = undefined;
+    f.prev = this.tail;
+    if (this.tail) this.tail.next = f;
+    else this.head = f;
+    this.tail = f;
+  }
+
+  unlink(f: FlowState<T>): void {
+    if (f.prev) f.prev.next = f.next;
+    else this.head = f.next;
+    if (f.next) f.next.prev = f.prev;
+    else this.tail = f.prev;
+    f.prev = undefined;
+    f.next = undefined;
+  }
+
+  /** Moves `f`, which is in the list, to the end. */
+  touch(f: FlowState<T>): void {
+    if (this.tail === f) return;
+    this.unlink(f);
+    this.push(f);
+  }
+
+  clear(): void {
+    this.head = undefined;
+    this.tail = undefined;
+  }
+
+  /** Head first; the flow handed out may be unlinked before the next step. */
+  *[Symbol.iterator](): IterableIterator<FlowState<T>> {
+    for (let f = this.head; f !== undefined; ) {
+      const next = f.next;
+      yield f;
+      f = next;
+    }
+  }
+}
+
+/** An address as a key compared with `===`: IPv4 as its unsigned 32-bit number, IPv6 as text. */
+function ipKey(ip: Uint8Array): number | string {
+  if (ip.length === 4) return ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
+  return ipToString(ip);
+}
+
+/** Text of one endpoint; orders the two sides of a connection whose ports are equal. */
 function endpointKey(ip: Uint8Array, port: number): string {
   if (ip.length === 4) return `${((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0}|${port}`;
   return `${ipToString(ip)}|${port}`;
@@ -162,10 +226,15 @@ export class FlowTable<T = unknown> {
     evictions: 0, midStream: 0, bytesDelivered: 0, gapBytes: 0, gaps: 0, bufferedBytes: 0,
   };
   private readonly options: FlowTableOptions;
-  // Insertion order is activity order: a flow is re-inserted on every packet,
-  // so the first entry is always the least recently active.
-  private readonly flows = new Map<string, FlowState<T>>();
-  private readonly lingering = new Map<string, FlowState<T>>();
+  // Open and lingering flows by tuple hash. A packet computes one small
+  // integer and walks a chain that is almost always one flow long, instead
+  // of building three strings; activity order is kept by moving the flow to
+  // the end of an intrusive list (the Map is not re-inserted per packet).
+  private readonly buckets = new Map<number, FlowState<T>>();
+  /** Open flows, least recently active first. */
+  private readonly active = new FlowList<T>();
+  /** Flows closed by FIN/RST, oldest close first. */
+  private readonly lingering = new FlowList<T>();
   private lastExpiry = -Infinity;
   private counter = 0;
   private readonly account = (delta: number): void => {
@@ -185,12 +254,12 @@ export class FlowTable<T = unknown> {
 
   /** Flows open now. */
   get size(): number {
-    return this.flows.size;
+    return this.stats.active;
   }
 
   /** Open flows, least recently active first. */
   activeFlows(): IterableIterator<Flow<T>> {
-    return this.flows.values();
+    return this.active[Symbol.iterator]();
   }
 
   /** Feeds one decoded packet. Non-TCP packets are counted and ignored. Never throws from bad input. */
@@ -203,33 +272,40 @@ export class FlowTable<T = unknown> {
     this.stats.packets++;
     const ts = pkt.ts;
     if (ts - this.lastExpiry >= 1_000_000) this.expire(ts);
-    const srcKey = endpointKey(pkt.srcIp, tcp.srcPort);
-    const dstKey = endpointKey(pkt.dstIp, tcp.dstPort);
-    const key = srcKey < dstKey ? `${srcKey}>${dstKey}` : `${dstKey}>${srcKey}`;
+    const srcPort = tcp.srcPort;
+    const dstPort = tcp.dstPort;
+    const srcIp = ipKey(pkt.srcIp);
+    const dstIp = ipKey(pkt.dstIp);
+    const hash = tupleHash(pkt.srcIp, srcPort, pkt.dstIp, dstPort);
     const flags = tcp.flags;
     const isSyn = (flags & TcpFlags.SYN) !== 0;
     const isRst = (flags & TcpFlags.RST) !== 0;
     const isFin = (flags & TcpFlags.FIN) !== 0;
 
-    let flow = this.flows.get(key);
-    if (!flow) {
-      const old = this.lingering.get(key);
-      if (old) {
-        // A fresh SYN on a closed connection's tuple is a new connection (port reuse).
+    let dir: Direction = 0;
+    let flow = this.buckets.get(hash);
+    for (; flow !== undefined; flow = flow.chain) {
+      if (flow.clientPort === srcPort && flow.serverPort === dstPort && flow.clientIp === srcIp && flow.serverIp === dstIp) break;
+      if (flow.clientPort === dstPort && flow.serverPort === srcPort && flow.clientIp === dstIp && flow.serverIp === srcIp) {
+        dir = 1;
+        break;
+      }
+    }
+    if (flow === undefined || flow.closed) {
+      if (flow !== undefined) {
+        // A lingering closed connection; a fresh SYN on its tuple is a new connection (port reuse).
         if (!(isSyn && !(flags & TcpFlags.ACK))) return;
-        this.lingering.delete(key);
+        this.forget(flow);
       }
       // Only a SYN or data opens a flow: stray ACKs, FINs and RSTs of unseen connections do not.
       const len = pkt.payload.length + pkt.missingBytes;
       if (!isSyn && len === 0) return;
-      flow = this.open(pkt, key, srcKey, dstKey, isSyn, (flags & TcpFlags.ACK) !== 0);
+      flow = this.open(pkt, hash, srcIp, dstIp, isSyn, (flags & TcpFlags.ACK) !== 0);
+      dir = flow.clientPort === srcPort && flow.clientIp === srcIp ? 0 : 1;
     } else {
-      // LRU order: move to the end.
-      this.flows.delete(key);
-      this.flows.set(key, flow);
+      this.active.touch(flow);
     }
     flow.lastTs = ts;
-    const dir: Direction = srcKey === flow.clientKey ? 0 : 1;
     flow.packets[dir]++;
     const stream = flow.tcp[dir];
     let seq = tcp.seq;
@@ -257,24 +333,24 @@ export class FlowTable<T = unknown> {
   expire(now: Timestamp): void {
     this.lastExpiry = now;
     const { idleTimeoutUs, lingerUs } = this.options;
-    for (const flow of this.flows.values()) {
+    for (const flow of this.active) {
       if (now - flow.lastTs <= idleTimeoutUs) break;
       this.close(flow, 'timeout', now);
       this.stats.timeouts++;
     }
-    for (const [key, flow] of this.lingering) {
+    for (const flow of this.lingering) {
       if (now - flow.closedAt <= lingerUs) break;
-      this.lingering.delete(key);
+      this.forget(flow);
     }
   }
 
   /** Closes every open flow (end of capture, shutdown). */
   flush(ts: Timestamp, reason: CloseReason = 'end-of-capture'): void {
-    for (const flow of [...this.flows.values()]) this.close(flow, reason, ts);
-    this.lingering.clear();
+    for (const flow of this.active) this.close(flow, reason, ts);
+    for (const flow of this.lingering) this.forget(flow);
   }
 
-  private open(pkt: DecodedPacket, key: string, srcKey: string, dstKey: string, isSyn: boolean, hasAck: boolean): FlowState<T> {
+  private open(pkt: DecodedPacket, hash: number, srcIp: number | string, dstIp: number | string, isSyn: boolean, hasAck: boolean): FlowState<T> {
     const tcp = pkt.tcp!;
     // Orientation: SYN alone comes from the client, SYN+ACK from the server;
     // otherwise a known server port decides, then the lower port.
@@ -287,7 +363,7 @@ export class FlowTable<T = unknown> {
       const dstServer = isServer?.(tcp.dstPort) ?? false;
       const srcServer = isServer?.(tcp.srcPort) ?? false;
       if (dstServer !== srcServer) srcIsClient = dstServer;
-      else srcIsClient = tcp.srcPort > tcp.dstPort || (tcp.srcPort === tcp.dstPort && srcKey > dstKey);
+      else srcIsClient = tcp.srcPort > tcp.dstPort || (tcp.srcPort === tcp.dstPort && endpointKey(pkt.srcIp, tcp.srcPort) > endpointKey(pkt.dstIp, tcp.dstPort));
     }
     const src: Endpoint = { ip: ipToString(pkt.srcIp), port: tcp.srcPort };
     const dst: Endpoint = { ip: ipToString(pkt.dstIp), port: tcp.dstPort };
@@ -296,15 +372,19 @@ export class FlowTable<T = unknown> {
     const n = ++this.counter;
     const fmt = (e: Endpoint): string => (e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`);
     const id = `${fmt(client)}>${fmt(server)}#${n}`;
-    if (this.flows.size >= this.options.maxFlows) {
-      const oldest = this.flows.values().next().value;
+    if (this.stats.active >= this.options.maxFlows) {
+      const oldest = this.active.head;
       if (oldest) this.evict(oldest, pkt.ts);
     }
     const flow = new FlowState<T>(
-      id, key, srcIsClient ? srcKey : dstKey, client, server, midStream, pkt.ts,
+      id, hash,
+      srcIsClient ? srcIp : dstIp, client.port, srcIsClient ? dstIp : srcIp, server.port,
+      client, server, midStream, pkt.ts,
       this, this.handler, this.options.maxStreamBufferBytes, this.account,
     );
-    this.flows.set(key, flow);
+    flow.chain = this.buckets.get(hash);
+    this.buckets.set(hash, flow);
+    this.active.push(flow);
     this.stats.flows++;
     this.stats.active++;
     if (midStream) this.stats.midStream++;
@@ -313,7 +393,7 @@ export class FlowTable<T = unknown> {
   }
 
   private evictForMemory(ts: Timestamp): void {
-    for (const flow of [...this.flows.values()]) {
+    for (const flow of this.active) {
       if (this.stats.bufferedBytes <= this.options.maxBufferedBytes) return;
       this.evict(flow, ts);
     }
@@ -329,12 +409,37 @@ export class FlowTable<T = unknown> {
     if (flow.closed) return;
     flow.closed = true;
     flow.closedAt = ts;
-    this.flows.delete(flow.key);
+    this.active.unlink(flow);
     this.stats.active--;
     // Whatever waits behind a hole is delivered now, the hole reported as a gap.
     flow.tcp[0].flush(ts);
     flow.tcp[1].flush(ts);
     this.handler.close(flow, reason, ts);
-    if (reason === 'fin' || reason === 'rst') this.lingering.set(flow.key, flow);
+    if (reason === 'fin' || reason === 'rst') this.lingering.push(flow);
+    else this.unindex(flow);
+  }
+
+  /** Drops a lingering closed flow: later packets of its tuple are a new connection. */
+  private forget(flow: FlowState<T>): void {
+    this.lingering.unlink(flow);
+    this.unindex(flow);
+  }
+
+  private unindex(flow: FlowState<T>): void {
+    if (!flow.indexed) return;
+    flow.indexed = false;
+    const head = this.buckets.get(flow.hash);
+    if (head === flow) {
+      if (flow.chain === undefined) this.buckets.delete(flow.hash);
+      else this.buckets.set(flow.hash, flow.chain);
+    } else {
+      for (let f = head; f !== undefined; f = f.chain) {
+        if (f.chain === flow) {
+          f.chain = flow.chain;
+          break;
+        }
+      }
+    }
+    flow.chain = undefined;
   }
 }

@@ -7,3 +7,4 @@ export * from './record.js';
 export * from './session.js';
 export * from './opaque.js';
 export * from './session-state.js';
+export * from './repeat.js';

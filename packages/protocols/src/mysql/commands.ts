@@ -41,47 +41,70 @@ export interface PreparedStatement {
   longData?: Map<number, ParamValue>;
 }
 
-/** A request in flight and what its response has shown so far. */
-export interface Request extends Pending {
-  cmd: number;
+/**
+ * A request in flight and what its response has shown so far. A class with
+ * every field set in the constructor, so that all requests share one shape
+ * and the hot path reads them monomorphically (a literal whose optional
+ * fields were added as they turned up took a different shape per command).
+ */
+export class Request implements Pending {
   endTs: Timestamp;
-  state: RState;
-  responded: boolean;
-  bytesIn: number;
-  bytesOut: number;
-  status: EventStatus;
-  err?: ErrPacket;
-  sql?: string;
-  params?: ParamValue[];
-  statementId?: number;
-  attributes?: Record<string, string>;
-  user?: string;
-  database?: string;
+  state: RState = RState.First;
+  responded = false;
+  bytesOut = 0;
+  status: EventStatus = 'unknown';
+  err: ErrPacket | undefined = undefined;
+  sql: string | undefined = undefined;
+  params: ParamValue[] | undefined = undefined;
+  statementId: number | undefined = undefined;
+  attributes: Record<string, string> | undefined = undefined;
   // result accounting
-  affectedRows?: number;
-  lastInsertId?: number;
-  warnings?: number;
-  rowsReturned?: number;
-  message?: string;
-  columns?: string[];
-  rows?: (string | null)[][];
-  colDefs?: ColumnDef[];
-  colsLeft: number;
+  affectedRows: number | undefined = undefined;
+  lastInsertId: number | undefined = undefined;
+  warnings: number | undefined = undefined;
+  rowsReturned: number | undefined = undefined;
+  message: string | undefined = undefined;
+  columns: string[] | undefined = undefined;
+  rows: (string | null)[][] | undefined = undefined;
+  colDefs: ColumnDef[] | undefined = undefined;
+  colsLeft = 0;
   /** `schema.table` of the first result's columns (their tables behind any alias), distinct, in order. */
-  tables?: string[];
+  tables: string[] | undefined = undefined;
   /** System variables the server reported changed (session state tracking). */
-  sysvars?: Record<string, string>;
+  sysvars: Record<string, string> | undefined = undefined;
   /** Bytes of file content sent for LOAD DATA LOCAL INFILE. */
-  infileBytes?: number;
-  resultSets: number;
-  binary: boolean;
-  prepParams: number;
-  prepCols: number;
+  infileBytes: number | undefined = undefined;
+  resultSets = 0;
+  readonly binary: boolean;
+  prepParams = 0;
+  prepCols = 0;
   // command specifics
-  newDatabase?: string;
-  newCharset?: string;
-  changeUser?: ChangeUser;
-  authPlugin?: string;
+  newDatabase: string | undefined = undefined;
+  newCharset: string | undefined = undefined;
+  changeUser: ChangeUser | undefined = undefined;
+  authPlugin: string | undefined = undefined;
+
+  /**
+   * @param cmd the command byte
+   * @param ts when the command was seen
+   * @param bytesIn the command's bytes on the wire
+   * @param truncated the command packet was cut
+   * @param gapBefore bytes were missing before it
+   * @param user the session's user when it was sent
+   * @param database the session's database when it was sent
+   */
+  constructor(
+    readonly cmd: number,
+    public ts: Timestamp,
+    public bytesIn: number,
+    public truncated: boolean,
+    public gapBefore: boolean,
+    public user: string | undefined,
+    public database: string | undefined,
+  ) {
+    this.endTs = ts;
+    this.binary = cmd === Command.StmtExecute || cmd === Command.StmtFetch || cmd === Command.StmtBulkExecute;
+  }
 }
 
 /** Prepared statements remembered per connection. */

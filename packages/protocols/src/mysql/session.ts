@@ -11,14 +11,14 @@
 //   COM_STMT_EXECUTE / COM_STMT_FETCH -> like COM_QUERY, with binary rows
 //   COM_CHANGE_USER -> the authentication exchange again
 import { type CloseReason, type Direction, type EventStatus, isKnownCharset } from '@dbtap/core';
-import { FifoPairing, SESSION_STATE_VERSION, isSessionSnapshot, pickCharset, type SessionSnapshot } from '../kit/index.js';
+import { FifoPairing, SESSION_STATE_VERSION, isSessionSnapshot, pickCharset, sameBytes, type SessionSnapshot } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
 import { believableCommand, decodeColumnCount, decodeColumnDef, decodeColumnRef, decodeErr, decodeOk, decodePrepareOk, eofStatus, eofWarnings, plausibleCommand, plausibleGreeting, plausibleResponsePacket } from './decoder.js';
-import { MysqlCommands, RState, noResponse, type PreparedStatement, type Request } from './commands.js';
+import { MysqlCommands, RState, noResponse, Request, type PreparedStatement } from './commands.js';
 import type { MysqlPacket } from './framer.js';
 import { Phase } from './login.js';
 import type { LoginRequest } from './messages.js';
-import { Cap, Command, MariaCap, Resp, Status, type OkPacket, commandName } from './messages.js';
+import { Cap, Command, MariaCap, Resp, Status, type ColumnDef, type OkPacket, commandName } from './messages.js';
 import { charsetOfCollation, decodeBinaryRow, decodeTextRow, setName, text } from './values.js';
 
 /** Requests in flight (a client may pipeline; one that never gets answers must not grow the queue). */
@@ -28,10 +28,19 @@ const MAX_COLUMNS = 4096;
 /** Tables named in `attributes.resultTables` per record. */
 const MAX_TABLES = 32;
 
-/** Remembers the table a result column comes from (computed columns have none). */
-function noteTable(head: Request, schema: string, table: string): void {
-  if (table === '' || head.resultSets > 1) return;
-  const name = schema === '' ? table : `${schema}.${table}`;
+/** Column positions whose recent definition packets are remembered (see {@link KnownColumn}). */
+const KNOWN_COLUMNS = 64;
+/** Definitions remembered per position: statements of a workload interleave, each describing its own columns. */
+const KNOWN_WAYS = 4;
+
+/** `schema.table` of a column's origin, or '' for a computed column. */
+function tableName(schema: string, table: string): string {
+  return table === '' ? '' : schema === '' ? table : `${schema}.${table}`;
+}
+
+/** Remembers the table a result column comes from (`name` from {@link tableName}; computed columns have none). */
+function noteTable(head: Request, name: string): void {
+  if (name === '' || head.resultSets > 1) return;
   const list = (head.tables ??= []);
   if (list.length < MAX_TABLES && !list.includes(name)) list.push(name);
 }
@@ -48,9 +57,26 @@ interface MysqlState {
   pending: Request[];
 }
 
+/**
+ * A recent column definition packet seen at one position of a result, and
+ * what was decoded from it. Clients run the same statements again and again,
+ * and the server describes their results with the same bytes each time: a
+ * packet equal to the remembered one is compared, not decoded (no views, no
+ * text decoding, no table name built).
+ */
+interface KnownColumn {
+  readonly bytes: Uint8Array;
+  readonly name: string;
+  readonly table: string;
+  /** The full definition, when it was needed (binary rows, kept rows). */
+  readonly def: ColumnDef | undefined;
+}
+
 /** The session state machine of one MySQL connection. */
 export class MysqlSession extends MysqlCommands {
   private readonly queue: FifoPairing<Request>;
+  /** Recent column definitions at each position of a result, most recent first (see {@link KnownColumn}). */
+  private readonly knownColumns: KnownColumn[][] = [];
 
   constructor(ctx: SessionContext) {
     super(ctx);
@@ -225,7 +251,7 @@ export class MysqlSession extends MysqlCommands {
         if (head.state === RState.PrepCols) {
           const def = decodeColumnDef(r.reset(b), this.mariaCaps);
           if (typeof def !== 'number') {
-            noteTable(head, def.schema, def.orgTable);
+            noteTable(head, tableName(def.schema, def.orgTable));
             if ((head.colDefs?.length ?? 0) < MAX_COLUMNS) (head.colDefs ??= []).push(def);
           }
         }
@@ -333,29 +359,51 @@ export class MysqlSession extends MysqlCommands {
   /** A column definition of a result: names and tables of the first result, definitions where binary rows or kept rows need them. */
   private onColumn(head: Request, b: Uint8Array): void {
     if (head.resultSets !== 1) return;
-    const r = this.reader;
-    if (head.binary || this.ctx.options.maxRows > 0) {
-      const def = decodeColumnDef(r.reset(b), this.mariaCaps);
-      if (typeof def === 'number') {
+    const needDef = head.binary || this.ctx.options.maxRows > 0;
+    const at = head.columns !== undefined ? head.columns.length : KNOWN_COLUMNS;
+    const ways = at < KNOWN_COLUMNS ? (this.knownColumns[at] ??= []) : undefined;
+    let known: KnownColumn | undefined;
+    if (ways !== undefined) {
+      for (let i = 0; i < ways.length; i++) {
+        const k = ways[i]!;
+        if ((!needDef || k.def !== undefined) && sameBytes(b, 0, b.length, k.bytes)) {
+          known = k;
+          break;
+        }
+      }
+    }
+    if (known === undefined) {
+      known = this.decodeColumn(b, needDef);
+      if (known === undefined) {
         this.stats.malformed++;
         return;
       }
-      noteTable(head, def.schema, def.orgTable);
-      if (head.columns && head.columns.length < MAX_COLUMNS) head.columns.push(def.name);
-      if (head.colDefs) {
-        // Binary rows need every definition: beyond the bound they are not decoded.
-        if (head.colDefs.length < MAX_COLUMNS) head.colDefs.push(def);
-        else head.colDefs = undefined;
+      if (ways !== undefined) {
+        // Most recent first; the oldest of a full set is forgotten.
+        if (ways.length === KNOWN_WAYS) ways.pop();
+        ways.unshift(known);
       }
-      return;
+    }
+    noteTable(head, known.table);
+    if (head.columns && head.columns.length < MAX_COLUMNS) head.columns.push(known.name);
+    if (needDef && head.colDefs) {
+      // Binary rows need every definition: beyond the bound they are not decoded.
+      if (head.colDefs.length < MAX_COLUMNS) head.colDefs.push(known.def!);
+      else head.colDefs = undefined;
+    }
+  }
+
+  /** Decodes a column definition packet (in full when `full`, else only its name and origin); undefined when malformed. */
+  private decodeColumn(b: Uint8Array, full: boolean): KnownColumn | undefined {
+    const r = this.reader;
+    if (full) {
+      const def = decodeColumnDef(r.reset(b), this.mariaCaps);
+      if (typeof def === 'number') return undefined;
+      return { bytes: b.slice(), name: def.name, table: tableName(def.schema, def.orgTable), def };
     }
     const ref = decodeColumnRef(r.reset(b));
-    if (typeof ref === 'number') {
-      this.stats.malformed++;
-      return;
-    }
-    noteTable(head, ref.schema, ref.orgTable);
-    if (head.columns && head.columns.length < MAX_COLUMNS) head.columns.push(ref.name);
+    if (typeof ref === 'number') return undefined;
+    return { bytes: b.slice(), name: ref.name, table: tableName(ref.schema, ref.orgTable), def: undefined };
   }
 
   /** A row, or the EOF / OK / ERR that ends the rows. */
@@ -544,25 +592,7 @@ export class MysqlSession extends MysqlCommands {
     const last = this.queue.at(this.queue.length - 1);
     if (last && last.state === RState.PrepColsEof && this.deprecateEof !== false) this.finish(last, 'ok');
     const who = this.records.who;
-    const req: Request = {
-      cmd,
-      ts: this.now,
-      endTs: this.now,
-      state: RState.First,
-      responded: false,
-      bytesIn: p.wireBytes,
-      bytesOut: 0,
-      truncated: p.truncated,
-      gapBefore: this.pendingGap,
-      status: 'unknown',
-      user: who.user,
-      database: who.database,
-      colsLeft: 0,
-      resultSets: 0,
-      binary: cmd === Command.StmtExecute || cmd === Command.StmtFetch || cmd === Command.StmtBulkExecute,
-      prepParams: 0,
-      prepCols: 0,
-    };
+    const req = new Request(cmd, this.now, p.wireBytes, p.truncated, this.pendingGap, who.user, who.database);
     this.pendingGap = false;
     this.decodeRequest(req, b);
     if (noResponse(cmd)) {

@@ -161,13 +161,6 @@ export class Op implements Pending {
   ) {}
 }
 
-/** Whether `buf[start, end)` holds the bytes of `ref` (no view is made: this runs per message). */
-export function sameBytes(buf: Uint8Array, start: number, end: number, ref: Uint8Array): boolean {
-  if (end - start !== ref.length) return false;
-  for (let i = 0; i < ref.length; i++) if (buf[start + i] !== ref[i]) return false;
-  return true;
-}
-
 /**
  * The frontend requests waiting for their responses, oldest first: the kit's
  * FIFO pairing with the walks the PostgreSQL message flow needs.

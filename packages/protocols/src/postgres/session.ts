@@ -12,13 +12,13 @@
 // are kept, and a RowDescription, a Parse or a command tag equal to the
 // previous one reuses what that one decoded (a client repeats them).
 import { ByteReader, decodeText, Direction, type CloseReason, type ParamValue } from '@dbtap/core';
-import { BoundedMap, FrameFlag, KitSession, SESSION_STATE_VERSION, isSessionSnapshot, pickCharset, type Framer, type SessionSnapshot } from '../kit/index.js';
+import { BoundedMap, FrameFlag, KitSession, SESSION_STATE_VERSION, isSessionSnapshot, pickCharset, sameBytes, type Framer, type SessionSnapshot } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
 import { decodeBackend, decodeFields, decodeFrontend, decodeStartup, STARTUP_HEADER, TYPED_HEADER } from './decoder.js';
 import { answerFormat, pgFramer, startupFormat, typedFormat } from './framer.js';
 import { isFatal, Phase, PgLogin, recordError, StartupNext } from './login.js';
 import { Answer, BackendType, FrontendType, type ErrorFields, type FieldDescription } from './messages.js';
-import { Op, OpKind, OpQueue, Req, sameBytes, Tag, type Portal, type Statement } from './requests.js';
+import { Op, OpKind, OpQueue, Req, Tag, type Portal, type Statement } from './requests.js';
 import { paramValue, rowText } from './values.js';
 
 /** Most prepared statements / portals remembered per session (oldest dropped beyond). */
@@ -409,8 +409,7 @@ export class PostgresSession extends KitSession {
 
   /** Stores a named statement or portal; a name defined again counts as new (oldest evicted first). */
   private remember<V>(map: BoundedMap<string, V>, name: string, v: V): void {
-    map.delete(name);
-    map.set(name, v);
+    map.renew(name, v);
   }
 
   // ---- server side -------------------------------------------------------

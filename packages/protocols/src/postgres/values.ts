@@ -83,8 +83,8 @@ export function binaryValue(raw: Uint8Array, typeOid: number, charset: string): 
       return n === 4 ? r.u32be() : undefined;
     case TypeOid.int8: {
       if (n !== 8) return undefined;
-      const v = r.i64be();
-      return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+      // A BigInt only beyond 2^53 (an id or a count is a plain number, made without one).
+      return safeI64(raw) ?? r.i64be();
     }
     case TypeOid.float4:
     case TypeOid.float8: {
@@ -117,7 +117,7 @@ export function binaryValue(raw: Uint8Array, typeOid: number, charset: string): 
       return formatDate(r.i32be());
     case TypeOid.time:
       if (n !== 8) return undefined;
-      return formatTime(r.i64be());
+      return formatTime(safeI64(raw) ?? Number(r.i64be()));
     case TypeOid.timestamp:
     case TypeOid.timestamptz: {
       if (n !== 8) return undefined;
@@ -131,6 +131,18 @@ export function binaryValue(raw: Uint8Array, typeOid: number, charset: string): 
       return numericText(r);
   }
   return undefined;
+}
+
+/**
+ * The big-endian Int64 of `raw[0, 8)` as a number when it is a safe integer,
+ * else undefined. Two's complement: the value is hi * 2^32 + lo with hi
+ * signed, safe while |hi| < 2^21 (and at hi = -2^21 from lo = 1 on).
+ */
+function safeI64(raw: Uint8Array): number | undefined {
+  const hi = (raw[0]! << 24) | (raw[1]! << 16) | (raw[2]! << 8) | raw[3]!;
+  if (hi < -0x200000 || hi > 0x1fffff) return undefined;
+  const v = hi * 0x100000000 + (raw[4]! * 0x1000000 + ((raw[5]! << 16) | (raw[6]! << 8) | raw[7]!));
+  return v >= Number.MIN_SAFE_INTEGER ? v : undefined;
 }
 
 function pad(v: number, width: number): string {
@@ -149,8 +161,7 @@ function fraction(us: number): string {
   return `.${pad(us, 6)}`.replace(/0+$/, '');
 }
 
-function formatTime(us: bigint): string {
-  const total = Number(us);
+function formatTime(total: number): string {
   const secs = Math.floor(total / 1e6);
   return `${pad(Math.floor(secs / 3600), 2)}:${pad(Math.floor(secs / 60) % 60, 2)}:${pad(secs % 60, 2)}${fraction(total % 1e6)}`;
 }

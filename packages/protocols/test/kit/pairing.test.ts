@@ -80,6 +80,17 @@ test('bounded map: evicts the oldest insertion and counts it; re-setting keeps t
   t.is(m.evictions, 1);
 });
 
+test('bounded map: renew makes a held key the newest, a new one evicts the oldest', (t) => {
+  const m = new BoundedMap<string, number>(2);
+  m.set('a', 1).set('b', 2).renew('a', 10).renew('c', 3);
+  t.deepEqual([...m.keys()], ['a', 'c']);
+  t.is(m.get('a'), 10);
+  t.is(m.evictions, 1);
+  m.renew('c', 4);
+  t.deepEqual([...m.keys()], ['a', 'c']);
+  t.is(m.evictions, 1);
+});
+
 test('charset precedence: audit object, then negotiated, then the default', (t) => {
   t.is(pickCharset('gbk', 'latin1'), 'gbk');
   t.is(pickCharset('gbk', 'utf8mb4'), 'gbk');
