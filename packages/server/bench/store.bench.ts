@@ -1,5 +1,7 @@
-// Audit store throughput: records/s appended in batches of 1000, and search
-// latency over the filled store. One JSON line per case on stdout.
+// Audit store throughput: records/s appended in batches of 1000, records/s
+// of 8 concurrent appenders (batches of 100, the group commit case), the
+// longest event-loop stall while appending, and search latency over the
+// filled store. One JSON line per case on stdout.
 //
 //   node --import=tsx packages/server/bench/store.bench.ts
 //   DBTAP_BENCH_RECORDS=1000000  the full-size run (default 200000, which keeps
@@ -10,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import type { AuditEvent, RiskLevel, StatementType } from '@dbtap/core';
 import { PostgresStore, SqliteStore, type AuditStore, type RecordQuery } from '../src/store/index.js';
@@ -61,6 +64,23 @@ async function fill(store: AuditStore, n: number): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+/** Like {@link fill}, by `writers` appenders at once, each awaiting its own batches of `batch`. */
+async function fillConcurrently(store: AuditStore, n: number, writers: number, batch: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  let next = 0;
+  const writer = async (): Promise<void> => {
+    while (next < n) {
+      const from = next;
+      next = Math.min(n, next + batch);
+      const events: AuditEvent[] = [];
+      for (let j = from; j < next; j++) events.push(record(j));
+      await store.append(events);
+    }
+  };
+  await Promise.all(Array.from({ length: writers }, writer));
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
 async function latency(store: AuditStore, q: RecordQuery, runs: number): Promise<{ p50Ms: number; p95Ms: number; hits: number }> {
   const times: number[] = [];
   let hits = 0;
@@ -108,9 +128,22 @@ async function main(): Promise<void> {
     await base.close();
     emit({ bench: 'store.append', store: 'sqlite', synchronous: 'normal', batch: BATCH, records: baseN, seconds: Math.round(baseS * 100) / 100, recordsPerSec: Math.round(baseN / baseS) });
 
+    // Several agents: 8 appenders with batches of 100 each, synchronous=FULL.
+    const conc = new SqliteStore({ path: join(dir, 'concurrent.db'), synchronous: 'full' });
+    const concN = Math.min(RECORDS, 50_000);
+    const concS = await fillConcurrently(conc, concN, 8, 100);
+    await conc.close();
+    emit({ bench: 'store.append', store: 'sqlite', synchronous: 'full', writers: 8, batch: 100, records: concN, seconds: Math.round(concS * 100) / 100, recordsPerSec: Math.round(concN / concS) });
+
     const store = new SqliteStore({ path: join(dir, 'full.db'), synchronous: 'full' });
+    const stall = monitorEventLoopDelay({ resolution: 1 });
+    stall.enable();
     const s = await fill(store, RECORDS);
-    emit({ bench: 'store.append', store: 'sqlite', synchronous: 'full', batch: BATCH, records: RECORDS, seconds: Math.round(s * 100) / 100, recordsPerSec: Math.round(RECORDS / s), vsNormal: Math.round((RECORDS / s / (baseN / baseS)) * 100) / 100 });
+    stall.disable();
+    emit({
+      bench: 'store.append', store: 'sqlite', synchronous: 'full', batch: BATCH, records: RECORDS, seconds: Math.round(s * 100) / 100, recordsPerSec: Math.round(RECORDS / s),
+      vsNormal: Math.round((RECORDS / s / (baseN / baseS)) * 100) / 100, loopStallMaxMs: Math.round(stall.max / 1e5) / 10, loopStallP99Ms: Math.round(stall.percentile(99) / 1e5) / 10,
+    });
     await searches('sqlite', store, RECORDS, 20);
     await store.close();
 
