@@ -8,6 +8,9 @@
 //                                the bench near a minute on a 2-core machine;
 //                                1M takes about 5 minutes there)
 //   DBTAP_BENCH_PG=1             also bench PostgresStore on 127.0.0.1:5432 (DBTAP_BENCH_PG_RECORDS, default 200000)
+//   DBTAP_BENCH_SCHEMA=1         instead: what each index and the full-text fill cost, as CPU time per
+//                                appended record with that part dropped from a fresh store (synchronous=NORMAL,
+//                                DBTAP_BENCH_SCHEMA_RECORDS each, default 30000; two rounds, interleaved)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,10 +120,57 @@ async function searches(label: string, store: AuditStore, n: number, runs: numbe
   for (const [name, q] of cases) emit({ bench: 'store.search', store: label, case: name, records: n, runs, ...(await latency(store, q, runs)) });
 }
 
+// What each part of the SQLite schema costs an append: the same records into
+// a fresh store with that part dropped. CPU time (user + system) rather than
+// wall time, so that other work on the machine weighs less.
+const SCHEMA_VARIANTS: [string, string[]][] = [
+  ['everything', []],
+  ['without the full-text fill', ['DROP TABLE records_fts']],
+  ['without records_flow', ['DROP INDEX records_flow']],
+  ['without records_client', ['DROP INDEX records_client']],
+  ['without records_user', ['DROP INDEX records_user']],
+  ['without records_audit_object, _program, _stmt, _risk', ['DROP INDEX records_audit_object', 'DROP INDEX records_program', 'DROP INDEX records_stmt', 'DROP INDEX records_risk']],
+  ['without record_objects_seq, record_rules_seq', ['DROP INDEX record_objects_seq', 'DROP INDEX record_rules_seq']],
+  ['with cache_size 64 MB', ['PRAGMA cache_size = -65536']],
+  ['table and records_id only', [
+    'DROP TABLE records_fts', 'DROP INDEX records_ts', 'DROP INDEX records_flow', 'DROP INDEX records_audit_object', 'DROP INDEX records_user', 'DROP INDEX records_client',
+    'DROP INDEX records_program', 'DROP INDEX records_stmt', 'DROP INDEX records_risk', 'DROP INDEX record_objects_seq', 'DROP INDEX record_rules_seq',
+  ]],
+];
+
+async function schemaCosts(dir: string): Promise<void> {
+  const n = Number(process.env.DBTAP_BENCH_SCHEMA_RECORDS ?? 30_000);
+  const cpu = new Map<string, number[]>();
+  for (let round = 0; round < 2; round++) {
+    for (const [name, sql] of SCHEMA_VARIANTS) {
+      const store = new SqliteStore({ path: join(dir, `schema-${round}-${cpu.size}-${randomBytes(3).toString('hex')}.db`), synchronous: 'normal' });
+      // The store's own connection: the bench changes its schema behind its back.
+      const db = Reflect.get(store, 'db') as { exec(sql: string): void };
+      for (const q of sql) db.exec(q);
+      // Without the table, the fill would fail; it then has nothing to do.
+      if (sql.includes('DROP TABLE records_fts')) Reflect.set(store, 'ftsFill', { immediate: () => 0 });
+      const before = process.cpuUsage();
+      await fill(store, n);
+      const used = process.cpuUsage(before);
+      await store.close();
+      cpu.set(name, [...(cpu.get(name) ?? []), (used.user + used.system) / n]);
+    }
+  }
+  const all = Math.min(...cpu.get('everything')!);
+  for (const [name, us] of cpu) {
+    const best = Math.min(...us);
+    emit({ bench: 'store.schema', store: 'sqlite', variant: name, records: n, cpuUsPerRecord: Math.round(best * 10) / 10, vsEverything: Math.round((best / all) * 100) / 100 });
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dbtap-bench-'));
   const wall = Date.now();
   try {
+    if (process.env.DBTAP_BENCH_SCHEMA === '1') {
+      await schemaCosts(dir);
+      return;
+    }
     // Baseline in the same process: synchronous=NORMAL skips the WAL fsync per batch.
     const base = new SqliteStore({ path: join(dir, 'normal.db'), synchronous: 'normal' });
     const baseN = Math.min(RECORDS, 50_000);

@@ -164,12 +164,12 @@ interface PendingAppend {
 }
 
 /** Records a group commit holds at most (unless one append alone is larger). */
-const GROUP_RECORDS = 4000;
+const GROUP_RECORDS = 2000;
 
 const RECORD_COLUMNS = ['seq', 'id', 'kind', 'ts', 'flow_id', 'audit_object', 'db_user', 'client_ip', 'program', 'db_type', 'stmt_type', 'risk', 'status', 'size', 'json'];
 
 /** Records whose SQL text one full-text fill step indexes (one transaction each). */
-const FTS_CHUNK = 5000;
+const FTS_CHUNK = 2000;
 
 /** Rows per multi-row INSERT: one statement per 64 rows instead of one per row. */
 const ROWS_PER_INSERT = 64;
