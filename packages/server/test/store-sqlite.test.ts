@@ -1,4 +1,5 @@
 import test from 'ava';
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -39,6 +40,58 @@ test('sqlite: bad options are refused', (t) => {
   t.true(isDbtapError(t.throws(() => new SqliteStore({ path: '' })), 'DBTAP_E_BAD_QUERY'));
   t.true(isDbtapError(t.throws(() => new SqliteStore({ path: ':memory:', synchronous: 'off' as 'full' })), 'DBTAP_E_BAD_QUERY'));
   t.true(isDbtapError(t.throws(() => new SqliteStore('/proc/no/such/dir/audit.db')), 'DBTAP_E_STORE_FAILED'));
+});
+
+test('sqlite: appends made together share one commit, and each resolves once it is committed', async (t) => {
+  const tmp = tempDir('dbtap-sqlite-');
+  t.teardown(tmp.cleanup);
+  const path = join(tmp.dir, 'audit.db');
+  const log = makeLog(10);
+  const store = new SqliteStore(path);
+  t.teardown(() => store.close());
+  const parts = [0, 1, 2, 3, 4].map((k) => log.filter((_, i) => i % 5 === k));
+  // five sources at once, as five agents would send their batches
+  const appends = parts.map((part, k) => store.append(part, { position: { source: `agent:a${k}`, seq: 10 + k } }));
+  // what another connection sees committed
+  const committed = (): number => {
+    const reader = new Database(path, { readonly: true });
+    try {
+      return reader.prepare('SELECT count(*) FROM records').pluck().get() as number;
+    } finally {
+      reader.close();
+    }
+  };
+  t.is(committed(), 0, 'nothing is committed before the group commit runs');
+  await Promise.all(appends);
+  // once resolved, another connection sees every record and position
+  t.is(committed(), log.length);
+  for (let k = 0; k < 5; k++) t.is(await store.ingestPosition(`agent:a${k}`), 10 + k);
+  const report = await store.verify();
+  t.true(report.ok);
+  t.is(report.records, log.length);
+  t.is(report.links, 1, 'one transaction, sealed by one chain link');
+  // awaited one by one, each append is its own transaction again
+  const more = makeLog(4, 11);
+  await store.append(more.slice(0, 10));
+  await store.append(more.slice(10));
+  t.is((await store.verify()).links, 3);
+});
+
+test('sqlite: close commits the appends still waiting', async (t) => {
+  const tmp = tempDir('dbtap-sqlite-');
+  t.teardown(tmp.cleanup);
+  const path = join(tmp.dir, 'audit.db');
+  const log = makeLog(6);
+  const store = new SqliteStore(path);
+  const pending = store.append(log, { position: { source: 'agent:x', seq: 3 } });
+  await store.close();
+  await t.notThrowsAsync(pending);
+  await t.throwsAsync(store.append(log), { code: 'DBTAP_E_STORE_CLOSED' });
+  const again = new SqliteStore(path);
+  t.teardown(() => again.close());
+  t.is((await again.stats()).records, log.length);
+  t.is(await again.ingestPosition('agent:x'), 3);
+  t.is((await again.search({ text: 'mallory', limit: 1000 })).records.length, log.filter((e) => e.sql?.includes('mallory')).length, 'text search sees every record');
 });
 
 // The child appends batches as fast as it can and prints the last record id

@@ -286,6 +286,8 @@ export class SqliteStore implements AuditStore {
   private queue: PendingAppend[] = [];
   private flushScheduled = false;
   private ftsScheduled = false;
+  /** Records appended since the last full-text step (an estimate that only paces the steps). */
+  private textBacklog = 0;
 
   constructor(options: SqliteStoreOptions | string) {
     const opts = typeof options === 'string' ? { path: options } : options;
@@ -400,6 +402,7 @@ export class SqliteStore implements AuditStore {
       seq++;
     }
     this.insertRecords.run(records);
+    this.textBacklog += records.length / RECORD_COLUMNS.length;
     this.insertObjects.run(objects);
     this.insertRules.run(rules);
     this.chain.seal();
@@ -483,17 +486,20 @@ export class SqliteStore implements AuditStore {
   }
 
   /**
-   * Once appends pause, indexes the SQL text of what they stored, one
-   * bounded chunk per turn of the event loop while a backlog remains.
+   * Indexes the SQL text of stored records, one bounded step per turn of the
+   * event loop: between appends once a step's worth is waiting, and the rest
+   * once appends pause.
    */
   private scheduleTextIndex(): void {
     if (this.ftsScheduled) return;
     this.ftsScheduled = true;
     setImmediate(() => {
       this.ftsScheduled = false;
-      if (this.closed || this.queue.length > 0) return; // the next flush schedules it again
+      if (this.closed || (this.queue.length > 0 && this.textBacklog < FTS_CHUNK)) return; // the next flush schedules it again
       try {
-        if (this.ftsFill.immediate() > 0) this.scheduleTextIndex();
+        const n = this.ftsFill.immediate();
+        this.textBacklog = Math.max(0, this.textBacklog - n);
+        if (n > 0) this.scheduleTextIndex();
       } catch {
         // busy or failing: the next append or text search tries again (and a search reports the error)
       }
