@@ -418,12 +418,13 @@ export class SqliteStore implements AuditStore {
   }
 
   /**
-   * {@inheritDoc AuditStore.append}
+   * Stores records, and with `position` the ingest position of their source,
+   * in one transaction (see {@link AuditStore.append}).
    *
    * Group commit: appends made while a commit is pending (several agents,
    * several sources) are written in one transaction, and each promise
    * resolves once that transaction has committed. A group holds at most
-   * {@link GROUP_RECORDS} records unless a single append is larger, so one
+   * 2,000 records unless a single append is larger, so one
    * transaction blocks the event loop for a bounded time.
    */
   append(events: readonly AuditEvent[], options?: AppendOptions): Promise<void> {
