@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isDbtapError, type AuditEvent } from '@dbtap/core';
 import { SqliteStore } from '../src/store/index.js';
+import { recordJson } from '../src/store/query.js';
+import { toNdjson } from '../src/format.js';
 import { makeLog, storeContract, tempDir } from './store-helpers.js';
 
 const dirs: (() => void)[] = [];
@@ -161,3 +163,17 @@ for (const synchronous of ['full', 'normal'] as const) {
     }
   });
 }
+
+test('sqlite: the stored JSON is the NDJSON line, with or without values that need converting', async (t) => {
+  const base = makeLog(3).find((e) => e.kind === 'statement' && e.params === undefined) ?? { ...makeLog(3)[0]!, params: undefined };
+  const cases: AuditEvent[] = [
+    base,
+    { ...base, id: 'p', params: [7n as unknown as number, 'x'] },
+    { ...base, id: 'nested', alert: { ruleId: 'r', ruleName: 'R', severity: 'high', count: 3n } as unknown as AuditEvent['alert'] },
+    { ...base, id: 'bytes', attributes: new Uint8Array([1, 255]) as unknown as Record<string, string> },
+  ];
+  for (const e of cases) t.is(recordJson(e), toNdjson(e), e.id);
+  t.true(recordJson(cases[1]!).includes('"params":["7","x"]'));
+  t.true(recordJson(cases[2]!).includes('"count":"3"'));
+  t.true(recordJson(cases[3]!).includes('"attributes":"01ff"'));
+});

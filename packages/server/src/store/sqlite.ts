@@ -1,6 +1,5 @@
 import type Database from 'better-sqlite3';
 import { RISK_LEVELS, riskRank, DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
-import { toNdjson } from '../format.js';
 import { exportFileName, writeNdjsonGz } from './export.js';
 import {
   aggregateResult,
@@ -25,6 +24,7 @@ import type { IntegrityOptions, IntegrityReport, VerifyOptions } from '../integr
 import {
   StoreErrorCodes,
   checkRecord,
+  recordJson,
   encodeCursor,
   normalizeAlertQuery,
   normalizeRecordQuery,
@@ -390,7 +390,7 @@ export class SqliteStore implements AuditStore {
       if (seen.has(e.id)) continue;
       seen.add(e.id);
       accepted[i] = 1;
-      const json = toNdjson(e);
+      const json = recordJson(e);
       const ts = Math.floor(e.ts);
       records.push(
         seq, e.id, e.kind, ts, e.flowId, e.auditObjectId ?? null, e.user ?? null, e.client.ip ?? null, e.clientProgram ?? null,
