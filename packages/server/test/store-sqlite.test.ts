@@ -177,3 +177,34 @@ test('sqlite: the stored JSON is the NDJSON line, with or without values that ne
   t.true(recordJson(cases[2]!).includes('"count":"3"'));
   t.true(recordJson(cases[3]!).includes('"attributes":"01ff"'));
 });
+
+test('sqlite: a new file has 8 KiB pages; a file with 4 KiB pages keeps them and works as before', async (t) => {
+  const tmp = tempDir('dbtap-sqlite-');
+  try {
+    const fresh = join(tmp.dir, 'new.db');
+    await new SqliteStore(fresh).close();
+    const peek = (path: string): number => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return db.pragma('page_size', { simple: true }) as number;
+      } finally {
+        db.close();
+      }
+    };
+    t.is(peek(fresh), 8192);
+    const old = join(tmp.dir, 'old.db');
+    const made = new Database(old);
+    made.pragma('page_size = 4096');
+    made.exec('CREATE TABLE earlier (x)');
+    made.close();
+    const log = makeLog(5);
+    const store = new SqliteStore(old);
+    await store.append(log);
+    t.is((await store.search({ limit: 1000 })).records.length, log.length);
+    t.true((await store.verify()).ok);
+    await store.close();
+    t.is(peek(old), 4096);
+  } finally {
+    tmp.cleanup();
+  }
+});

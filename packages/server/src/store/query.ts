@@ -312,8 +312,9 @@ export function checkRecord(e: AuditEvent, index: number): void {
  * bigints and byte arrays through a replacer. A replacer makes
  * `JSON.stringify` call back into JavaScript for every value, so a record
  * that holds neither (no `params`, the only field whose type allows a bigint,
- * and no such value at its top level) is serialised without one (store
- * bench: 7.1 -> 2.0 µs per record). A bigint anywhere else makes the plain
+ * and no such value at its top level) is serialised without one (a
+ * micro-benchmark on the loaded test machine: about half the time per
+ * record). A bigint anywhere else makes the plain
  * call throw, and the record then goes through `toNdjson` too.
  */
 export function recordJson(e: AuditEvent): string {

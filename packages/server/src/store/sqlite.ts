@@ -82,6 +82,8 @@ export interface SqliteStoreOptions {
 const SCHEMA_VERSION = '2';
 const DAY_US = 86_400_000_000;
 const RETENTION_CHUNK = 5000;
+/** Page size of a new store file, bytes. */
+const PAGE_SIZE = 8192;
 
 // Records keep their full JSON plus the columns queries filter on. `seq` (the
 // rowid) is the insertion order; pages are keyed on (ts, seq). Every (col, ts)
@@ -297,7 +299,12 @@ export class SqliteStore implements AuditStore {
     if (sync !== 'full' && sync !== 'normal') throw new DbtapError(StoreErrorCodes.BAD_QUERY, `SqliteStore: synchronous must be full or normal, got ${String(sync)}`);
     try {
       this.db = new (sqliteDriver())(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
-      // auto_vacuum only takes effect before the first table exists.
+      // page_size and auto_vacuum only take effect before the first table
+      // exists: a file made by an earlier version keeps its 4,096-byte pages
+      // (any page size reads alike). 8,192 bytes: an append writes fewer
+      // pages to the WAL per record (store bench, 50,000 records in batches
+      // of 1,000, 6 interleaved pairs: CPU per record 0.90-0.99 of 4,096's).
+      this.db.pragma(`page_size = ${PAGE_SIZE}`);
       this.db.pragma('auto_vacuum = INCREMENTAL');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${sync.toUpperCase()}`);
