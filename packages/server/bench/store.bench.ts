@@ -1,15 +1,23 @@
-// Audit store throughput: records/s appended in batches of 1000, and search
-// latency over the filled store. One JSON line per case on stdout.
+// Audit store throughput: records/s appended in batches of 1000, records/s
+// of 8 concurrent appenders (batches of 100, the group commit case), the
+// CPU time per record of the batches of 1000 (user + system, the synthetic
+// records' making included), the longest append and event-loop stall (a store that never yields to the
+// event loop shows none there: its stall is its longest append), and search latency over the
+// filled store. One JSON line per case on stdout.
 //
 //   node --import=tsx packages/server/bench/store.bench.ts
 //   DBTAP_BENCH_RECORDS=1000000  the full-size run (default 200000, which keeps
 //                                the bench near a minute on a 2-core machine;
 //                                1M takes about 5 minutes there)
 //   DBTAP_BENCH_PG=1             also bench PostgresStore on 127.0.0.1:5432 (DBTAP_BENCH_PG_RECORDS, default 200000)
+//   DBTAP_BENCH_SCHEMA=1         instead: what each index and the full-text fill cost, as CPU time per
+//                                appended record with that part dropped from a fresh store (synchronous=NORMAL,
+//                                DBTAP_BENCH_SCHEMA_RECORDS each, default 30000; two rounds, interleaved)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import type { AuditEvent, RiskLevel, StatementType } from '@dbtap/core';
 import { PostgresStore, SqliteStore, type AuditStore, type RecordQuery } from '../src/store/index.js';
@@ -51,13 +59,37 @@ function emit(o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 }
 
+/** Appends `n` records in batches of {@link BATCH}; seconds taken, and the longest single append in ms. */
 async function fill(store: AuditStore, n: number): Promise<number> {
   const start = process.hrtime.bigint();
+  longestAppendMs = 0;
   for (let i = 0; i < n; i += BATCH) {
     const batch: AuditEvent[] = [];
     for (let j = i; j < Math.min(n, i + BATCH); j++) batch.push(record(j));
+    const t = process.hrtime.bigint();
     await store.append(batch);
+    longestAppendMs = Math.max(longestAppendMs, Number(process.hrtime.bigint() - t) / 1e6);
   }
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** The longest append of the last {@link fill}: a synchronous store blocks the event loop that long. */
+let longestAppendMs = 0;
+
+/** Like {@link fill}, by `writers` appenders at once, each awaiting its own batches of `batch`. */
+async function fillConcurrently(store: AuditStore, n: number, writers: number, batch: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  let next = 0;
+  const writer = async (): Promise<void> => {
+    while (next < n) {
+      const from = next;
+      next = Math.min(n, next + batch);
+      const events: AuditEvent[] = [];
+      for (let j = from; j < next; j++) events.push(record(j));
+      await store.append(events);
+    }
+  };
+  await Promise.all(Array.from({ length: writers }, writer));
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
@@ -97,10 +129,57 @@ async function searches(label: string, store: AuditStore, n: number, runs: numbe
   for (const [name, q] of cases) emit({ bench: 'store.search', store: label, case: name, records: n, runs, ...(await latency(store, q, runs)) });
 }
 
+// What each part of the SQLite schema costs an append: the same records into
+// a fresh store with that part dropped. CPU time (user + system) rather than
+// wall time, so that other work on the machine weighs less.
+const SCHEMA_VARIANTS: [string, string[]][] = [
+  ['everything', []],
+  ['without the full-text fill', ['DROP TABLE records_fts']],
+  ['without records_flow', ['DROP INDEX records_flow']],
+  ['without records_client', ['DROP INDEX records_client']],
+  ['without records_user', ['DROP INDEX records_user']],
+  ['without records_audit_object, _program, _stmt, _risk', ['DROP INDEX records_audit_object', 'DROP INDEX records_program', 'DROP INDEX records_stmt', 'DROP INDEX records_risk']],
+  ['without record_objects_seq, record_rules_seq', ['DROP INDEX record_objects_seq', 'DROP INDEX record_rules_seq']],
+  ['with cache_size 64 MB', ['PRAGMA cache_size = -65536']],
+  ['table and records_id only', [
+    'DROP TABLE records_fts', 'DROP INDEX records_ts', 'DROP INDEX records_flow', 'DROP INDEX records_audit_object', 'DROP INDEX records_user', 'DROP INDEX records_client',
+    'DROP INDEX records_program', 'DROP INDEX records_stmt', 'DROP INDEX records_risk', 'DROP INDEX record_objects_seq', 'DROP INDEX record_rules_seq',
+  ]],
+];
+
+async function schemaCosts(dir: string): Promise<void> {
+  const n = Number(process.env.DBTAP_BENCH_SCHEMA_RECORDS ?? 30_000);
+  const cpu = new Map<string, number[]>();
+  for (let round = 0; round < 2; round++) {
+    for (const [name, sql] of SCHEMA_VARIANTS) {
+      const store = new SqliteStore({ path: join(dir, `schema-${round}-${cpu.size}-${randomBytes(3).toString('hex')}.db`), synchronous: 'normal' });
+      // The store's own connection: the bench changes its schema behind its back.
+      const db = Reflect.get(store, 'db') as { exec(sql: string): void };
+      for (const q of sql) db.exec(q);
+      // Without the table, the fill would fail; it then has nothing to do.
+      if (sql.includes('DROP TABLE records_fts')) Reflect.set(store, 'ftsFill', { immediate: () => 0 });
+      const before = process.cpuUsage();
+      await fill(store, n);
+      const used = process.cpuUsage(before);
+      await store.close();
+      cpu.set(name, [...(cpu.get(name) ?? []), (used.user + used.system) / n]);
+    }
+  }
+  const all = Math.min(...cpu.get('everything')!);
+  for (const [name, us] of cpu) {
+    const best = Math.min(...us);
+    emit({ bench: 'store.schema', store: 'sqlite', variant: name, records: n, cpuUsPerRecord: Math.round(best * 10) / 10, vsEverything: Math.round((best / all) * 100) / 100 });
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dbtap-bench-'));
   const wall = Date.now();
   try {
+    if (process.env.DBTAP_BENCH_SCHEMA === '1') {
+      await schemaCosts(dir);
+      return;
+    }
     // Baseline in the same process: synchronous=NORMAL skips the WAL fsync per batch.
     const base = new SqliteStore({ path: join(dir, 'normal.db'), synchronous: 'normal' });
     const baseN = Math.min(RECORDS, 50_000);
@@ -108,9 +187,26 @@ async function main(): Promise<void> {
     await base.close();
     emit({ bench: 'store.append', store: 'sqlite', synchronous: 'normal', batch: BATCH, records: baseN, seconds: Math.round(baseS * 100) / 100, recordsPerSec: Math.round(baseN / baseS) });
 
+    // Several agents: 8 appenders with batches of 100 each, synchronous=FULL.
+    const conc = new SqliteStore({ path: join(dir, 'concurrent.db'), synchronous: 'full' });
+    const concN = Math.min(RECORDS, 50_000);
+    const concS = await fillConcurrently(conc, concN, 8, 100);
+    await conc.close();
+    emit({ bench: 'store.append', store: 'sqlite', synchronous: 'full', writers: 8, batch: 100, records: concN, seconds: Math.round(concS * 100) / 100, recordsPerSec: Math.round(concN / concS) });
+
     const store = new SqliteStore({ path: join(dir, 'full.db'), synchronous: 'full' });
+    const stall = monitorEventLoopDelay({ resolution: 1 });
+    stall.enable();
+    const cpu0 = process.cpuUsage();
     const s = await fill(store, RECORDS);
-    emit({ bench: 'store.append', store: 'sqlite', synchronous: 'full', batch: BATCH, records: RECORDS, seconds: Math.round(s * 100) / 100, recordsPerSec: Math.round(RECORDS / s), vsNormal: Math.round((RECORDS / s / (baseN / baseS)) * 100) / 100 });
+    const cpu = process.cpuUsage(cpu0);
+    stall.disable();
+    const longest = Math.round(longestAppendMs * 10) / 10;
+    emit({
+      bench: 'store.append', store: 'sqlite', synchronous: 'full', batch: BATCH, records: RECORDS, seconds: Math.round(s * 100) / 100, recordsPerSec: Math.round(RECORDS / s),
+      vsNormal: Math.round((RECORDS / s / (baseN / baseS)) * 100) / 100,
+      cpuUsPerRecord: Math.round(((cpu.user + cpu.system) / RECORDS) * 10) / 10, longestAppendMs: longest, loopStallMaxMs: Math.round(stall.max / 1e5) / 10,
+    });
     await searches('sqlite', store, RECORDS, 20);
     await store.close();
 

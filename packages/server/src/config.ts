@@ -15,6 +15,7 @@ import { AgentIdentities, type AgentCredential } from '@dbtap/agent';
 import { DEFAULT_MAX_FUTURE_SECONDS, type AgentLimits } from './daemon.js';
 import { LISTENER_TLS_SHAPE, listenerTlsOptions, resolveListenerTls, type ListenerTlsConfig } from './http/tls.js';
 import { DEFAULT_MASKING } from './masking/config.js';
+import { parseStoreConfig, type StoreConfig } from './store/config.js';
 
 const AGENT_LIMIT_KEYS = ['helloTimeoutMs', 'maxHelloBytes', 'maxConnections', 'maxConnectionsPerAddress', 'maxSeqJump'] as const;
 
@@ -27,8 +28,14 @@ export function agentLimits(agents: ServerConfig['agents']): AgentLimits {
 
 /** The server configuration file (`server.yaml` or JSON); every key is optional. */
 export interface ServerConfig {
-  /** Where the embedded store lives. Default `./data`. */
+  /** Where the embedded store lives (and the server's own files: objects, rule groups, system log). Default `./data`. */
   dataDir: string;
+  /**
+   * The audit store of every command: `{type: sqlite}` (the default, the
+   * file `path` or `<dataDir>/audit.db`) or `{type: postgres, url, prefix?,
+   * partition?}`.
+   */
+  store: StoreConfig;
   /**
    * Agent listeners. Default `0.0.0.0:9999` and `[::]:9998`. Limits on peers:
    * `helloTimeoutMs` (10000), `maxHelloBytes` before the hello (65536),
@@ -82,6 +89,7 @@ export interface ServerConfig {
 export function defaultServerConfig(): ServerConfig {
   return {
     dataDir: './data',
+    store: { type: 'sqlite' },
     agents: { listen: [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }] },
     api: { enabled: true, host: '127.0.0.1', port: 8080, users: [] },
     rules: { builtin: true, files: [] },
@@ -98,11 +106,12 @@ const { string, port, list, map, boolean, either, any, integer } = shape;
 
 /**
  * The shape of the configuration file. Sections with parsers of their own
- * (`objects`, `ruleGroups`, `notifications`, `integrity`, `masking`,
+ * (`store`, `objects`, `ruleGroups`, `notifications`, `integrity`, `masking`,
  * `api.users`) check their keys there, with the same {@link checkKeys}.
  */
 const CONFIG_SHAPE: Shape = map({
   dataDir: string(),
+  store: any(),
   agents: map({
     listen: list(map({ host: string(), port: port() }, ['host', 'port'])),
     token: either('a string or a list of strings', string(), list(string())),
@@ -173,6 +182,7 @@ export function loadServerConfig(file?: string, env: NodeJS.ProcessEnv = process
   const sections = (doc !== null && typeof doc === 'object' ? doc : {}) as Record<string, unknown>;
   const failAt = (path: string, want: string): never => (path.startsWith('DBTAP_') ? configFail('environment')(path, want) : configFail(file ?? 'config')(path, want));
   cfg.integrity = parseIntegrityConfig(sections.integrity, 'integrity', env, failAt);
+  cfg.store = parseStoreConfig(sections.store, 'store', failAt);
   if (sections.masking === false) delete cfg.masking;
   else if (sections.masking !== undefined && sections.masking !== null) cfg.masking = parseMaskingConfig(sections.masking, 'masking', env, failAt);
   const tokens = cfg.agents.token === undefined ? [] : typeof cfg.agents.token === 'string' ? [cfg.agents.token] : cfg.agents.token;

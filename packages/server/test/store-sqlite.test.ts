@@ -1,9 +1,12 @@
 import test from 'ava';
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isDbtapError, type AuditEvent } from '@dbtap/core';
 import { SqliteStore } from '../src/store/index.js';
+import { recordJson } from '../src/store/query.js';
+import { toNdjson } from '../src/format.js';
 import { makeLog, storeContract, tempDir } from './store-helpers.js';
 
 const dirs: (() => void)[] = [];
@@ -39,6 +42,58 @@ test('sqlite: bad options are refused', (t) => {
   t.true(isDbtapError(t.throws(() => new SqliteStore({ path: '' })), 'DBTAP_E_BAD_QUERY'));
   t.true(isDbtapError(t.throws(() => new SqliteStore({ path: ':memory:', synchronous: 'off' as 'full' })), 'DBTAP_E_BAD_QUERY'));
   t.true(isDbtapError(t.throws(() => new SqliteStore('/proc/no/such/dir/audit.db')), 'DBTAP_E_STORE_FAILED'));
+});
+
+test('sqlite: appends made together share one commit, and each resolves once it is committed', async (t) => {
+  const tmp = tempDir('dbtap-sqlite-');
+  t.teardown(tmp.cleanup);
+  const path = join(tmp.dir, 'audit.db');
+  const log = makeLog(10);
+  const store = new SqliteStore(path);
+  t.teardown(() => store.close());
+  const parts = [0, 1, 2, 3, 4].map((k) => log.filter((_, i) => i % 5 === k));
+  // five sources at once, as five agents would send their batches
+  const appends = parts.map((part, k) => store.append(part, { position: { source: `agent:a${k}`, seq: 10 + k } }));
+  // what another connection sees committed
+  const committed = (): number => {
+    const reader = new Database(path, { readonly: true });
+    try {
+      return reader.prepare('SELECT count(*) FROM records').pluck().get() as number;
+    } finally {
+      reader.close();
+    }
+  };
+  t.is(committed(), 0, 'nothing is committed before the group commit runs');
+  await Promise.all(appends);
+  // once resolved, another connection sees every record and position
+  t.is(committed(), log.length);
+  for (let k = 0; k < 5; k++) t.is(await store.ingestPosition(`agent:a${k}`), 10 + k);
+  const report = await store.verify();
+  t.true(report.ok);
+  t.is(report.records, log.length);
+  t.is(report.links, 1, 'one transaction, sealed by one chain link');
+  // awaited one by one, each append is its own transaction again
+  const more = makeLog(4, 11);
+  await store.append(more.slice(0, 10));
+  await store.append(more.slice(10));
+  t.is((await store.verify()).links, 3);
+});
+
+test('sqlite: close commits the appends still waiting', async (t) => {
+  const tmp = tempDir('dbtap-sqlite-');
+  t.teardown(tmp.cleanup);
+  const path = join(tmp.dir, 'audit.db');
+  const log = makeLog(6);
+  const store = new SqliteStore(path);
+  const pending = store.append(log, { position: { source: 'agent:x', seq: 3 } });
+  await store.close();
+  await t.notThrowsAsync(pending);
+  await t.throwsAsync(store.append(log), { code: 'DBTAP_E_STORE_CLOSED' });
+  const again = new SqliteStore(path);
+  t.teardown(() => again.close());
+  t.is((await again.stats()).records, log.length);
+  t.is(await again.ingestPosition('agent:x'), 3);
+  t.is((await again.search({ text: 'mallory', limit: 1000 })).records.length, log.filter((e) => e.sql?.includes('mallory')).length, 'text search sees every record');
 });
 
 // The child appends batches as fast as it can and prints the last record id
@@ -108,3 +163,48 @@ for (const synchronous of ['full', 'normal'] as const) {
     }
   });
 }
+
+test('sqlite: the stored JSON is the NDJSON line, with or without values that need converting', async (t) => {
+  const base = makeLog(3).find((e) => e.kind === 'statement' && e.params === undefined) ?? { ...makeLog(3)[0]!, params: undefined };
+  const cases: AuditEvent[] = [
+    base,
+    { ...base, id: 'p', params: [7n as unknown as number, 'x'] },
+    { ...base, id: 'nested', alert: { ruleId: 'r', ruleName: 'R', severity: 'high', count: 3n } as unknown as AuditEvent['alert'] },
+    { ...base, id: 'bytes', attributes: new Uint8Array([1, 255]) as unknown as Record<string, string> },
+  ];
+  for (const e of cases) t.is(recordJson(e), toNdjson(e), e.id);
+  t.true(recordJson(cases[1]!).includes('"params":["7","x"]'));
+  t.true(recordJson(cases[2]!).includes('"count":"3"'));
+  t.true(recordJson(cases[3]!).includes('"attributes":"01ff"'));
+});
+
+test('sqlite: a new file has 8 KiB pages; a file with 4 KiB pages keeps them and works as before', async (t) => {
+  const tmp = tempDir('dbtap-sqlite-');
+  try {
+    const fresh = join(tmp.dir, 'new.db');
+    await new SqliteStore(fresh).close();
+    const peek = (path: string): number => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return db.pragma('page_size', { simple: true }) as number;
+      } finally {
+        db.close();
+      }
+    };
+    t.is(peek(fresh), 8192);
+    const old = join(tmp.dir, 'old.db');
+    const made = new Database(old);
+    made.pragma('page_size = 4096');
+    made.exec('CREATE TABLE earlier (x)');
+    made.close();
+    const log = makeLog(5);
+    const store = new SqliteStore(old);
+    await store.append(log);
+    t.is((await store.search({ limit: 1000 })).records.length, log.length);
+    t.true((await store.verify()).ok);
+    await store.close();
+    t.is(peek(old), 4096);
+  } finally {
+    tmp.cleanup();
+  }
+});

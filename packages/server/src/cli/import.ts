@@ -6,6 +6,7 @@ import { registryDialects } from '../compose.js';
 import { loadServerConfig } from '../config.js';
 import { AuditServer } from '../daemon.js';
 import { RecordMasker } from '../masking/masker.js';
+import { openStore } from '../store/config.js';
 import { configuredRules, parsePorts, UsageError, type Command } from './common.js';
 
 export const importCommand: Command = {
@@ -49,15 +50,16 @@ async function run(args: string[]): Promise<number> {
   if (values['data-dir'] !== undefined) cfg.dataDir = values['data-dir'];
   const ports = values.port?.flatMap(parsePorts) ?? cfg.ports;
   const { catalog, rules, registry } = configuredRules(cfg, cfg.rules, cfg.dataDir);
+  const store = await openStore(cfg.store, { dataDir: cfg.dataDir, integrity: cfg.integrity });
   const server = new AuditServer({
     dataDir: cfg.dataDir,
+    store,
     agentListen: [],
     registry,
     catalog,
     processRecord: rules.process,
     ...(ports ? { ports } : {}),
     ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
-    integrity: cfg.integrity,
     maxFutureSeconds: cfg.ingest.maxFutureSeconds,
   });
   let failed = 0;

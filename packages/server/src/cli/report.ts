@@ -1,14 +1,12 @@
 // `dbtap report`: one report from the store, with the config file's report defaults.
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DbtapError, ErrorCodes } from '@dbtap/core';
 import { loadServerConfig } from '../config.js';
 import { buildReport } from '../reports/build.js';
 import { reportOptionsFromText } from '../reports/options.js';
 import { renderReport, REPORT_FORMATS, type ReportFormat } from '../reports/render.js';
 import { REPORT_KINDS, type ReportKind } from '../reports/types.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/config.js';
 import { UsageError, type Command } from './common.js';
 
 export const reportCommand: Command = {
@@ -17,19 +15,13 @@ export const reportCommand: Command = {
         [--format json|csv|html] [--out FILE] [--data-dir DIR] [--config FILE] [--top N]
         [--bucket 15m] [--min-risk LEVEL] [--tz ZONE] [--work-hours 08:00-18:00]
         [--work-days mon-fri] [--sensitive TABLE,...]
-      Build a report from the store under the data directory: server analysis,
+      Build a report from the store (the config's store section, default the
+      file under the data directory): server analysis,
       source analysis, compliance, or statement statistics per fingerprint.
       The config file's reports section gives the defaults; options override it.
 `,
   run,
 };
-
-/** Opens the store under the data directory; never creates an empty one by mistake. */
-export function existingStorePath(dataDir: string): string {
-  const path = join(dataDir, 'audit.db');
-  if (!existsSync(path)) throw new DbtapError(ErrorCodes.IO, `no audit store at ${path} (give --data-dir)`, { path });
-  return path;
-}
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -55,7 +47,8 @@ async function run(args: string[]): Promise<number> {
     },
     cfg.reports,
   );
-  const store = new SqliteStore({ path: existingStorePath(cfg.dataDir) });
+  // never creates an empty store by mistake
+  const store = await openStore(cfg.store, { dataDir: cfg.dataDir, mustExist: true });
   try {
     const out = renderReport(await buildReport(store, kind as ReportKind, options), format as ReportFormat);
     if (values.out === undefined) process.stdout.write(out.body);

@@ -11,6 +11,7 @@ import { listenerTlsOptions } from '../http/tls.js';
 import { RecordMasker } from '../masking/masker.js';
 import { Notifier } from '../notify/notifier.js';
 import { SqliteStore } from '../store/sqlite.js';
+import { describeStore, openStore } from '../store/config.js';
 import { registryDialects } from '../compose.js';
 import { configuredRules, serverLog, type Command } from './common.js';
 
@@ -18,7 +19,8 @@ export const serveCommand: Command = {
   name: 'serve',
   usage: `  serve [--config server.yaml] [--data-dir DIR]
       Run the audit server: receive agents on 9999 (IPv4) and 9998 (IPv6),
-      audit their traffic into the embedded store under ./data. SIGINT or
+      audit their traffic into the store (the config's store section; default
+      the embedded SQLite file under ./data). SIGINT or
       SIGTERM flush and stop it; SIGHUP re-reads the config file's audit
       objects and rule groups. (Also the default command of dbtap-server.)
 `,
@@ -38,14 +40,15 @@ async function run(args: string[]): Promise<number> {
   const agentTls = cfg.agents.tls !== undefined ? listenerTlsOptions(cfg.agents.tls, 'agents.tls') : undefined;
   const apiTls = cfg.api.tls !== undefined ? listenerTlsOptions(cfg.api.tls, 'api.tls') : undefined;
   catalog.onChange((change) => systemLog.write({ actor: 'system', action: `${change}.applied`, ok: true, detail: { count: change === 'objects' ? catalog.objects().length : catalog.ruleGroups().length } }));
+  const store = await openStore(cfg.store, { dataDir: cfg.dataDir, integrity: cfg.integrity });
   const server = new AuditServer({
     dataDir: cfg.dataDir,
+    store,
     agentListen: cfg.agents.listen,
     registry,
     catalog,
     processRecord: rules.process,
     ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
-    integrity: cfg.integrity,
     maxFutureSeconds: cfg.ingest.maxFutureSeconds,
     ...(cfg.notifications.length > 0 ? { notifier: new Notifier(cfg.notifications, { spoolDir: join(cfg.dataDir, 'notify-spool'), log: (line) => logger.warn(line) }) } : {}),
     ...(cfg.agents.token !== undefined ? { agentToken: cfg.agents.token } : {}),
@@ -78,12 +81,12 @@ async function run(args: string[]): Promise<number> {
   const where = await server.start();
   systemLog.write({ actor: 'system', action: 'service.start', ok: true, detail: { agents: where.agents, ...(where.api ? { api: where.api } : {}), users: cfg.api.users.map((u) => `${u.name}:${u.role}`) } });
   // an agent listener others can reach, with no token: anyone there can feed it made-up traffic
-  const exposed = cfg.agents.token === undefined ? where.agents.filter((a) => !isLoopback(a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, ''))) : [];
+  const exposed = cfg.agents.token === undefined && cfg.agents.credentials === undefined ? where.agents.filter((a) => !isLoopback(a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, ''))) : [];
   if (exposed.length > 0) {
     logger.warn(`agents.token is not set and the agent listener on ${exposed.join(', ')} is not loopback: any host that reaches it can send traffic to audit (set agents.token${agentTls ? '' : ' and agents.tls'})`);
     systemLog.write({ actor: 'system', action: 'config.warning', ok: true, detail: { warning: 'agent-listener-without-token', listen: exposed } });
   }
-  log(`store ${cfg.dataDir}/audit.db; agents on ${where.agents.join(', ') || '(none)'}${agentTls ? ' (TLS)' : ''}${where.api ? `; API on ${apiTls ? 'https' : 'http'}://${where.api}` : ''}`);
+  log(`store ${describeStore(cfg.store, cfg.dataDir)}; agents on ${where.agents.join(', ') || '(none)'}${agentTls ? ' (TLS)' : ''}${where.api ? `; API on ${apiTls ? 'https' : 'http'}://${where.api}` : ''}`);
   const reload = (): void => {
     try {
       const next = loadServerConfig(values.config);

@@ -6,7 +6,7 @@ import type { ChainAnchor, IntegrityReport } from '../integrity/types.js';
 import { verifySqliteFile } from '../integrity/sqlite.js';
 import { readKeyFile } from '../masking/config.js';
 import { UsageError, type Command } from './common.js';
-import { existingStorePath } from './report.js';
+import { configuredSqlitePath, describeStore, openStore } from '../store/config.js';
 
 /** `verify`'s own exit code: the store cannot be verified (no store, no chain, key missing or unreadable). */
 const CANNOT_VERIFY = 3;
@@ -52,10 +52,22 @@ async function run(args: string[]): Promise<number> {
     const cfg = loadServerConfig(values.config);
     if (values['data-dir'] !== undefined) cfg.dataDir = values['data-dir'];
     const key = values['key-file'] !== undefined ? readKeyFile(values['key-file'], '--key-file') : cfg.integrity.key;
-    const path = existingStorePath(cfg.dataDir);
-    const report = await verifySqliteFile(path, { ...(key !== undefined ? { key } : {}), anchors });
+    const options = { ...(key !== undefined ? { key } : {}), anchors };
+    const where = { dataDir: cfg.dataDir, mustExist: true };
+    // A SQLite file is read through a read-only connection; PostgreSQL through the store.
+    const path = configuredSqlitePath(cfg.store, where);
+    let report: IntegrityReport;
+    if (path !== undefined) report = await verifySqliteFile(path, options);
+    else {
+      const store = await openStore(cfg.store, where);
+      try {
+        report = await store.verify(options);
+      } finally {
+        await store.close();
+      }
+    }
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else printIntegrity(report, path);
+    else printIntegrity(report, path ?? describeStore(cfg.store, cfg.dataDir));
     return report.ok ? 0 : 1;
   } catch (err) {
     if (!isDbtapError(err)) throw err;

@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { RISK_LEVELS, riskRank, DbtapError, type AuditEvent, type EventStatus } from '@dbtap/core';
-import { toNdjson } from '../format.js';
 import { exportFileName, writeNdjsonGz } from './export.js';
 import {
   aggregateResult,
@@ -23,6 +22,7 @@ import type { IntegrityOptions, IntegrityReport, VerifyOptions } from '../integr
 import {
   StoreErrorCodes,
   checkRecord,
+  recordJson,
   encodeCursor,
   normalizeAlertQuery,
   normalizeRecordQuery,
@@ -369,7 +369,7 @@ export class PostgresStore implements AuditStore {
     };
     for (let i = 0; i < n; i++) {
       const e = events[i]!;
-      const json = toNdjson(e);
+      const json = recordJson(e);
       const keys = objectKeys(e);
       cols.id[i] = e.id; cols.kind[i] = e.kind; cols.ts[i] = Math.floor(e.ts); cols.flow[i] = e.flowId;
       cols.ao[i] = e.auditObjectId ?? null; cols.user[i] = e.user ?? null; cols.ip[i] = e.client.ip ?? null; cols.prog[i] = e.clientProgram ?? null;
