@@ -71,12 +71,13 @@ test('sqlite: appends made together share one commit, and each resolves once it 
   const report = await store.verify();
   t.true(report.ok);
   t.is(report.records, log.length);
-  t.is(report.links, 1, 'one transaction, sealed by one chain link');
+  // one batch link seals the group's records; each source's new position has a position link of its own
+  t.is(report.links, 1 + 5, 'one transaction, sealed by one batch link and the five position links');
   // awaited one by one, each append is its own transaction again
   const more = makeLog(4, 11);
   await store.append(more.slice(0, 10));
   await store.append(more.slice(10));
-  t.is((await store.verify()).links, 3);
+  t.is((await store.verify()).links, 6 + 2);
 });
 
 test('sqlite: close commits the appends still waiting', async (t) => {
