@@ -25,6 +25,7 @@ import {
   type SessionStats,
 } from '@dbtap/protocols';
 import type { AuditObjectTable } from './objects.js';
+import type { WorkerPool } from './workers.js';
 
 /** Options of an {@link AuditPipeline}. */
 export interface PipelineOptions {
@@ -58,6 +59,12 @@ export interface PipelineOptions {
   flowIdPrefix?: string;
   /** Receives every audit record, in the order sessions produce them. */
   onEvent(event: AuditEvent): void;
+  /**
+   * Told the id of every flow as it opens, before its first record (a
+   * worker reports openings so flow numbers can follow the order of the
+   * whole capture, see {@link WorkerPool}).
+   */
+  onFlowOpen?: (flowId: string) => void;
 }
 
 /** Counters of an {@link AuditPipeline}. */
@@ -242,6 +249,7 @@ export class AuditPipeline {
     const state: FlowState = { detector: undefined, session: undefined, ignored: false, objectId: route?.object.id, charset: route?.object.charset, dbType: route?.object.dbType };
     flow.user = state;
     this.live.add(state);
+    this.options.onFlowOpen?.(this.flowIdOf(flow));
     if (route !== undefined && !route.enabled) {
       state.ignored = true;
       this.stats.disabledFlows++;
@@ -322,10 +330,14 @@ export class AuditPipeline {
     return session;
   }
 
+  private flowIdOf(flow: Flow<FlowState>): string {
+    return this.options.flowIdPrefix === undefined ? flow.id : this.options.flowIdPrefix + flow.id;
+  }
+
   private sessionContext(flow: Flow<FlowState>, st: FlowState): SessionContext {
     const objectId = st.objectId;
     return {
-      flowId: this.options.flowIdPrefix === undefined ? flow.id : this.options.flowIdPrefix + flow.id,
+      flowId: this.flowIdOf(flow),
       client: flow.client,
       server: flow.server,
       midStream: flow.midStream,
