@@ -324,7 +324,7 @@ export class AuditServer {
     return {
       agents: this.transport?.agents().length ?? 0,
       ...this.counters,
-      pipelines: [...this.pipelines.values()].map((s) => s.pipeline.snapshot()),
+      pipelines: [...this.pipelines.values()].map((s) => s.pipeline.snapshot()).concat([...(this.pool?.stats().values() ?? [])].map(sumPipelineStats)),
     };
   }
 

@@ -74,7 +74,7 @@ function main(setup: WorkerSetup): void {
           slot.frame = indexes[i]!;
           slot.pipeline.push(frames[i]!);
         }
-        reply = { t: 'done', id: m.id, ...take(slot) };
+        reply = { t: 'done', id: m.id, ...take(slot), stats: slot.pipeline.snapshot() };
       } else if (m.t === 'tick') {
         const records: AuditEvent[] = [];
         for (const [source, slot] of slots) {

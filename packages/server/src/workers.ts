@@ -41,6 +41,9 @@ export interface WorkerSetup {
   session?: Partial<SessionOptions>;
 }
 
+/** Most workers a pool (and the `workers` config key) allows. */
+export const MAX_WORKERS = 256;
+
 /** Default number of workers: one per core but one (the main thread stores and serves), at least 1. */
 export function defaultWorkerCount(): number {
   return Math.max(1, availableParallelism() - 1);
@@ -263,7 +266,8 @@ function startWorker(setup: WorkerSetup): Worker {
   const fromSources = import.meta.url.endsWith('.ts');
   const url = new URL(fromSources ? './worker.ts' : './worker.js', import.meta.url);
   if (!fromSources) return new Worker(url, { workerData: setup });
-  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(boot, { eval: true, workerData: setup });
 }
 
@@ -287,6 +291,8 @@ export interface PoolResult {
 export class WorkerPool {
   private readonly slots: WorkerSlot[];
   private readonly numbering = new Map<string, SourceNumbering>();
+  // each source's counters as each worker last reported them
+  private readonly counters = new Map<string, Array<PipelineStats | undefined>>();
   private nextId = 0;
 
   /**
@@ -299,7 +305,7 @@ export class WorkerPool {
     setup: WorkerSetup,
     private readonly onCrash: (err: Error) => void = () => {},
   ) {
-    if (!Number.isInteger(count) || count < 1) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `a worker pool needs a whole number of workers from 1, not ${count}`);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_WORKERS) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `a worker pool needs a whole number of workers from 1 to ${MAX_WORKERS}, not ${count}`);
     this.slots = Array.from({ length: count }, (_, i) => new WorkerSlot(i, setup, (index, err) => this.crashed(index, err)));
   }
 
@@ -334,7 +340,11 @@ export class WorkerPool {
       }),
     );
     const empty: FromWorker & { t: 'done' } = { t: 'done', id, records: [], opens: [] };
-    const records = this.collect(source, settled.map((r) => (r.status === 'fulfilled' ? r.value : empty)));
+    const replies = settled.map((r) => (r.status === 'fulfilled' ? r.value : empty));
+    let counters = this.counters.get(source);
+    if (counters === undefined) this.counters.set(source, (counters = this.slots.map(() => undefined)));
+    for (let k = 0; k < replies.length; k++) if (replies[k]!.stats !== undefined) counters[k] = replies[k]!.stats;
+    const records = this.collect(source, replies);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw new WorkerBatchError(failed.reason as Error, records);
     return { records };
@@ -367,7 +377,15 @@ export class WorkerPool {
     const replies = await Promise.all(this.slots.map((slot) => slot.request(id, { t: 'finish', id, source })));
     const records = this.collect(source, replies);
     this.numbering.delete(source);
+    this.counters.delete(source);
     return { records, stats: replies.map((r) => r.stats).filter((s): s is PipelineStats => s !== undefined) };
+  }
+
+  /** Each open source's counters as its workers last reported them (after its last batch), one entry per worker. */
+  stats(): Map<string, PipelineStats[]> {
+    const out = new Map<string, PipelineStats[]>();
+    for (const [source, list] of this.counters) out.set(source, list.filter((s): s is PipelineStats => s !== undefined));
+    return out;
   }
 
   /** Replaces the audit objects and rule groups in every worker (new connections follow them). */

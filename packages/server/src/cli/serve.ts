@@ -41,6 +41,7 @@ async function run(args: string[]): Promise<number> {
     registry,
     catalog,
     processRecord: rules.process,
+    workers: { count: cfg.workers, rules: cfg.rules, ...(cfg.masking !== undefined ? { masking: cfg.masking } : {}) },
     ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
     integrity: cfg.integrity,
     maxFutureSeconds: cfg.ingest.maxFutureSeconds,
