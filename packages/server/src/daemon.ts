@@ -226,6 +226,8 @@ export class AuditServer {
       const addr = server.address();
       api = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
     }
+    // batches wait for no worker start-up (rules compile in each worker)
+    await this.pool?.ready();
     // Live traffic: close flows idle by the wall clock even when no packet comes.
     this.tickTimer = setInterval(() => this.tick(), 5000);
     this.tickTimer.unref();

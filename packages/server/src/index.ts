@@ -23,7 +23,8 @@ export { analyzeCaptureFile, analyzeFrames, auditCaptureFile, auditFrames, type 
 export { toNdjson } from './format.js';
 
 // The daemon, its configuration and the audit catalog
-export { AuditServer, type AgentLimits, type AuditServerOptions, type AuditServerStats } from './daemon.js';
+export { AuditServer, sumPipelineStats, type AgentLimits, type AuditServerOptions, type AuditServerStats, type AuditServerWorkers } from './daemon.js';
+export { defaultWorkerCount, shardOf, WorkerBatchError, WorkerPool, MAX_WORKERS, type PoolResult, type WorkerSetup } from './workers.js';
 export { defaultServerConfig, loadServerConfig, type ServerConfig } from './config.js';
 export { AuditObjectTable, validateAuditObjects, failWith, type AuditObjectDef, type ObjectRoute, type ValidationFailure } from './objects.js';
 export { AuditCatalog, type AuditCatalogOptions, type CatalogChange } from './catalog.js';

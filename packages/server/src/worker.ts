@@ -60,6 +60,7 @@ function main(setup: WorkerSetup): void {
     if (change === 'objects') for (const s of slots.values()) s.pipeline.setObjects(catalog.table);
   });
 
+  port.postMessage({ t: 'ready' } satisfies FromWorker);
   port.on('message', (m: ToWorker) => {
     if (m.t === 'catalog') {
       catalog.reloadConfig(m.objects, m.ruleGroups);

@@ -66,6 +66,7 @@ export type ToWorker =
 
 /** Messages from a worker. */
 export type FromWorker =
+  | { t: 'ready' }
   | { t: 'done'; id: number; records: AuditEvent[]; opens: Array<[flowId: string, frameIndex: number]>; stats?: PipelineStats }
   | { t: 'failed'; id: number; code: ErrorCode; message: string };
 
@@ -198,6 +199,8 @@ interface Pending {
 class WorkerSlot {
   worker: Worker;
   readonly pending = new Map<number, Pending>();
+  /** Settles once the worker has built its pipelines' rules and masking (or failed to start). */
+  ready!: Promise<void>;
 
   constructor(
     private readonly index: number,
@@ -209,7 +212,11 @@ class WorkerSlot {
 
   private spawn(): Worker {
     const w = startWorker(this.setup);
+    let started!: () => void;
+    this.ready = new Promise<void>((resolve) => (started = resolve));
+    w.once('exit', () => started());
     w.on('message', (m: FromWorker) => {
+      if (m.t === 'ready') return started();
       const p = this.pending.get(m.id);
       if (p === undefined) return;
       this.pending.delete(m.id);
@@ -307,6 +314,11 @@ export class WorkerPool {
   ) {
     if (!Number.isInteger(count) || count < 1 || count > MAX_WORKERS) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `a worker pool needs a whole number of workers from 1 to ${MAX_WORKERS}, not ${count}`);
     this.slots = Array.from({ length: count }, (_, i) => new WorkerSlot(i, setup, (index, err) => this.crashed(index, err)));
+  }
+
+  /** Resolves once every worker has started (loaded its rules and masking). */
+  async ready(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.ready));
   }
 
   /** Worker threads in the pool. */
