@@ -2,7 +2,7 @@
 // (ids included), keep each connection on one worker, and a worker that dies
 // fails only the batch it held.
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodePacket, type AuditEvent, type Frame } from '@dbtap/core';
@@ -11,6 +11,7 @@ import { corpusFiles, corpusTest, repoRoot } from '../../../test-support/corpus.
 import { captureFrames, repeatMariadbSession } from '../../../test-support/repeat-session.js';
 import { AuditServer, SqliteStore, auditFrames, loadRuleSelection, rulesProcessor } from '../src/index.js';
 import { toNdjson } from '../src/format.js';
+import { loadServerConfig } from '../src/config.js';
 import { shardOf, WorkerBatchError, WorkerPool } from '../src/workers.js';
 
 const selection = { builtin: true, files: [] } as const;
@@ -126,6 +127,27 @@ test('the server with two workers stores the records of an in-process audit, ids
     const expected = inProcess(frames, flowPrefix).map((l) => JSON.parse(l) as AuditEvent);
     t.true(expected.length > 500);
     t.deepEqual(stored.filter((e) => !windowed(e)).map((e) => `${e.id} ${e.kind} ${e.sql ?? ''} ${e.risk ?? ''}`).sort(), expected.map((e) => `${e.id} ${e.kind} ${e.sql ?? ''} ${e.risk ?? ''}`).sort());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the workers key: a whole number from 0, default at least 1, anything else refused with DBTAP_E_CONFIG naming it', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-workers-cfg-'));
+  try {
+    const load = (text: string) => {
+      const file = join(dir, 'server.yaml');
+      writeFileSync(file, text);
+      return loadServerConfig(file);
+    };
+    t.true(load('dataDir: ./d\n').workers >= 1);
+    t.is(load('workers: 0\n').workers, 0);
+    t.is(load('workers: 3\n').workers, 3);
+    for (const bad of ['workers: -1', 'workers: 1.5', 'workers: two', 'workers: 100000']) {
+      const err = t.throws(() => load(`${bad}\n`));
+      t.is((err as { code?: string }).code, 'DBTAP_E_CONFIG', bad);
+      t.regex(err!.message, /workers/, bad);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
