@@ -12,11 +12,23 @@
 // index of the frame that opened it, and the main thread renumbers records
 // by the order of those frames in the whole stream: ids are those of an
 // in-process pipeline fed the same frames.
+//
+// The workers run the per-record rules (verdicts and stateless alerts); the
+// stateful detectors (counts, distinct counts and sums in time windows,
+// grouped by client or user) run once, here, over the records of every
+// worker merged into the order one pipeline would have produced them (by
+// the index of the frame that completed each), before the records are
+// stored: one client's connections on several workers are counted
+// together, and the alerts are those of an in-process server.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { decodePacket, DbtapError, ErrorCodes, type AuditEvent, type ErrorCode, type Frame, type Timestamp } from '@dbtap/core';
 import { ServerErrorCodes } from './errors.js';
-import type { SessionOptions } from '@dbtap/protocols';
+import { createDefaultRegistry, type SessionOptions } from '@dbtap/protocols';
+import { AuditCatalog } from './catalog.js';
+import { registryDialects, type RecordMask } from './compose.js';
+import { RecordMasker } from './masking/masker.js';
+import { loadRuleSelection, RuleRouter } from './rules.js';
 import type { RuleGroupDef } from './http/providers.js';
 import type { MaskingConfig } from './masking/config.js';
 import type { AuditObjectDef } from './objects.js';
@@ -67,7 +79,18 @@ export type ToWorker =
 /** Messages from a worker. */
 export type FromWorker =
   | { t: 'ready' }
-  | { t: 'done'; id: number; records: AuditEvent[]; opens: Array<[flowId: string, frameIndex: number]>; stats?: PipelineStats }
+  | {
+      t: 'done';
+      id: number;
+      /** Records and alerts, masked. */
+      records: AuditEvent[];
+      /** Per record of a batch: the index of the frame that completed it (empty for a tick or finish). */
+      at: number[];
+      /** Records the masking changed, as the rules saw them, by their index in `records` (for the detectors). */
+      plain: Array<[index: number, record: AuditEvent]>;
+      opens: Array<[flowId: string, frameIndex: number]>;
+      stats?: PipelineStats;
+    }
   | { t: 'failed'; id: number; code: ErrorCode; message: string };
 
 const META = 6;
@@ -278,6 +301,52 @@ function startWorker(setup: WorkerSetup): Worker {
   return new Worker(boot, { eval: true, workerData: setup });
 }
 
+/**
+ * The stateful detectors of a pool's rules, run in the main thread over
+ * the records of every worker in stream order, with the catalog's rule
+ * groups, masking their alerts as the workers mask records. A record's
+ * alerts keep the order of its rules, stateless (from its worker) and
+ * detector alerts mixed, as one rule engine gives them.
+ */
+class DetectorStage {
+  private readonly catalog: AuditCatalog;
+  private readonly router: RuleRouter;
+  private readonly mask: RecordMask | undefined;
+  private readonly order: Map<string, number>;
+
+  constructor(setup: WorkerSetup & { rules: RuleSelection }) {
+    const ruleSet = loadRuleSelection(setup.rules);
+    this.order = new Map(ruleSet.rules.map((r, i) => [r.id, i]));
+    const dialectFor = registryDialects(createDefaultRegistry());
+    this.catalog = new AuditCatalog({ objects: [...(setup.catalog?.objects ?? [])], ruleGroups: [...(setup.catalog?.ruleGroups ?? [])], ruleFileGroups: ruleSet.groups.keys() });
+    this.router = new RuleRouter(ruleSet, this.catalog, { dialectFor, part: 'detectors' });
+    this.mask = setup.masking !== undefined ? new RecordMasker(setup.masking, { dialectFor }).mask : undefined;
+  }
+
+  /** Follows a catalog change of the server (rule groups rebuild the detectors, as in-process). */
+  setCatalog(objects: readonly AuditObjectDef[], ruleGroups: readonly RuleGroupDef[]): void {
+    this.catalog.reloadConfig(objects, ruleGroups);
+  }
+
+  /** The records with the detectors' alerts inserted; `plain` gives a masked record as the rules saw it. */
+  run(records: readonly AuditEvent[], plain: ReadonlyMap<AuditEvent, AuditEvent>): AuditEvent[] {
+    const out: AuditEvent[] = [];
+    for (let i = 0; i < records.length; ) {
+      const r = records[i++]!;
+      out.push(r);
+      if (r.kind === 'alert') continue;
+      const raised = this.router.detect(plain.get(r) ?? r);
+      if (raised.length === 0) continue;
+      const alerts: AuditEvent[] = raised.map((a) => (this.mask === undefined ? a : this.mask(a)));
+      // the record's stateless alerts follow it
+      while (i < records.length && records[i]!.kind === 'alert' && records[i]!.id.startsWith(`${r.id}:alert:`)) alerts.push(records[i++]!);
+      const rank = (a: AuditEvent): number => this.order.get(a.alert?.ruleId ?? '') ?? Infinity;
+      for (const a of alerts.sort((x, y) => rank(x) - rank(y))) out.push(a);
+    }
+    return out;
+  }
+}
+
 /** What a {@link WorkerPool} request yields: records, in the order each worker produced them, worker by worker. */
 export interface PoolResult {
   /** Records and alerts, with flow ids numbered as one pipeline would. */
@@ -301,6 +370,7 @@ export class WorkerPool {
   // each source's counters as each worker last reported them
   private readonly counters = new Map<string, Array<PipelineStats | undefined>>();
   private nextId = 0;
+  private readonly detectors: DetectorStage | undefined;
 
   /**
    * @param count Worker threads, at least 1.
@@ -314,6 +384,8 @@ export class WorkerPool {
   ) {
     if (!Number.isInteger(count) || count < 1 || count > MAX_WORKERS) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `a worker pool needs a whole number of workers from 1 to ${MAX_WORKERS}, not ${count}`);
     this.slots = Array.from({ length: count }, (_, i) => new WorkerSlot(i, setup, (index, err) => this.crashed(index, err)));
+    const rules = setup.rules;
+    this.detectors = rules !== undefined ? new DetectorStage({ ...setup, rules }) : undefined;
   }
 
   /** Resolves once every worker has started (loaded its rules and masking). */
@@ -351,12 +423,12 @@ export class WorkerPool {
         return slot.request(id, { t: 'batch', id, source, prefix: flowIdPrefix, frames: packed }, [packed.meta.buffer as ArrayBuffer, packed.data.buffer as ArrayBuffer]);
       }),
     );
-    const empty: FromWorker & { t: 'done' } = { t: 'done', id, records: [], opens: [] };
+    const empty: FromWorker & { t: 'done' } = { t: 'done', id, records: [], at: [], plain: [], opens: [] };
     const replies = settled.map((r) => (r.status === 'fulfilled' ? r.value : empty));
     let counters = this.counters.get(source);
     if (counters === undefined) this.counters.set(source, (counters = this.slots.map(() => undefined)));
     for (let k = 0; k < replies.length; k++) if (replies[k]!.stats !== undefined) counters[k] = replies[k]!.stats;
-    const records = this.collect(source, replies);
+    const records = this.collect(source, replies, true);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw new WorkerBatchError(failed.reason as Error, records);
     return { records };
@@ -367,27 +439,37 @@ export class WorkerPool {
     const id = ++this.nextId;
     const replies = await Promise.all(this.slots.map((slot) => slot.request(id, { t: 'tick', id, ts })));
     // a tick's records come grouped by source, in the `source` attribute the worker gives them
-    const bySource = new Map<string, AuditEvent[]>();
+    const bySource = new Map<string, { records: AuditEvent[]; plain: Map<AuditEvent, AuditEvent> }>();
     for (let k = 0; k < replies.length; k++) {
-      for (const r of replies[k]!.records) {
+      const reply = replies[k]!;
+      const plain = new Map(reply.plain);
+      for (let i = 0; i < reply.records.length; i++) {
+        const r = reply.records[i]!;
         const source = (r as AuditEvent & { [SOURCE]?: string })[SOURCE];
         if (source === undefined) continue;
         delete (r as AuditEvent & { [SOURCE]?: string })[SOURCE];
         const n = this.numbering.get(source);
         n?.renumber(k, r);
         let list = bySource.get(source);
-        if (list === undefined) bySource.set(source, (list = []));
-        list.push(r);
+        if (list === undefined) bySource.set(source, (list = { records: [], plain: new Map() }));
+        list.records.push(r);
+        const p = plain.get(i);
+        if (p !== undefined) {
+          n?.renumber(k, p);
+          list.plain.set(r, p);
+        }
       }
     }
-    return bySource;
+    const out = new Map<string, AuditEvent[]>();
+    for (const [source, { records, plain }] of bySource) out.set(source, this.detectors?.run(records, plain) ?? records);
+    return out;
   }
 
   /** Ends a source in every worker: its flows close; resolves with the last records and each worker's counters. */
   async finish(source: string): Promise<PoolResult> {
     const id = ++this.nextId;
     const replies = await Promise.all(this.slots.map((slot) => slot.request(id, { t: 'finish', id, source })));
-    const records = this.collect(source, replies);
+    const records = this.collect(source, replies, false);
     this.numbering.delete(source);
     this.counters.delete(source);
     return { records, stats: replies.map((r) => r.stats).filter((s): s is PipelineStats => s !== undefined) };
@@ -403,6 +485,7 @@ export class WorkerPool {
   /** Replaces the audit objects and rule groups in every worker (new connections follow them). */
   setCatalog(objects: readonly AuditObjectDef[], ruleGroups: readonly RuleGroupDef[]): void {
     for (const slot of this.slots) slot.worker.postMessage({ t: 'catalog', objects, ruleGroups } satisfies ToWorker);
+    this.detectors?.setCatalog(objects, ruleGroups);
   }
 
   /** Stops every worker. */
@@ -410,17 +493,29 @@ export class WorkerPool {
     await Promise.all(this.slots.map((s) => s.close()));
   }
 
-  private collect(source: string, replies: ReadonlyArray<FromWorker & { t: 'done' }>): AuditEvent[] {
+  // Renumbers the workers' records, merges them into stream order (a batch's by the frame that completed each; a
+  // finish's worker by worker) and runs the detectors over them.
+  private collect(source: string, replies: ReadonlyArray<FromWorker & { t: 'done' }>, byFrame: boolean): AuditEvent[] {
     const numbering = this.numberingFor(source);
     numbering.opened(replies.flatMap((r, worker) => r.opens.map(([flowId, frame]) => ({ worker, flowId, frame }))));
-    const records: AuditEvent[] = [];
+    const merged: Array<{ r: AuditEvent; at: number }> = [];
+    const plain = new Map<AuditEvent, AuditEvent>();
     for (let k = 0; k < replies.length; k++) {
-      for (const r of replies[k]!.records) {
+      const reply = replies[k]!;
+      for (let i = 0; i < reply.records.length; i++) {
+        const r = reply.records[i]!;
         numbering.renumber(k, r);
-        records.push(r);
+        merged.push({ r, at: byFrame ? (reply.at[i] ?? 0) : 0 });
+      }
+      for (const [i, p] of reply.plain) {
+        numbering.renumber(k, p);
+        plain.set(reply.records[i]!, p);
       }
     }
-    return records;
+    // stable: records completed by one frame keep their worker's order
+    if (byFrame) merged.sort((x, y) => x.at - y.at);
+    const records = merged.map((m) => m.r);
+    return this.detectors?.run(records, plain) ?? records;
   }
 }
 
