@@ -55,7 +55,7 @@ async function agentToStore(frames: Frame[], bytes: number, workers: number, off
     const store = new SqliteStore({ path: join(dir, 'audit.db'), synchronous: 'full' });
     const selection = { builtin: true, files: [] };
     const live = rulesProcessor(loadRuleSelection(selection));
-    const server = new AuditServer({ store, agentListen: [{ host: '127.0.0.1', port: 0 }], processRecord: live.process, workers: { count: workers, rules: selection } });
+    const server = new AuditServer({ store, agentListen: [{ host: '127.0.0.1', port: 0 }], ...(workers === 0 ? { processRecord: live.process } : {}), workers: { count: workers, rules: selection } });
     const { agents } = await server.start();
     const port = Number(agents[0]!.split(':').pop());
     const client = new TransportClient({ host: '127.0.0.1', port, agentId: 'bench', queueMaxPackets: frames.length + 1, queueMaxBytes: bytes * 2 + (1 << 20) }).start();

@@ -63,9 +63,12 @@ export interface AuditServerOptions {
    * Pipeline worker threads: each connection's frames are reassembled,
    * decoded, judged and masked in one of `count` workers (see
    * {@link WorkerPool}), which build their rules and masking from `rules`
-   * and `masking` (`processRecord` and `mask` are then not used for
-   * agents and imports); the main thread stores and acknowledges. Absent
-   * or a count of 0: pipelines run in the main thread.
+   * and `masking` and use the default decoders; the main thread runs the
+   * stateful detectors over every worker's records, stores and
+   * acknowledges. `processRecord`, `mask` and `registry` (functions a
+   * worker cannot be given) are then refused with
+   * `DBTAP_E_INVALID_ARGUMENT`. Absent or a count of 0: pipelines run in
+   * the main thread.
    */
   workers?: AuditServerWorkers;
 }
@@ -184,6 +187,9 @@ export class AuditServer {
     }
     const workers = options.workers;
     if (workers !== undefined && workers.count > 0) {
+      // functions of the main thread cannot be run by a worker: refused rather than silently not used
+      const local = (['processRecord', 'mask', 'registry'] as const).filter((k) => options[k] !== undefined);
+      if (local.length > 0) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `${local.join(', ')} cannot be used with worker threads (workers.count ${workers.count}): give the rules and masking in workers.rules and workers.masking (workers use the default decoders), or set workers.count to 0`);
       const catalog = options.catalog;
       this.pool = new WorkerPool(
         workers.count,

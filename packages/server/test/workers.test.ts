@@ -157,6 +157,17 @@ test('the server with two workers stores the records of an in-process audit, ids
   }
 });
 
+test('a server with workers refuses a record processor, mask or decoder registry it could not run, naming them', async (t) => {
+  const store = new SqliteStore({ path: ':memory:' });
+  const rules = rulesProcessor(loadRuleSelection(selection));
+  const err = t.throws(() => new AuditServer({ store, agentListen: [], processRecord: rules.process, mask: (e) => e, workers: { count: 2, rules: selection } }));
+  t.is((err as { code?: string }).code, 'DBTAP_E_INVALID_ARGUMENT');
+  t.regex(err!.message, /processRecord, mask cannot be used with worker threads/);
+  // in the main thread they are used
+  t.notThrows(() => new AuditServer({ store, agentListen: [], processRecord: rules.process, workers: { count: 0 } }));
+  await store.close();
+});
+
 test('the workers key: a whole number from 0, default at least 1, anything else refused with DBTAP_E_CONFIG naming it', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'dbtap-workers-cfg-'));
   try {
