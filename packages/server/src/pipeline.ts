@@ -30,6 +30,7 @@ import {
   type SessionStats,
 } from '@dbtap/protocols';
 import type { AuditObjectTable } from './objects.js';
+import type { WorkerPool } from './workers.js';
 
 /** Options of an {@link AuditPipeline}. */
 export interface PipelineOptions {
@@ -63,6 +64,12 @@ export interface PipelineOptions {
   flowIdPrefix?: string;
   /** Receives every audit record, in the order sessions produce them. */
   onEvent(event: AuditEvent): void;
+  /**
+   * Told the id of every flow as it opens, before its first record (a
+   * worker reports openings so flow numbers can follow the order of the
+   * whole capture, see {@link WorkerPool}).
+   */
+  onFlowOpen?: (flowId: string) => void;
 }
 
 /** Counters of an {@link AuditPipeline}. */
@@ -340,6 +347,7 @@ export class AuditPipeline {
     flow.user = state;
     this.live.add(state);
     if (flow.midStream && this.resumable.size > 0 && this.resume(flow, state)) return;
+    this.options.onFlowOpen?.(this.flowIdOf(flow));
     if (route !== undefined && !route.enabled) {
       state.ignored = true;
       this.stats.disabledFlows++;
@@ -418,6 +426,10 @@ export class AuditPipeline {
     const session = createOpaqueSession(this.sessionContext(flow, st), st.dbType ?? 'unknown');
     st.session = session;
     return session;
+  }
+
+  private flowIdOf(flow: Flow<FlowState>): string {
+    return this.options.flowIdPrefix === undefined ? flow.id : this.options.flowIdPrefix + flow.id;
   }
 
   private sessionContext(flow: Flow<FlowState>, st: FlowState): SessionContext {

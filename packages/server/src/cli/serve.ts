@@ -41,10 +41,11 @@ async function run(args: string[]): Promise<number> {
   const server = new AuditServer({
     dataDir: cfg.dataDir,
     agentListen: cfg.agents.listen,
-    registry,
     catalog,
-    processRecord: rules.process,
-    ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
+    // in-process only: workers build their own rules, masking and decoders
+    ...(cfg.workers === 0 ? { registry, processRecord: rules.process } : {}),
+    workers: { count: cfg.workers, rules: cfg.rules, ...(cfg.masking !== undefined ? { masking: cfg.masking } : {}) },
+    ...(cfg.masking !== undefined && cfg.workers === 0 ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
     integrity: cfg.integrity,
     maxFutureSeconds: cfg.ingest.maxFutureSeconds,
     ...(cfg.notifications.length > 0 ? { notifier: new Notifier(cfg.notifications, { spoolDir: join(cfg.dataDir, 'notify-spool'), log: (line) => logger.warn(line) }) } : {}),
