@@ -15,7 +15,7 @@ import { Histogram, ProcessMetrics } from './http/metrics.js';
 import type { IntegrityOptions } from './integrity/index.js';
 import type { MaskingConfig } from './masking/config.js';
 import type { RuleSelection } from './rules.js';
-import { WorkerBatchError, WorkerPool } from './workers.js';
+import { WorkerBatchError, WorkerPool, type PoolResult } from './workers.js';
 
 /** Where the server listens and keeps its data. */
 export interface AuditServerOptions {
@@ -93,6 +93,11 @@ export type AgentLimits = Pick<TransportServerOptions, 'helloTimeoutMs' | 'maxHe
 /** The store's ingest position source of an agent instance: per agent id, so one agent's position is not another's to move. */
 function agentPosition(agentId: string, instance: string): string {
   return `agent:${agentId}/${instance}`;
+}
+
+/** A batch's ingest position with the state of the sessions open after it, committed together. */
+function withSessions(position: { source: string; seq: number } | undefined, sessions: string | undefined): { source: string; seq: number; sessions?: string } | undefined {
+  return position !== undefined && sessions !== undefined ? { ...position, sessions } : position;
 }
 
 /** Default of {@link AuditServerOptions.maxFutureSeconds}: one day. */
@@ -261,16 +266,22 @@ export class AuditServer {
         if (f.ts >= 0 && f.ts <= maxTs) accepted.push(f);
         else this.refuseFrame(source, f.ts, maxTs);
       }
+      if (!this.pooled.has(source) && position !== undefined) {
+        // as in process: the sessions kept at the position resume, each in the worker of its connection
+        const kept = await this.store.ingestSessions?.(position.source);
+        const n = kept !== undefined ? this.pool.resume(source, kept, flowIdPrefix) : 0;
+        if (n > 0) this.log(`${source}: ${n} session(s) kept at position ${await this.store.ingestPosition(position.source)} resume with their context`);
+      }
       this.pooled.add(source);
-      let records: AuditEvent[];
+      let result: PoolResult;
       try {
-        records = (await this.pool.push(source, accepted, flowIdPrefix)).records;
+        result = await this.pool.push(source, accepted, flowIdPrefix, position !== undefined);
       } catch (err) {
         // what the other workers made of the batch is kept; the batch itself is not acknowledged
         if (err instanceof WorkerBatchError) await this.write(err.records);
         throw err;
       }
-      await this.write(records, position);
+      await this.write(result.records, withSessions(position, result.sessions?.text));
       return;
     }
     let slot = this.pipelines.get(source);
@@ -288,8 +299,7 @@ export class AuditServer {
       else this.refuseFrame(source, f.ts, maxTs);
     }
     // the open sessions' state commits with the position it belongs to
-    const sessions = position !== undefined ? slot.pipeline.sessionStates().text : undefined;
-    await this.write(slot.pending, position !== undefined && sessions !== undefined ? { ...position, sessions } : position);
+    await this.write(slot.pending, withSessions(position, position !== undefined ? slot.pipeline.sessionStates().text : undefined));
   }
 
   private refuseFrame(source: string, ts: number, maxTs: number): void {
@@ -444,6 +454,7 @@ export function sumPipelineStats(all: readonly PipelineStats[]): PipelineStats {
   const total: PipelineStats = { frames: 0, truncatedFrames: 0, malformedFrames: 0, otherFrames: 0, flows: 0, decodedFlows: 0, undetectedFlows: 0, disabledFlows: 0, flowsByProtocol: {}, events: 0, errorEvents: 0, gaps: 0, gapBytes: 0, sessions: newSessionStats() };
   for (const p of all) {
     for (const k of ['frames', 'truncatedFrames', 'malformedFrames', 'otherFrames', 'flows', 'decodedFlows', 'undetectedFlows', 'disabledFlows', 'events', 'errorEvents', 'gaps', 'gapBytes'] as const) total[k] += p[k];
+    for (const k of ['resumedSessions', 'stateRefused', 'stateSkipped'] as const) if (p[k] !== undefined) total[k] = (total[k] ?? 0) + p[k];
     for (const [name, n] of Object.entries(p.flowsByProtocol)) total.flowsByProtocol[name] = (total.flowsByProtocol[name] ?? 0) + n;
     for (const k of Object.keys(total.sessions) as (keyof typeof total.sessions)[]) total.sessions[k] += p.sessions[k];
   }

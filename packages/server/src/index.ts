@@ -12,7 +12,7 @@
  */
 
 // The pipeline and its one composition of stages
-export { AuditPipeline, type PipelineOptions, type PipelineStats } from './pipeline.js';
+export { AuditPipeline, type FlowSessionState, type PipelineOptions, type PipelineStats } from './pipeline.js';
 export { composeStages, createAuditFlow, registryDialects, type AuditFlowOptions, type RecordMask, type RecordProcessor, type RecordStages } from './compose.js';
 export { loadRuleSelection, rulesProcessor, RuleRouter, type RulePart, type RuleRouterOptions, type RuleSelection } from './rules.js';
 

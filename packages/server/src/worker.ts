@@ -21,7 +21,7 @@ interface Slot {
   records: AuditEvent[];
   at: number[];
   plain: Array<[number, AuditEvent]>;
-  opens: Array<[string, number]>;
+  opens: Array<[string, number, true?]>;
   frame: number;
 }
 
@@ -56,7 +56,7 @@ function main(setup: WorkerSetup): void {
         ...(prefix !== undefined ? { flowIdPrefix: prefix } : {}),
         judge,
         sink: keep,
-        onFlowOpen: (flowId) => s.opens.push([flowId, s.frame]),
+        onFlowOpen: (flowId, resumed) => s.opens.push(resumed === true ? [flowId, s.frame, true] : [flowId, s.frame]),
       });
       slots.set(source, (slot = s));
     }
@@ -80,6 +80,11 @@ function main(setup: WorkerSetup): void {
       catalog.reloadConfig(m.objects, m.ruleGroups);
       return;
     }
+    if (m.t === 'resume') {
+      // kept sessions of this worker's connections, before the source's first batch
+      slotFor(m.source, m.prefix).pipeline.resumeSessions(m.text);
+      return;
+    }
     try {
       let reply: FromWorker;
       if (m.t === 'batch') {
@@ -89,7 +94,8 @@ function main(setup: WorkerSetup): void {
           slot.frame = indexes[i]!;
           slot.pipeline.push(frames[i]!);
         }
-        reply = { t: 'done', id: m.id, ...take(slot), stats: slot.pipeline.snapshot() };
+        const states = m.states === true ? slot.pipeline.flowStates().flows : undefined;
+        reply = { t: 'done', id: m.id, ...take(slot), stats: slot.pipeline.snapshot(), ...(states !== undefined ? { states } : {}) };
       } else if (m.t === 'tick') {
         const records: AuditEvent[] = [];
         const plain: Array<[number, AuditEvent]> = [];

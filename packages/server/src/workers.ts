@@ -20,9 +20,17 @@
 // the index of the frame that completed each), before the records are
 // stored: one client's connections on several workers are counted
 // together, and the alerts are those of an in-process server.
+//
+// Session state kept with the ingest position (AuditPipeline.sessionStates)
+// goes the same way: a batch that asks for it gets each worker's sessions'
+// states, renumbered and merged here in the order their connections opened
+// under the same bounds; after a restart, each kept session is sent only to
+// the worker its endpoints hash to (WorkerPool.resume), and a resumed
+// connection is reported as an opening that takes a flow number (as it does
+// in one pipeline) while its records keep the id they had.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { decodePacket, DbtapError, ErrorCodes, type AuditEvent, type ErrorCode, type Frame, type Timestamp } from '@dbtap/core';
+import { decodePacket, parseIp, DbtapError, ErrorCodes, type AuditEvent, type ErrorCode, type Frame, type Timestamp } from '@dbtap/core';
 import { ServerErrorCodes } from './errors.js';
 import { createDefaultRegistry, type SessionOptions } from '@dbtap/protocols';
 import { AuditCatalog } from './catalog.js';
@@ -32,7 +40,7 @@ import { loadRuleSelection, RuleRouter } from './rules.js';
 import type { RuleGroupDef } from './http/providers.js';
 import type { MaskingConfig } from './masking/config.js';
 import type { AuditObjectDef } from './objects.js';
-import type { PipelineStats } from './pipeline.js';
+import { joinSessionStates, parseSessionStates, type FlowSessionState, type PipelineStats } from './pipeline.js';
 import type { RuleSelection } from './rules.js';
 
 /**
@@ -71,7 +79,8 @@ export interface PackedFrames {
 
 /** Messages to a worker. */
 export type ToWorker =
-  | { t: 'batch'; id: number; source: string; prefix: string | undefined; frames: PackedFrames }
+  | { t: 'batch'; id: number; source: string; prefix: string | undefined; frames: PackedFrames; states?: boolean }
+  | { t: 'resume'; source: string; prefix: string | undefined; text: string }
   | { t: 'tick'; id: number; ts: Timestamp }
   | { t: 'finish'; id: number; source: string }
   | { t: 'catalog'; objects: readonly AuditObjectDef[]; ruleGroups: readonly RuleGroupDef[] };
@@ -88,8 +97,11 @@ export type FromWorker =
       at: number[];
       /** Records the masking changed, as the rules saw them, by their index in `records` (for the detectors). */
       plain: Array<[index: number, record: AuditEvent]>;
-      opens: Array<[flowId: string, frameIndex: number]>;
+      /** Flows opened, with the frame that opened them; `true` third: a kept session resumed under that id. */
+      opens: Array<[flowId: string, frameIndex: number, resumed?: true]>;
       stats?: PipelineStats;
+      /** A batch with `states`: the worker's open sessions' states ({@link AuditPipeline.flowStates}). */
+      states?: FlowSessionState[];
     }
   | { t: 'failed'; id: number; code: ErrorCode; message: string };
 
@@ -145,12 +157,17 @@ export function shardOf(frame: Frame, count: number): number {
   if (count <= 1) return 0;
   const pkt = decodePacket(frame);
   if (pkt.ipVersion === 0) return 0;
-  const a = fnv(pkt.srcIp, 2166136261);
-  const b = fnv(pkt.dstIp, 2166136261);
+  return shardOfEndpoints(pkt.srcIp, pkt.tcp !== undefined && pkt.status !== 'fragment' ? pkt.tcp.srcPort : undefined, pkt.dstIp, pkt.tcp?.dstPort, count);
+}
+
+// The hash of shardOf over two endpoints (in either order); without ports, of the address pair.
+function shardOfEndpoints(ipA: Uint8Array, portA: number | undefined, ipB: Uint8Array, portB: number | undefined, count: number): number {
+  const a = fnv(ipA, 2166136261);
+  const b = fnv(ipB, 2166136261);
   let h: number;
-  if (pkt.tcp !== undefined && pkt.status !== 'fragment') {
-    const ea = Math.imul(a ^ pkt.tcp.srcPort, 16777619) >>> 0;
-    const eb = Math.imul(b ^ pkt.tcp.dstPort, 16777619) >>> 0;
+  if (portA !== undefined && portB !== undefined) {
+    const ea = Math.imul(a ^ portA, 16777619) >>> 0;
+    const eb = Math.imul(b ^ portB, 16777619) >>> 0;
     h = (ea ^ eb) + Math.imul(Math.min(ea, eb), 31);
   } else {
     h = (a ^ b) + Math.imul(Math.min(a, b), 31);
@@ -161,6 +178,22 @@ export function shardOf(frame: Frame, count: number): number {
   return ((h ^ (h >>> 16)) >>> 0) % count;
 }
 
+/**
+ * The worker of a kept session's connection, from its endpoints key
+ * (`clientIp:port>serverIp:port`, see {@link FlowSessionState}): the
+ * worker {@link shardOf} gives its frames; 0 for a key that is not one.
+ */
+export function shardOfKey(key: string, count: number): number {
+  if (count <= 1) return 0;
+  const ends = key.split('>').map((e) => {
+    const colon = e.lastIndexOf(':');
+    return { ip: parseIp(e.slice(0, colon)), port: Number(e.slice(colon + 1)) };
+  });
+  const [a, b] = ends;
+  if (ends.length !== 2 || a!.ip === undefined || b!.ip === undefined) return 0;
+  return shardOfEndpoints(a!.ip, a!.port, b!.ip, b!.port, count);
+}
+
 /** Flows whose renumbering a source keeps (oldest forgotten first); alerts may name records of recent flows. */
 const MAX_RENUMBERED_FLOWS = 100_000;
 
@@ -168,19 +201,39 @@ const MAX_RENUMBERED_FLOWS = 100_000;
 class SourceNumbering {
   private next = 0;
   private readonly ids: Array<Map<string, string>>;
+  // the order flows opened in, by the id their records carry (for the order of kept session states)
+  private readonly order = new Map<string, number>();
 
   constructor(workers: number) {
     this.ids = Array.from({ length: workers }, () => new Map());
   }
 
   /** Numbers the flows a batch opened, in the order of the frames that opened them. */
-  opened(opens: ReadonlyArray<{ worker: number; flowId: string; frame: number }>): void {
+  opened(opens: ReadonlyArray<{ worker: number; flowId: string; frame: number; resumed?: true }>): void {
     const sorted = [...opens].sort((x, y) => x.frame - y.frame || x.worker - y.worker);
     for (const o of sorted) {
-      const map = this.ids[o.worker]!;
-      map.set(o.flowId, `${o.flowId.slice(0, o.flowId.lastIndexOf('#') + 1)}${++this.next}`);
-      if (map.size > MAX_RENUMBERED_FLOWS) map.delete(map.keys().next().value!);
+      const n = ++this.next;
+      // a resumed session's records keep the id it had: it takes a number only
+      const global = o.resumed === true ? o.flowId : `${o.flowId.slice(0, o.flowId.lastIndexOf('#') + 1)}${n}`;
+      if (o.resumed !== true) {
+        const map = this.ids[o.worker]!;
+        map.set(o.flowId, global);
+        if (map.size > MAX_RENUMBERED_FLOWS) map.delete(map.keys().next().value!);
+      }
+      this.order.set(global, n);
+      if (this.order.size > MAX_RENUMBERED_FLOWS) this.order.delete(this.order.keys().next().value!);
     }
+  }
+
+  /** Kept session states of the workers, renumbered, in the order their flows opened (as one pipeline lists them). */
+  states(perWorker: ReadonlyArray<readonly FlowSessionState[] | undefined>): FlowSessionState[] {
+    const all: FlowSessionState[] = [];
+    for (let k = 0; k < perWorker.length; k++) {
+      const map = this.ids[k]!;
+      for (const f of perWorker[k] ?? []) all.push({ ...f, flowId: map.get(f.flowId) ?? f.flowId });
+    }
+    const rank = (f: FlowSessionState): number => this.order.get(f.flowId) ?? Infinity;
+    return all.sort((x, y) => rank(x) - rank(y));
   }
 
   /** Rewrites the flow ids in a worker's record (its flow, its id, the ids an alert names). */
@@ -351,6 +404,8 @@ class DetectorStage {
 export interface PoolResult {
   /** Records and alerts, with flow ids numbered as one pipeline would. */
   records: AuditEvent[];
+  /** A push with `states`: the source's open sessions' states, merged as {@link AuditPipeline.sessionStates} gives them. */
+  sessions?: { text: string | undefined; sessions: number; skipped: number };
   /** Each worker's counters for the source, after `finish`. */
   stats?: PipelineStats[];
 }
@@ -412,15 +467,20 @@ export class WorkerPool {
     return n;
   }
 
-  /** Audits a batch of one source's frames; resolves with the records once every worker is done with its share. */
-  async push(source: string, frames: readonly Frame[], flowIdPrefix?: string): Promise<PoolResult> {
+  /**
+   * Audits a batch of one source's frames; resolves with the records once
+   * every worker is done with its share, and with `states` also with the
+   * state of the source's open sessions after the batch (to keep with its
+   * ingest position).
+   */
+  async push(source: string, frames: readonly Frame[], flowIdPrefix?: string, states = false): Promise<PoolResult> {
     const shares: number[][] = this.slots.map(() => []);
     for (let i = 0; i < frames.length; i++) shares[shardOf(frames[i]!, this.slots.length)]!.push(i);
     const id = ++this.nextId;
     const settled = await Promise.allSettled(
       this.slots.map((slot, k) => {
         const packed = packFrames(frames, shares[k]!);
-        return slot.request(id, { t: 'batch', id, source, prefix: flowIdPrefix, frames: packed }, [packed.meta.buffer as ArrayBuffer, packed.data.buffer as ArrayBuffer]);
+        return slot.request(id, { t: 'batch', id, source, prefix: flowIdPrefix, frames: packed, ...(states ? { states } : {}) }, [packed.meta.buffer as ArrayBuffer, packed.data.buffer as ArrayBuffer]);
       }),
     );
     const empty: FromWorker & { t: 'done' } = { t: 'done', id, records: [], at: [], plain: [], opens: [] };
@@ -431,7 +491,25 @@ export class WorkerPool {
     const records = this.collect(source, replies, true);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw new WorkerBatchError(failed.reason as Error, records);
-    return { records };
+    if (!states) return { records };
+    return { records, sessions: joinSessionStates(this.numberingFor(source).states(replies.map((r) => r.states))) };
+  }
+
+  /**
+   * Gives a source's workers the session states an earlier process kept
+   * (the text of {@link AuditPipeline.sessionStates}, before the source's
+   * first batch): each session goes to the worker its connection's frames
+   * go to, where its next packet resumes it. Returns how many were sent (0
+   * for text that is not such a state).
+   */
+  resume(source: string, text: string, flowIdPrefix?: string): number {
+    const shares: FlowSessionState[][] = this.slots.map(() => []);
+    const flows = parseSessionStates(text) ?? [];
+    for (const f of flows) shares[shardOfKey(f.key, this.slots.length)]!.push(f);
+    for (let k = 0; k < shares.length; k++) {
+      if (shares[k]!.length > 0) this.slots[k]!.worker.postMessage({ t: 'resume', source, prefix: flowIdPrefix, text: JSON.stringify({ v: 1, flows: shares[k] }) } satisfies ToWorker);
+    }
+    return flows.length;
   }
 
   /** Advances every worker's clock (live traffic): idle flows of every source close. */
@@ -497,7 +575,7 @@ export class WorkerPool {
   // finish's worker by worker) and runs the detectors over them.
   private collect(source: string, replies: ReadonlyArray<FromWorker & { t: 'done' }>, byFrame: boolean): AuditEvent[] {
     const numbering = this.numberingFor(source);
-    numbering.opened(replies.flatMap((r, worker) => r.opens.map(([flowId, frame]) => ({ worker, flowId, frame }))));
+    numbering.opened(replies.flatMap((r, worker) => r.opens.map(([flowId, frame, resumed]) => ({ worker, flowId, frame, ...(resumed === true ? { resumed } : {}) }))));
     const merged: Array<{ r: AuditEvent; at: number }> = [];
     const plain = new Map<AuditEvent, AuditEvent>();
     for (let k = 0; k < replies.length; k++) {
