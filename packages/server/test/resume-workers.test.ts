@@ -10,12 +10,13 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditEvent, Frame } from '@dbtap/core';
+import { decodePacket, ipToString, type AuditEvent, type Frame } from '@dbtap/core';
 import { createDefaultRegistry } from '@dbtap/protocols';
 import { AuditPipeline, AuditServer, auditFrames, type PipelineStats } from '../src/index.js';
-import type { WorkerPool } from '../src/workers.js';
+import { shardOf, shardOfKey, type WorkerPool } from '../src/workers.js';
 import { corpusDir, corpusTest } from '../../../test-support/corpus.js';
 import { captureFrames, exampleFrames } from '../../../test-support/frames.js';
+import { repeatMariadbSession } from '../../../test-support/repeat-session.js';
 import { readAll } from './crash-helpers.js';
 
 const PREFIX = 'a.1/';
@@ -147,4 +148,25 @@ corpusTest('with 2 workers MySQL prepared statements keep their texts and parame
   t.true(r.resumed >= 2, `sessions resumed: ${r.resumed}`);
   t.deepEqual(r.differ, []);
   t.deepEqual(r.wrong, []);
+});
+
+test('a kept session goes to the worker its connection\'s frames go to, whichever end is the client', (t) => {
+  let checked = 0;
+  const workers = new Set<number>();
+  for (const f of repeatMariadbSession(50, 30000, 1000)) {
+    const p = decodePacket(f);
+    if (p.tcp === undefined) continue;
+    const src = `${ipToString(p.srcIp)}:${p.tcp.srcPort}`;
+    const dst = `${ipToString(p.dstIp)}:${p.tcp.dstPort}`;
+    for (const count of [2, 3]) {
+      t.is(shardOfKey(`${src}>${dst}`, count), shardOf(f, count));
+      t.is(shardOfKey(`${dst}>${src}`, count), shardOf(f, count));
+    }
+    workers.add(shardOfKey(`${src}>${dst}`, 3));
+    checked++;
+  }
+  t.true(checked > 1000);
+  t.deepEqual([...workers].sort(), [0, 1, 2]);
+  t.is(shardOfKey('::1:5000>::1:5432', 3), shardOfKey('::1:5432>::1:5000', 3));
+  t.is(shardOfKey('not a key', 3), 0);
 });
