@@ -282,7 +282,7 @@ export class AuditPipeline {
 
   /**
    * Each open session's state, in the order the connections opened, before
-   * the bound on a source ({@link joinSessionStates} applies it): a worker
+   * the bound on a source (`joinSessionStates` applies it): a worker
    * thread's share of {@link AuditPipeline.sessionStates}. Snapshots larger
    * than `MAX_SESSION_STATE_BYTES` are left out and counted in `stateSkipped`.
    */
