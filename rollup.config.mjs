@@ -36,6 +36,10 @@ for (const name of packages) {
       ],
     });
   }
+  // A package's worker-thread entry (server: src/worker.ts) is started by file name, beside the bundles.
+  if (existsSync(`${dir}/src/worker.ts`)) {
+    configs.push({ input: `${dir}/lib/worker.js`, external, output: { file: `${dir}/dist/worker.js`, format: 'es', sourcemap: true } });
+  }
   // Executables (bin entries) are ESM files with a shebang.
   if (pkg.bin && existsSync(`${dir}/src/cli.ts`)) {
     configs.push({

@@ -19,10 +19,7 @@ const clientPort = (d: Uint8Array): number => (port(d, 34) === 3306 ? port(d, 36
  * (wrapping below 65536) and its times shifted by `i * spacingUs`.
  */
 export function repeatMariadbSession(copies: number, firstPort: number, spacingUs: number): Frame[] {
-  const r = openCapture(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
-  const base: Frame[] = [];
-  for (let f = r.next(); f !== undefined; f = r.next()) base.push({ ...f, data: f.data.slice() });
-  r.close();
+  const base = captureFrames(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
   const ports = [...new Set(base.map((f) => clientPort(f.data)))];
   const out: Frame[] = [];
   for (let i = 0; i < copies; i++) {
@@ -35,5 +32,14 @@ export function repeatMariadbSession(copies: number, firstPort: number, spacingU
       out.push({ ...f, data, ts: f.ts + i * spacingUs });
     }
   }
+  return out;
+}
+
+/** Every frame of a capture file, each with its own copy of the bytes. */
+export function captureFrames(file: string): Frame[] {
+  const r = openCapture(file);
+  const out: Frame[] = [];
+  for (let f = r.next(); f !== undefined; f = r.next()) out.push({ ...f, data: f.data.slice() });
+  r.close();
   return out;
 }

@@ -9,6 +9,7 @@ import { parseRuleGroups, type RuleGroupDef } from './http/providers.js';
 import { parseApiUsers, type ApiUser } from './http/access.js';
 import { parseNotificationConfig, type ChannelConfig } from './notify/config.js';
 import { reportOptionsFromText, type ReportOptions } from './reports/index.js';
+import { defaultWorkerCount, MAX_WORKERS } from './workers.js';
 import { parseMaskingConfig, type MaskingConfig } from './masking/index.js';
 import { parseIntegrityConfig, type IntegrityConfig } from './integrity/config.js';
 import { AgentIdentities, type AgentCredential } from '@dbtap/agent';
@@ -83,6 +84,12 @@ export interface ServerConfig {
    * (undefined here).
    */
   masking?: MaskingConfig;
+  /**
+   * Pipeline worker threads (reassembly, decoding, rules and masking of the
+   * connections sharded over them; the main thread stores). Default one per
+   * core but one, at least 1; 0 runs pipelines in the main thread.
+   */
+  workers: number;
 }
 
 /** The configuration used when no file is given. */
@@ -99,6 +106,7 @@ export function defaultServerConfig(): ServerConfig {
     integrity: {},
     ingest: { maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS },
     masking: { ...DEFAULT_MASKING, rules: DEFAULT_MASKING.rules.map((r) => ({ ...r })) },
+    workers: defaultWorkerCount(),
   };
 }
 
@@ -136,6 +144,7 @@ const CONFIG_SHAPE: Shape = map({
   integrity: any(),
   masking: any(),
   ingest: map({ maxFutureSeconds: integer(0) }),
+  workers: integer(0, MAX_WORKERS),
   notifications: any(),
   reports: map({
     timeZone: string(),
@@ -212,6 +221,7 @@ interface ConfigDocument {
   ruleGroups?: unknown;
   notifications?: unknown;
   ingest?: { maxFutureSeconds?: number };
+  workers?: number;
 }
 
 function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
@@ -232,6 +242,7 @@ function applyDocument(cfg: ServerConfig, doc: unknown, file: string): void {
   if (d.api?.users !== undefined) cfg.api.users = parseApiUsers(d.api.users, 'api.users', failWith(ErrorCodes.CONFIG, `${file}: `, { file }));
   if (d.ingest?.maxFutureSeconds !== undefined) cfg.ingest.maxFutureSeconds = d.ingest.maxFutureSeconds;
   if (d.ports !== undefined) cfg.ports = [...d.ports];
+  if (d.workers !== undefined) cfg.workers = d.workers;
   if (d.rules?.builtin !== undefined) cfg.rules.builtin = d.rules.builtin;
   if (d.rules?.files !== undefined) cfg.rules.files = [...d.rules.files];
   if (d.reports !== undefined) cfg.reports = parseReportDefaults(d.reports, file);

@@ -2,8 +2,9 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { DbtapError, ErrorCodes, formatTimestamp, US_PER_SEC, type AuditEvent, type Frame } from '@dbtap/core';
+import { ServerErrorCodes } from './errors.js';
 import { TransportServer, type AgentCredential, type AgentInfo, type LogLevel, type TransportServerOptions } from '@dbtap/agent';
-import { createDefaultRegistry, type ProtocolRegistry } from '@dbtap/protocols';
+import { createDefaultRegistry, newSessionStats, type ProtocolRegistry } from '@dbtap/protocols';
 import type { AuditPipeline, PipelineStats } from './pipeline.js';
 import { createAuditFlow, type RecordMask, type RecordProcessor } from './compose.js';
 import type { AuditCatalog } from './catalog.js';
@@ -12,6 +13,9 @@ import { SqliteStore, type AuditStore } from './store/index.js';
 import type { MetricSample } from './http/server.js';
 import { Histogram, ProcessMetrics } from './http/metrics.js';
 import type { IntegrityOptions } from './integrity/index.js';
+import type { MaskingConfig } from './masking/config.js';
+import type { RuleSelection } from './rules.js';
+import { WorkerBatchError, WorkerPool, type PoolResult } from './workers.js';
 
 /** Where the server listens and keeps its data. */
 export interface AuditServerOptions {
@@ -59,6 +63,28 @@ export interface AuditServerOptions {
    * a timestamp that is not a finite number. Default one day.
    */
   maxFutureSeconds?: number;
+  /**
+   * Pipeline worker threads: each connection's frames are reassembled,
+   * decoded, judged and masked in one of `count` workers (see
+   * {@link WorkerPool}), which build their rules and masking from `rules`
+   * and `masking` and use the default decoders; the main thread runs the
+   * stateful detectors over every worker's records, stores and
+   * acknowledges. `processRecord`, `mask` and `registry` (functions a
+   * worker cannot be given) are then refused with
+   * `DBTAP_E_INVALID_ARGUMENT`. Absent or a count of 0: pipelines run in
+   * the main thread.
+   */
+  workers?: AuditServerWorkers;
+}
+
+/** The worker threads of an {@link AuditServer} and how they judge and mask records. */
+export interface AuditServerWorkers {
+  /** Worker threads; 0 runs pipelines in the main thread. */
+  count: number;
+  /** Rules the workers judge records with (with the catalog's rule groups); omitted: records are not judged. */
+  rules?: RuleSelection;
+  /** Masking the workers apply after the rules. */
+  masking?: MaskingConfig;
 }
 
 /** What an agent listener allows peers that have not (yet) said hello, and how many connections it holds. */
@@ -67,6 +93,11 @@ export type AgentLimits = Pick<TransportServerOptions, 'helloTimeoutMs' | 'maxHe
 /** The store's ingest position source of an agent instance: per agent id, so one agent's position is not another's to move. */
 function agentPosition(agentId: string, instance: string): string {
   return `agent:${agentId}/${instance}`;
+}
+
+/** A batch's ingest position with the state of the sessions open after it, committed together. */
+function withSessions(position: { source: string; seq: number } | undefined, sessions: string | undefined): { source: string; seq: number; sessions?: string } | undefined {
+  return position !== undefined && sessions !== undefined ? { ...position, sessions } : position;
 }
 
 /** Default of {@link AuditServerOptions.maxFutureSeconds}: one day. */
@@ -123,6 +154,9 @@ export class AuditServer {
   readonly store: AuditStore;
   private readonly transport: TransportServer | undefined;
   private readonly pipelines = new Map<string, { pipeline: AuditPipeline; pending: AuditEvent[] }>();
+  private readonly pool: WorkerPool | undefined;
+  // sources whose pipelines live in the pool's workers
+  private readonly pooled = new Set<string>();
   private readonly counters = { batches: 0, frames: 0, refusedFrames: 0, records: 0, alerts: 0 };
   private readonly frameRefusals = new ThrottledLog();
   private readonly peerRefusals = new ThrottledLog();
@@ -167,6 +201,24 @@ export class AuditServer {
       // any peer can cause refusals: a flood of them must not flood the log
       this.transport.on('clientError', (err, remote) => this.peerRefusals.note((more) => this.log(`refused ${remote}: ${err.code}: ${err.message}${more}`, 'warn')));
     }
+    const workers = options.workers;
+    if (workers !== undefined && workers.count > 0) {
+      // functions of the main thread cannot be run by a worker: refused rather than silently not used
+      const local = (['processRecord', 'mask', 'registry'] as const).filter((k) => options[k] !== undefined);
+      if (local.length > 0) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `${local.join(', ')} cannot be used with worker threads (workers.count ${workers.count}): give the rules and masking in workers.rules and workers.masking (workers use the default decoders), or set workers.count to 0`);
+      const catalog = options.catalog;
+      this.pool = new WorkerPool(
+        workers.count,
+        {
+          ...(options.ports !== undefined ? { ports: options.ports } : {}),
+          ...(catalog !== undefined ? { catalog: { objects: catalog.objects(), ruleGroups: catalog.ruleGroups() } } : {}),
+          ...(workers.rules !== undefined ? { rules: workers.rules } : {}),
+          ...(workers.masking !== undefined ? { masking: workers.masking } : {}),
+        },
+        (err) => this.log(`${(err as DbtapError).code ?? ServerErrorCodes.WORKER_FAILED}: ${err.message}; it was restarted, its connections continue mid-stream and unacknowledged batches are sent again`, 'error'),
+      );
+      catalog?.onChange(() => this.pool!.setCatalog(catalog.objects(), catalog.ruleGroups()));
+    }
     options.catalog?.onChange((change) => {
       if (change !== 'objects') return;
       const table = options.catalog!.table;
@@ -196,6 +248,8 @@ export class AuditServer {
       const addr = server.address();
       api = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
     }
+    // batches wait for no worker start-up (rules compile in each worker)
+    await this.pool?.ready();
     // Live traffic: close flows idle by the wall clock even when no packet comes.
     this.tickTimer = setInterval(() => this.tick(), 5000);
     this.tickTimer.unref();
@@ -204,6 +258,32 @@ export class AuditServer {
 
   /** Audits frames from one source (an agent, or an imported capture) into the store. */
   async ingest(source: string, frames: Iterable<Frame>, position?: { source: string; seq: number }, flowIdPrefix?: string): Promise<void> {
+    // one frame with an absurd timestamp costs that frame, never the batch it came in
+    const maxTs = (Date.now() / 1000 + (this.options.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS)) * US_PER_SEC;
+    if (this.pool !== undefined) {
+      const accepted: Frame[] = [];
+      for (const f of frames) {
+        if (f.ts >= 0 && f.ts <= maxTs) accepted.push(f);
+        else this.refuseFrame(source, f.ts, maxTs);
+      }
+      if (!this.pooled.has(source) && position !== undefined) {
+        // as in process: the sessions kept at the position resume, each in the worker of its connection
+        const kept = await this.store.ingestSessions?.(position.source);
+        const n = kept !== undefined ? this.pool.resume(source, kept, flowIdPrefix) : 0;
+        if (n > 0) this.log(`${source}: ${n} session(s) kept at position ${await this.store.ingestPosition(position.source)} resume with their context`);
+      }
+      this.pooled.add(source);
+      let result: PoolResult;
+      try {
+        result = await this.pool.push(source, accepted, flowIdPrefix, position !== undefined);
+      } catch (err) {
+        // what the other workers made of the batch is kept; the batch itself is not acknowledged
+        if (err instanceof WorkerBatchError) await this.write(err.records);
+        throw err;
+      }
+      await this.write(result.records, withSessions(position, result.sessions?.text));
+      return;
+    }
     let slot = this.pipelines.get(source);
     if (slot === undefined) {
       // A source with a position may have had connections open when an earlier process stopped: resume their sessions.
@@ -214,15 +294,12 @@ export class AuditServer {
         if (n > 0) this.log(`${source}: ${n} session(s) kept at position ${await this.store.ingestPosition(position!.source)} resume with their context`);
       }
     }
-    // one frame with an absurd timestamp costs that frame, never the batch it came in
-    const maxTs = (Date.now() / 1000 + (this.options.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS)) * US_PER_SEC;
     for (const f of frames) {
       if (f.ts >= 0 && f.ts <= maxTs) slot.pipeline.push(f);
       else this.refuseFrame(source, f.ts, maxTs);
     }
     // the open sessions' state commits with the position it belongs to
-    const sessions = position !== undefined ? slot.pipeline.sessionStates().text : undefined;
-    await this.write(slot.pending, position !== undefined && sessions !== undefined ? { ...position, sessions } : position);
+    await this.write(slot.pending, withSessions(position, position !== undefined ? slot.pipeline.sessionStates().text : undefined));
   }
 
   private refuseFrame(source: string, ts: number, maxTs: number): void {
@@ -232,6 +309,7 @@ export class AuditServer {
 
   /** Ends a source: closes its flows, stores the last records. */
   async endSource(source: string): Promise<PipelineStats | undefined> {
+    if (this.pool !== undefined && this.pooled.has(source)) return this.endPooledSource(this.pool, source);
     const slot = this.pipelines.get(source);
     if (!slot) return undefined;
     const stats = slot.pipeline.finish();
@@ -241,6 +319,17 @@ export class AuditServer {
     this.endedTotals.gaps += stats.gaps;
     await this.write(slot.pending);
     return stats;
+  }
+
+  private async endPooledSource(pool: WorkerPool, source: string): Promise<PipelineStats> {
+    this.pooled.delete(source);
+    const { records, stats = [] } = await pool.finish(source);
+    const total = sumPipelineStats(stats);
+    this.endedTotals.flows += total.flows;
+    this.endedTotals.malformed += total.sessions.malformed;
+    this.endedTotals.gaps += total.gaps;
+    await this.write(records);
+    return total;
   }
 
   /** Prometheus samples: agents, frames, flows, records, decode errors, gaps, queue depth, store latency. */
@@ -275,7 +364,7 @@ export class AuditServer {
     return {
       agents: this.transport?.agents().length ?? 0,
       ...this.counters,
-      pipelines: [...this.pipelines.values()].map((s) => s.pipeline.snapshot()),
+      pipelines: [...this.pipelines.values()].map((s) => s.pipeline.snapshot()).concat([...(this.pool?.stats().values() ?? [])].map(sumPipelineStats)),
     };
   }
 
@@ -285,7 +374,8 @@ export class AuditServer {
     this.processMetrics.close();
     await this.transport?.close();
     if (this.http) await new Promise<void>((r) => this.http!.close(() => r()));
-    for (const source of [...this.pipelines.keys()]) await this.endSource(source);
+    for (const source of [...this.pipelines.keys(), ...this.pooled.keys()]) await this.endSource(source);
+    await this.pool?.close();
     await this.options.notifier?.close();
     await this.store.close();
   }
@@ -344,9 +434,29 @@ export class AuditServer {
 
   private tick(): void {
     const now = Date.now() * 1000;
+    if (this.pool !== undefined && this.pooled.size > 0) {
+      this.pool
+        .tick(now)
+        .then(async (bySource) => {
+          for (const records of bySource.values()) await this.write(records);
+        })
+        .catch((err: unknown) => this.log(`idle flows could not be closed or stored: ${(err as Error).message}`, 'error'));
+    }
     for (const slot of this.pipelines.values()) slot.pipeline.tick(now);
     for (const slot of this.pipelines.values()) {
       if (slot.pending.length > 0) this.write(slot.pending).catch((err: unknown) => this.log(`store write failed: ${(err as Error).message}`, 'error'));
     }
   }
+}
+
+/** Counters of several pipelines (the workers' shares of one source) added up. */
+export function sumPipelineStats(all: readonly PipelineStats[]): PipelineStats {
+  const total: PipelineStats = { frames: 0, truncatedFrames: 0, malformedFrames: 0, otherFrames: 0, flows: 0, decodedFlows: 0, undetectedFlows: 0, disabledFlows: 0, flowsByProtocol: {}, events: 0, errorEvents: 0, gaps: 0, gapBytes: 0, sessions: newSessionStats() };
+  for (const p of all) {
+    for (const k of ['frames', 'truncatedFrames', 'malformedFrames', 'otherFrames', 'flows', 'decodedFlows', 'undetectedFlows', 'disabledFlows', 'events', 'errorEvents', 'gaps', 'gapBytes'] as const) total[k] += p[k];
+    for (const k of ['resumedSessions', 'stateRefused', 'stateSkipped'] as const) if (p[k] !== undefined) total[k] = (total[k] ?? 0) + p[k];
+    for (const [name, n] of Object.entries(p.flowsByProtocol)) total.flowsByProtocol[name] = (total.flowsByProtocol[name] ?? 0) + n;
+    for (const k of Object.keys(total.sessions) as (keyof typeof total.sessions)[]) total.sessions[k] += p.sessions[k];
+  }
+  return total;
 }

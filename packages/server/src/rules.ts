@@ -1,5 +1,5 @@
 import { DbtapError, type AuditEvent, type RiskLevel } from '@dbtap/core';
-import { builtinRuleFiles, formatDiagnostic, loadRuleFiles, RuleEngine, RuleErrorCodes, RuleSet, type RuleEngineOptions, type RuleEngineStats } from '@dbtap/rules';
+import { builtinRuleFiles, formatDiagnostic, loadRuleFiles, RuleEngine, RuleErrorCodes, RuleSet, type AlertRecord, type RuleEngineOptions, type RuleEngineStats } from '@dbtap/rules';
 import type { AuditCatalog } from './catalog.js';
 import type { RecordProcessor } from './compose.js';
 
@@ -42,6 +42,21 @@ export function rulesProcessor(ruleSet: RuleSet, options?: RuleEngineOptions): {
   };
 }
 
+/**
+ * Which rules a {@link RuleRouter} runs: all of them, the per-record ones
+ * (everything but detectors: verdicts and stateless alerts, which depend on
+ * the record alone), or the stateful detectors (with the `ignore` rules,
+ * which keep a record from reaching them), whose windows must see every
+ * record of the server in order.
+ */
+export type RulePart = 'all' | 'per-record' | 'detectors';
+
+/** Options of {@link RuleRouter}. */
+export interface RuleRouterOptions extends Pick<RuleEngineOptions, 'dialectFor'> {
+  /** The rules run; default `all`. */
+  part?: RulePart;
+}
+
 // Group name no rule file can define: records of objects whose group is switched off.
 const DISABLED_GROUP = '\u0000disabled';
 
@@ -64,7 +79,7 @@ export class RuleRouter {
   constructor(
     private readonly base: RuleSet,
     private readonly catalog: AuditCatalog,
-    private readonly options: Pick<RuleEngineOptions, 'dialectFor'> = {},
+    private readonly options: RuleRouterOptions = {},
   ) {
     this.engine = this.build();
     catalog.onChange((c) => {
@@ -83,6 +98,27 @@ export class RuleRouter {
     return [event, ...v.alerts];
   };
 
+  /**
+   * The alerts the record raises, without changing its verdict fields
+   * (`risk`, `ruleIds`): for the `detectors` part, run over records another
+   * router's `per-record` part judged.
+   */
+  detect(event: AuditEvent): AlertRecord[] {
+    this.engine.enrich(event);
+    // the detectors see the record as an `all` router does: before its verdict is written
+    const { risk: verdict, ruleIds } = event;
+    delete event.risk;
+    delete event.ruleIds;
+    const alerts = this.engine.evaluate(event).alerts;
+    if (verdict !== undefined) event.risk = verdict;
+    if (ruleIds !== undefined) event.ruleIds = ruleIds;
+    if (alerts.length === 0) return alerts;
+    const group = this.catalog.ruleGroupOf(event.auditObjectId);
+    const risk = group !== undefined ? this.overrides.get(group)?.risk : undefined;
+    if (risk !== undefined) for (const a of alerts) a.risk = risk;
+    return alerts;
+  }
+
   /** Counters of the current engine. */
   stats(): RuleEngineStats {
     return this.engine.stats();
@@ -98,7 +134,9 @@ export class RuleRouter {
       this.overrides.set(g.id, { enabled: g.enabled, ...(g.risk !== undefined ? { risk: g.risk } : {}) });
     }
     groups.set(DISABLED_GROUP, []);
-    const set = new RuleSet([...this.base.rules], groups, new Map([...this.base.lists].map(([k, v]) => [k, [...v]])), [...this.base.warnings]);
+    const part = this.options.part ?? 'all';
+    const rules = part === 'all' ? [...this.base.rules] : this.base.rules.filter((r) => (part === 'detectors' ? r.detector !== undefined || r.action === 'ignore' : r.detector === undefined));
+    const set = new RuleSet(rules, groups, new Map([...this.base.lists].map(([k, v]) => [k, [...v]])), [...this.base.warnings]);
     return new RuleEngine(set, {
       ...(this.options.dialectFor !== undefined ? { dialectFor: this.options.dialectFor } : {}),
       groupFor: (e) => {

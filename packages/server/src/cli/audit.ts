@@ -2,7 +2,7 @@
 // record per line, judged by the rules, with a summary on stderr.
 import { parseArgs } from 'node:util';
 import { createDefaultRegistry } from '@dbtap/protocols';
-import { auditCaptureFile } from '../audit.js';
+import { auditCaptureFile, type AuditSummary } from '../audit.js';
 import type { AuditCatalog } from '../catalog.js';
 import { registryDialects, type RecordProcessor } from '../compose.js';
 import { loadServerConfig } from '../config.js';
@@ -10,7 +10,7 @@ import { tableHeader, toNdjson, toTableRow } from '../format.js';
 import { RecordMasker } from '../masking/masker.js';
 import { DEFAULT_MASKING } from '../masking/config.js';
 import { loadRuleSelection, rulesProcessor } from '../rules.js';
-import { configuredRules, parsePorts, printLine, UsageError, type Command } from './common.js';
+import { configuredRules, parsePorts, StdoutLines, UsageError, type Command } from './common.js';
 
 export const auditCommand: Command = {
   name: 'audit',
@@ -65,22 +65,29 @@ async function run(args: string[]): Promise<number> {
   const masking = cfg !== undefined ? cfg.masking : DEFAULT_MASKING;
   const masker = masking !== undefined ? new RecordMasker(masking, { dialectFor: registryDialects(registry) }) : undefined;
 
-  if (format === 'table') printLine(`${tableHeader()}\n`);
+  const out = new StdoutLines();
+  if (format === 'table') out.write(`${tableHeader()}\n`);
   let alerts = 0;
   const file = positionals[0] === '-' ? '/dev/stdin' : positionals[0]!;
-  const { summary: s } = await auditCaptureFile(file, {
-    registry,
-    ...(ports !== undefined ? { ports } : {}),
-    ...(maxRows !== undefined ? { maxRows } : {}),
-    ...(catalog !== undefined ? { objects: catalog.table } : {}),
-    ...(judge !== undefined ? { judge } : {}),
-    ...(masker !== undefined ? { mask: masker.mask } : {}),
-    collect: false,
-    onEvent: (e) => {
-      if (e.kind === 'alert') alerts++;
-      printLine(format === 'table' ? `${toTableRow(e)}\n` : `${toNdjson(e)}\n`);
-    },
-  });
+  let s: AuditSummary;
+  try {
+    ({ summary: s } = await auditCaptureFile(file, {
+      registry,
+      ...(ports !== undefined ? { ports } : {}),
+      ...(maxRows !== undefined ? { maxRows } : {}),
+      ...(catalog !== undefined ? { objects: catalog.table } : {}),
+      ...(judge !== undefined ? { judge } : {}),
+      ...(masker !== undefined ? { mask: masker.mask } : {}),
+      collect: false,
+      onEvent: (e) => {
+        if (e.kind === 'alert') alerts++;
+        out.write(format === 'table' ? `${toTableRow(e)}\n` : `${toNdjson(e)}\n`);
+      },
+    }));
+  } finally {
+    // the records before a failure are still printed
+    out.flush();
+  }
   const protocols = Object.entries(s.flowsByProtocol).map(([k, v]) => `${k}=${v}`).join(' ');
   process.stderr.write(
     `dbtap: ${s.frames} frames, ${s.flows} flows (${s.decodedFlows} decoded${protocols ? `: ${protocols}` : ''}, ${s.undetectedFlows} undetected), ` +

@@ -40,15 +40,55 @@ const PAUSE = new Int32Array(new SharedArrayBuffer(4));
  */
 export function printLine(text: string): void {
   const bytes = Buffer.from(text, 'utf8');
-  for (let off = 0; off < bytes.length; ) {
+  writeStdout(bytes, bytes.length);
+}
+
+function writeStdout(bytes: Uint8Array, length: number): void {
+  for (let off = 0; off < length; ) {
     try {
-      off += writeSync(1, bytes, off, bytes.length - off);
+      off += writeSync(1, bytes, off, length - off);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EPIPE') process.exit(EXIT.OK);
       if (code !== 'EAGAIN') throw err;
       Atomics.wait(PAUSE, 0, 0, 2);
     }
+  }
+}
+
+/** Bytes {@link StdoutLines} gathers before one write. */
+const STDOUT_CHUNK = 256 * 1024;
+
+/**
+ * {@link printLine} for many lines: text is encoded into one chunk and
+ * written when the chunk is full (or on {@link StdoutLines.flush}), so an
+ * audit makes one system call per 256 KiB instead of one per record, with
+ * the same blocking writes (a slow reader slows the audit) and the same
+ * quiet exit once the reader is gone.
+ */
+export class StdoutLines {
+  private readonly chunk = Buffer.allocUnsafe(STDOUT_CHUNK);
+  private used = 0;
+
+  /** Adds text (UTF-8 encoded) to the chunk, writing the chunk first when the text might not fit. */
+  write(text: string): void {
+    // a UTF-16 unit is at most 3 UTF-8 bytes
+    if (text.length * 3 > STDOUT_CHUNK - this.used) {
+      this.flush();
+      if (text.length * 3 > STDOUT_CHUNK) {
+        printLine(text);
+        return;
+      }
+    }
+    this.used += this.chunk.write(text, this.used, 'utf8');
+  }
+
+  /** Writes what the chunk holds. */
+  flush(): void {
+    if (this.used === 0) return;
+    const used = this.used;
+    this.used = 0;
+    writeStdout(this.chunk, used);
   }
 }
 

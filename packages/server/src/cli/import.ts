@@ -55,11 +55,12 @@ async function run(args: string[]): Promise<number> {
     dataDir: cfg.dataDir,
     store,
     agentListen: [],
-    registry,
     catalog,
-    processRecord: rules.process,
+    // in-process only: workers build their own rules, masking and decoders
+    ...(cfg.workers === 0 ? { registry, processRecord: rules.process } : {}),
+    workers: { count: cfg.workers, rules: cfg.rules, ...(cfg.masking !== undefined ? { masking: cfg.masking } : {}) },
     ...(ports ? { ports } : {}),
-    ...(cfg.masking !== undefined ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
+    ...(cfg.masking !== undefined && cfg.workers === 0 ? { mask: new RecordMasker(cfg.masking, { dialectFor: registryDialects(registry) }).mask } : {}),
     maxFutureSeconds: cfg.ingest.maxFutureSeconds,
   });
   let failed = 0;
