@@ -138,8 +138,8 @@ function fnv(bytes: Uint8Array, h: number): number {
  * The worker (0 .. count-1) a frame belongs to: a hash of its two
  * endpoints (address and port) that is the same in both directions, so
  * every frame of a connection reaches one worker. An IP fragment hashes by
- * the address pair alone (a later fragment has no ports; a pool's
- * {@link FragmentRouter} sends the fragments of a TCP datagram to its
+ * the address pair alone (a later fragment has no ports; a
+ * {@link WorkerPool} sends the fragments of a TCP datagram to its
  * connection's worker instead), and frames with no TCP/IP go to worker 0,
  * where they are counted.
  */

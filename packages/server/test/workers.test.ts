@@ -9,7 +9,7 @@ import { decodePacket, type AuditEvent, type Frame } from '@dbtap/core';
 import { TransportClient } from '@dbtap/agent';
 import { corpusFiles, corpusTest, repoRoot } from '../../../test-support/corpus.js';
 import { captureFrames, repeatMariadbSession } from '../../../test-support/repeat-session.js';
-import { AuditServer, SqliteStore, auditFrames, loadRuleSelection, rulesProcessor } from '../src/index.js';
+import { AuditServer, RecordMasker, SqliteStore, auditFrames, loadRuleSelection, rulesProcessor, type MaskingConfig } from '../src/index.js';
 import { toNdjson } from '../src/format.js';
 import { loadServerConfig } from '../src/config.js';
 import { shardOf, WorkerBatchError, WorkerPool } from '../src/workers.js';
@@ -147,6 +147,33 @@ test('the IP fragments of a connection\'s TCP segments reach its worker, in what
   t.deepEqual(expected, inProcess(plain));
   t.deepEqual(await throughPool(frames, 2, 61), expected);
   t.deepEqual(await throughPool(frames, 3, 7), expected);
+});
+
+test('with masking, the detectors in the main thread judge statements as sent, as in process, and their alerts are masked', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-workers-'));
+  try {
+    // a detector on a value the masking replaces: it only counts if it sees the statement unmasked
+    const file = join(dir, 'cards.yaml');
+    writeFileSync(file, ['rules:', '  - id: test.card-reads', '    name: Card number in statements', '    risk: high', '    condition: sql contains "4111111111111111"', '    detector:', '      groupBy: [client.ip]', '      window: 10m', '      threshold: 3', ''].join('\n'));
+    const rules = { builtin: true, files: [file] };
+    const masking: MaskingConfig = { rules: [{ type: 'pattern', builtin: 'card' }] };
+    const frames = repeatMariadbSession(20, 30000, 1000);
+    const { events } = auditFrames(frames, { judge: rulesProcessor(loadRuleSelection(rules)).process, mask: new RecordMasker(masking).mask });
+    const expected = events.map((e) => toNdjson(e));
+    t.true(events.filter((e) => e.alert?.ruleId === 'test.card-reads').length >= 5);
+    t.false(expected.some((l) => l.includes('4111111111111111')));
+    const pool = new WorkerPool(2, { rules, masking });
+    try {
+      const out: AuditEvent[] = [];
+      for (let i = 0; i < frames.length; i += 41) out.push(...(await pool.push('src', frames.slice(i, i + 41))).records);
+      out.push(...(await pool.finish('src')).records);
+      t.deepEqual(out.map((e) => toNdjson(e)), expected);
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a worker that dies fails the batch it held, is reported and restarted; the other workers keep their records', async (t) => {
