@@ -52,7 +52,9 @@ export function rulesProcessor(ruleSet: RuleSet, options?: RuleEngineOptions): {
 export type RulePart = 'all' | 'per-record' | 'detectors';
 
 /** Options of {@link RuleRouter}. */
-export interface RuleRouterOptions extends Pick<RuleEngineOptions, 'dialectFor'> {
+export interface RuleRouterOptions {
+  /** The SQL dialect of a record (e.g. from `registryDialects`); absent: the record's `dbType` decides. */
+  dialectFor?: RuleEngineOptions['dialectFor'];
   /** The rules run; default `all`. */
   part?: RulePart;
 }

@@ -30,7 +30,7 @@
 // in one pipeline) while its records keep the id they had.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { decodePacket, parseIp, DbtapError, ErrorCodes, type AuditEvent, type ErrorCode, type Frame, type Timestamp } from '@dbtap/core';
+import { decodePacket, parseIp, DbtapError, defaultDefragOptions, ErrorCodes, type AuditEvent, type ErrorCode, type Frame, type Timestamp } from '@dbtap/core';
 import { ServerErrorCodes } from './errors.js';
 import { createDefaultRegistry, type SessionOptions } from '@dbtap/protocols';
 import { AuditCatalog } from './catalog.js';
@@ -107,16 +107,16 @@ export type FromWorker =
 
 const META = 6;
 
-/** Packs frames (with their index in the batch) into two transferable buffers. */
-export function packFrames(frames: readonly Frame[], indexes: readonly number[]): PackedFrames {
+/** Packs frames (with the index each is reported under) into two transferable buffers. */
+export function packFrames(routed: readonly Routed[]): PackedFrames {
   let bytes = 0;
-  for (const i of indexes) bytes += frames[i]!.data.length;
-  const meta = new Float64Array(indexes.length * META);
+  for (const r of routed) bytes += r.frame.data.length;
+  const meta = new Float64Array(routed.length * META);
   const data = new Uint8Array(bytes);
   let off = 0;
-  for (let k = 0; k < indexes.length; k++) {
-    const f = frames[indexes[k]!]!;
-    meta.set([f.ts, f.linkType, f.origLen, f.interfaceId ?? 0, f.data.length, indexes[k]!], k * META);
+  for (let k = 0; k < routed.length; k++) {
+    const { frame: f, at } = routed[k]!;
+    meta.set([f.ts, f.linkType, f.origLen, f.interfaceId ?? 0, f.data.length, at], k * META);
     data.set(f.data, off);
     off += f.data.length;
   }
@@ -149,25 +149,28 @@ function fnv(bytes: Uint8Array, h: number): number {
 /**
  * The worker (0 .. count-1) a frame belongs to: a hash of its two
  * endpoints (address and port) that is the same in both directions, so
- * every frame of a connection reaches one worker. IP fragments hash by the
- * address pair alone (a later fragment has no ports), and frames with no
- * TCP/IP go to worker 0, where they are counted.
+ * every frame of a connection reaches one worker. An IP fragment hashes by
+ * the address pair alone (a later fragment has no ports; a
+ * {@link WorkerPool} sends the fragments of a TCP datagram to its
+ * connection's worker instead), and frames with no TCP/IP go to worker 0,
+ * where they are counted.
  */
 export function shardOf(frame: Frame, count: number): number {
   if (count <= 1) return 0;
   const pkt = decodePacket(frame);
   if (pkt.ipVersion === 0) return 0;
-  return shardOfEndpoints(pkt.srcIp, pkt.tcp !== undefined && pkt.status !== 'fragment' ? pkt.tcp.srcPort : undefined, pkt.dstIp, pkt.tcp?.dstPort, count);
+  if (pkt.tcp !== undefined && pkt.status !== 'fragment') return endpointShard(pkt.srcIp, pkt.tcp.srcPort, pkt.dstIp, pkt.tcp.dstPort, count);
+  return endpointShard(pkt.srcIp, -1, pkt.dstIp, -1, count);
 }
 
-// The hash of shardOf over two endpoints (in either order); without ports, of the address pair.
-function shardOfEndpoints(ipA: Uint8Array, portA: number | undefined, ipB: Uint8Array, portB: number | undefined, count: number): number {
-  const a = fnv(ipA, 2166136261);
-  const b = fnv(ipB, 2166136261);
+// The endpoint pair hash of shardOf; a port of -1 hashes the address alone.
+function endpointShard(srcIp: Uint8Array, srcPort: number, dstIp: Uint8Array, dstPort: number, count: number): number {
+  const a = fnv(srcIp, 2166136261);
+  const b = fnv(dstIp, 2166136261);
   let h: number;
-  if (portA !== undefined && portB !== undefined) {
-    const ea = Math.imul(a ^ portA, 16777619) >>> 0;
-    const eb = Math.imul(b ^ portB, 16777619) >>> 0;
+  if (srcPort >= 0) {
+    const ea = Math.imul(a ^ srcPort, 16777619) >>> 0;
+    const eb = Math.imul(b ^ dstPort, 16777619) >>> 0;
     h = (ea ^ eb) + Math.imul(Math.min(ea, eb), 31);
   } else {
     h = (a ^ b) + Math.imul(Math.min(a, b), 31);
@@ -191,7 +194,68 @@ export function shardOfKey(key: string, count: number): number {
   });
   const [a, b] = ends;
   if (ends.length !== 2 || a!.ip === undefined || b!.ip === undefined) return 0;
-  return shardOfEndpoints(a!.ip, a!.port, b!.ip, b!.port, count);
+  return endpointShard(a!.ip, a!.port, b!.ip, b!.port, count);
+}
+
+/** A frame routed to a worker, with the index it is reported under (the frame of the batch it belongs to, or that released it). */
+export interface Routed {
+  frame: Frame;
+  at: number;
+}
+
+/**
+ * Routes the fragments of IP datagrams (per source) to the worker of their
+ * connection: the first fragment of a TCP datagram carries its ports, so
+ * its datagram's fragments go to the worker {@link shardOf} gives the
+ * connection's unfragmented segments; fragments that come before it are
+ * held until it arrives. A datagram whose first fragment does not come
+ * within the reassembly timeout (or beyond the datagram bound) has its
+ * held fragments sent by address pair, where reassembly counts them as it
+ * does in process.
+ */
+export class FragmentRouter {
+  private readonly datagrams = new Map<string, { worker: number | undefined; held: Frame[]; firstTs: number }>();
+
+  /** @param count Workers of the pool. */
+  constructor(private readonly count: number) {}
+
+  /** Appends `frame` (index `at` of its batch) to the share of its worker. */
+  route(frame: Frame, at: number, shares: Routed[][]): void {
+    const count = this.count;
+    if (count <= 1) return void shares[0]!.push({ frame, at });
+    const pkt = decodePacket(frame);
+    const frag = pkt.fragment;
+    if (pkt.status !== 'fragment' || frag === undefined) return void shares[shardOf(frame, count)]!.push({ frame, at });
+    this.expire(pkt.ts, at, shares);
+    const key = `${pkt.ipVersion}|${pkt.srcIp.join('.')}|${pkt.dstIp.join('.')}|${frag.proto}|${frag.id}`;
+    let dg = this.datagrams.get(key);
+    if (dg === undefined) {
+      if (this.datagrams.size >= defaultDefragOptions.maxDatagrams) this.release(this.datagrams.keys().next().value!, at, shares);
+      this.datagrams.set(key, (dg = { worker: undefined, held: [], firstTs: pkt.ts }));
+    }
+    if (dg.worker === undefined && frag.offset === 0) {
+      const p = pkt.payload;
+      dg.worker = frag.proto === 6 && p.length >= 4 ? endpointShard(pkt.srcIp, (p[0]! << 8) | p[1]!, pkt.dstIp, (p[2]! << 8) | p[3]!, count) : endpointShard(pkt.srcIp, -1, pkt.dstIp, -1, count);
+      for (const f of dg.held) shares[dg.worker]!.push({ frame: f, at });
+      dg.held = [];
+    }
+    if (dg.worker !== undefined) shares[dg.worker]!.push({ frame, at });
+    else dg.held.push(frame);
+  }
+
+  // datagrams whose first fragment is older than the reassembly timeout
+  private expire(now: number, at: number, shares: Routed[][]): void {
+    for (const [key, dg] of this.datagrams) {
+      if (now - dg.firstTs <= defaultDefragOptions.timeoutUs) break;
+      this.release(key, at, shares);
+    }
+  }
+
+  private release(key: string, at: number, shares: Routed[][]): void {
+    const dg = this.datagrams.get(key)!;
+    this.datagrams.delete(key);
+    for (const f of dg.held) shares[shardOf(f, this.count)]!.push({ frame: f, at });
+  }
 }
 
 /** Flows whose renumbering a source keeps (oldest forgotten first); alerts may name records of recent flows. */
@@ -426,6 +490,7 @@ export class WorkerPool {
   private readonly counters = new Map<string, Array<PipelineStats | undefined>>();
   private nextId = 0;
   private readonly detectors: DetectorStage | undefined;
+  private readonly fragments = new Map<string, FragmentRouter>();
 
   /**
    * @param count Worker threads, at least 1.
@@ -474,12 +539,14 @@ export class WorkerPool {
    * ingest position).
    */
   async push(source: string, frames: readonly Frame[], flowIdPrefix?: string, states = false): Promise<PoolResult> {
-    const shares: number[][] = this.slots.map(() => []);
-    for (let i = 0; i < frames.length; i++) shares[shardOf(frames[i]!, this.slots.length)]!.push(i);
+    const shares: Routed[][] = this.slots.map(() => []);
+    let router = this.fragments.get(source);
+    if (router === undefined) this.fragments.set(source, (router = new FragmentRouter(this.slots.length)));
+    for (let i = 0; i < frames.length; i++) router.route(frames[i]!, i, shares);
     const id = ++this.nextId;
     const settled = await Promise.allSettled(
       this.slots.map((slot, k) => {
-        const packed = packFrames(frames, shares[k]!);
+        const packed = packFrames(shares[k]!);
         return slot.request(id, { t: 'batch', id, source, prefix: flowIdPrefix, frames: packed, ...(states ? { states } : {}) }, [packed.meta.buffer as ArrayBuffer, packed.data.buffer as ArrayBuffer]);
       }),
     );
@@ -550,6 +617,7 @@ export class WorkerPool {
     const records = this.collect(source, replies, false);
     this.numbering.delete(source);
     this.counters.delete(source);
+    this.fragments.delete(source);
     return { records, stats: replies.map((r) => r.stats).filter((s): s is PipelineStats => s !== undefined) };
   }
 

@@ -9,7 +9,7 @@ import { decodePacket, type AuditEvent, type Frame } from '@dbtap/core';
 import { TransportClient } from '@dbtap/agent';
 import { corpusFiles, corpusTest, repoRoot } from '../../../test-support/corpus.js';
 import { captureFrames, repeatMariadbSession } from '../../../test-support/repeat-session.js';
-import { AuditServer, SqliteStore, auditFrames, loadRuleSelection, rulesProcessor } from '../src/index.js';
+import { AuditServer, RecordMasker, SqliteStore, auditFrames, loadRuleSelection, rulesProcessor, type MaskingConfig } from '../src/index.js';
 import { toNdjson } from '../src/format.js';
 import { loadServerConfig } from '../src/config.js';
 import { shardOf, WorkerBatchError, WorkerPool } from '../src/workers.js';
@@ -102,6 +102,77 @@ corpusTest('password guessing over several connections from one client: two and 
         await pool.close();
       }
     }
+  }
+});
+
+// Splits the IPv4 packet of an Ethernet frame into fragments of `size` payload bytes (a multiple of 8), IP id `id`.
+function fragmentFrame(f: Frame, size: number, id: number): Frame[] {
+  const d = f.data;
+  const ip = 14;
+  const ihl = (d[ip]! & 0x0f) * 4;
+  const total = (d[ip + 2]! << 8) | d[ip + 3]!;
+  const payload = d.subarray(ip + ihl, ip + total);
+  const out: Frame[] = [];
+  for (let off = 0; off < payload.length; off += size) {
+    const part = payload.subarray(off, Math.min(payload.length, off + size));
+    const data = new Uint8Array(ip + ihl + part.length);
+    data.set(d.subarray(0, ip + ihl));
+    data.set(part, ip + ihl);
+    const len = ihl + part.length;
+    data[ip + 2] = len >> 8;
+    data[ip + 3] = len & 0xff;
+    const flags = (off + size < payload.length ? 0x2000 : 0) | (off / 8);
+    data[ip + 4] = (id >> 8) & 0xff;
+    data[ip + 5] = id & 0xff;
+    data[ip + 6] = flags >> 8;
+    data[ip + 7] = flags & 0xff;
+    out.push({ ...f, data, origLen: data.length });
+  }
+  return out;
+}
+
+test('the IP fragments of a connection\'s TCP segments reach its worker, in whatever order they come', async (t) => {
+  const plain = repeatMariadbSession(30, 30000, 1000);
+  // every TCP segment with data that fits in fragments is fragmented; every other one sends its fragments last-first
+  let n = 0;
+  const frames = plain.flatMap((f) => {
+    const p = decodePacket(f);
+    if (p.tcp === undefined || p.ipVersion !== 4 || p.payload.length < 16) return [f];
+    const parts = fragmentFrame(f, 16, n + 1);
+    return n++ % 2 === 0 ? parts : parts.reverse();
+  });
+  t.true(n > 500);
+  const expected = inProcess(frames);
+  // reassembled in process, the fragments give the records of the unfragmented capture
+  t.deepEqual(expected, inProcess(plain));
+  t.deepEqual(await throughPool(frames, 2, 61), expected);
+  t.deepEqual(await throughPool(frames, 3, 7), expected);
+});
+
+test('with masking, the detectors in the main thread judge statements as sent, as in process, and their alerts are masked', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbtap-workers-'));
+  try {
+    // a detector on a value the masking replaces: it only counts if it sees the statement unmasked
+    const file = join(dir, 'cards.yaml');
+    writeFileSync(file, ['rules:', '  - id: test.card-reads', '    name: Card number in statements', '    risk: high', '    condition: sql contains "4111111111111111"', '    detector:', '      groupBy: [client.ip]', '      window: 10m', '      threshold: 3', ''].join('\n'));
+    const rules = { builtin: true, files: [file] };
+    const masking: MaskingConfig = { rules: [{ type: 'pattern', builtin: 'card' }] };
+    const frames = repeatMariadbSession(20, 30000, 1000);
+    const { events } = auditFrames(frames, { judge: rulesProcessor(loadRuleSelection(rules)).process, mask: new RecordMasker(masking).mask });
+    const expected = events.map((e) => toNdjson(e));
+    t.true(events.filter((e) => e.alert?.ruleId === 'test.card-reads').length >= 5);
+    t.false(expected.some((l) => l.includes('4111111111111111')));
+    const pool = new WorkerPool(2, { rules, masking });
+    try {
+      const out: AuditEvent[] = [];
+      for (let i = 0; i < frames.length; i += 41) out.push(...(await pool.push('src', frames.slice(i, i + 41))).records);
+      out.push(...(await pool.finish('src')).records);
+      t.deepEqual(out.map((e) => toNdjson(e)), expected);
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
