@@ -27,7 +27,7 @@ test('examples/agent.conf and queue.conf load as the agent reads them, and point
   const { config, files, warnings } = loadAgentConfig(sample('agent.conf'), { env: {} });
   t.deepEqual(files, [sample('agent.conf'), sample('queue.conf')], 'queue.conf beside agent.conf is read');
   t.deepEqual(warnings, []);
-  t.deepEqual(config.source, { kind: 'live', device: 'lo', filter: 'tcp port 3306 or tcp port 5432', snapLen: 65535, bufferSize: 32 << 20 });
+  t.deepEqual(config.source, { kind: 'live', device: 'lo', filter: 'tcp port 3306 or tcp port 5432', snapLen: 65535, bufferSize: 32 << 20, pollMs: 40, binding: 'auto' });
   t.deepEqual(config.queue, { maxPackets: 500_000, maxBytes: 512 << 20, overflow: 'drop-newest' });
   t.is(config.agentId, 'db-host-1');
   const server = loadServerConfig(sample('server.yaml'), {});
