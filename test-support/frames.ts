@@ -1,7 +1,10 @@
 // Frames of capture files, copied out of the reader's buffers.
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openCapture, type Frame } from '@dbtap/core';
-import { repoRoot } from './corpus.js';
+
+// Not from corpus.ts: that module loads ava, and benchmarks use these helpers outside it.
+const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 
 /** Every frame of a capture file, each with its own copy of the bytes (the reader reuses its buffer). */
 export function captureFrames(path: string): Frame[] {

@@ -4,7 +4,8 @@
 // benchmarks.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openCapture, type Frame } from '@dbtap/core';
+import type { Frame } from '@dbtap/core';
+import { captureFrames } from './frames.js';
 
 // Not from corpus.ts: that module loads ava, and benchmarks run outside it.
 const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '..');
@@ -32,14 +33,5 @@ export function repeatMariadbSession(copies: number, firstPort: number, spacingU
       out.push({ ...f, data, ts: f.ts + i * spacingUs });
     }
   }
-  return out;
-}
-
-/** Every frame of a capture file, each with its own copy of the bytes. */
-export function captureFrames(file: string): Frame[] {
-  const r = openCapture(file);
-  const out: Frame[] = [];
-  for (let f = r.next(); f !== undefined; f = r.next()) out.push({ ...f, data: f.data.slice() });
-  r.close();
   return out;
 }
