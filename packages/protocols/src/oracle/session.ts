@@ -17,34 +17,9 @@ import type { SessionContext } from '../plugin.js';
 import { ascii, connectInfo, decodeAccept, decodeConnect, decodeRedirect, decodeRefuse, markerKind } from './decoder.js';
 import { headerBytes, largeSduVersion, longFormat, plausiblePacket, shortFormat } from './framer.js';
 import { type ConnectInfo, Func, MarkerKind, PacketType, TtcType } from './messages.js';
-import {
-  authUser,
-  callInts,
-  countBinds,
-  charsetLabel,
-  decodeAno,
-  fieldVersion,
-  findCall,
-  findOraError,
-  findSql,
-  findStatus,
-  keyValues,
-  protocolAnswer,
-  protocolRequest,
-  describeLe,
-  describeV7,
-  type ColumnInfo,
-  readBinds,
-  reexecBinds,
-  thinExecuteBinds,
-  type BindMeta,
-  rowsAfter,
-  readClr,
-  readUb,
-  Rep,
-  type OraError,
-  type StatusFields,
-} from './ttc.js';
+import { authUser, callInts, charsetLabel, decodeAno, fieldVersion, findCall, findOraError, findSql, findStatus, keyValues, protocolAnswer, protocolRequest, readClr, readUb, Rep, type OraError, type StatusFields } from './ttc.js';
+import { countBinds, readBinds, reexecBinds, thinExecuteBinds, type BindMeta } from './binds.js';
+import { describeLe, describeV7, type ColumnInfo, rowsAfter } from './rows.js';
 import { applyAuthAnswer, applyAuthRequest } from './login.js';
 import { bindValue, listenerMessage } from './values.js';
 
