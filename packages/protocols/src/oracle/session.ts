@@ -11,6 +11,8 @@
 // turned to native encryption or TLS), one `statement` per SQL call (OALL8,
 // OALL7, bundled parse), commit and rollback, with the fetches of a query
 // folded into its record, one `logout` per OLOGOFF (or FIN/RST after login).
+// The cursor bookkeeping (what a parsed cursor is remembered by, the record
+// held open on it, the rows its answers account for) is cursors.ts.
 import { decodeText, Direction, type AuditEvent, type CloseReason, type ParamValue, type Timestamp } from '@dbtap/core';
 import { BoundedMap, FifoPairing, Framer, KitSession, pickCharset, type Pending } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
@@ -19,12 +21,10 @@ import { headerBytes, largeSduVersion, longFormat, plausiblePacket, shortFormat 
 import { type ConnectInfo, Func, MarkerKind, PacketType, TtcType } from './messages.js';
 import { authUser, callInts, charsetLabel, decodeAno, fieldVersion, findCall, findOraError, findSql, findStatus, keyValues, protocolAnswer, protocolRequest, readClr, readUb, Rep, type OraError, type StatusFields } from './ttc.js';
 import { countBinds, readBinds, reexecBinds, thinExecuteBinds, type BindMeta } from './binds.js';
-import { describeLe, describeV7, type ColumnInfo, rowsAfter } from './rows.js';
+import { keepRows, MAX_CURSORS, rowsOf, rowText, type Cursor, type Held } from './cursors.js';
 import { applyAuthAnswer, applyAuthRequest } from './login.js';
 import { bindValue, listenerMessage } from './values.js';
 
-/** Most cursors whose SQL is remembered per session. */
-const MAX_CURSORS = 1024;
 /**
  * Calls waiting for their answer. TTC is strictly one call at a time (the
  * piggy-backed calls travel with the main one), so a new request means the
@@ -48,27 +48,6 @@ interface PendingCall extends Pending {
   parseOnly: boolean;
   /** Bind metadata the call sent (kept with the cursor for its re-executions). */
   binds: readonly BindMeta[] | undefined;
-}
-
-/** What a parsed cursor is remembered by: its SQL and the bind metadata of the call that parsed it. */
-interface Cursor {
-  readonly sql: string;
-  readonly binds: readonly BindMeta[] | undefined;
-}
-
-/** A statement record kept open while later calls continue its cursor (execute after parse, fetches). */
-interface Held {
-  ev: AuditEvent;
-  cursor: number;
-  parseOnly: boolean;
-  /** The columns of its describe, when read: rows of later answers on the cursor are kept as text. */
-  columns: Columns | undefined;
-}
-
-/** The columns of a describe, and whether it was the OCI 8 one (its rows end with a zero ub2). */
-interface Columns {
-  readonly list: readonly ColumnInfo[];
-  readonly v7: boolean;
 }
 
 /** OALL8 / OALL7 option bits (node-oracledb constants.js TNS_EXEC_OPTION_*). */
@@ -110,9 +89,6 @@ function startsRequest(b: Uint8Array): boolean {
   if (t === TtcType.Function || t === TtcType.Piggyback) return b.length >= 3 && findCall(b) !== undefined;
   return t === 0xde && b[1] === 0xad && b[2] === 0xbe && b[3] === 0xef;
 }
-
-const isQuery = (sql: string): boolean => /^\s*(?:\(\s*)*(SELECT|WITH)\b/i.test(sql);
-const isDml = (sql: string): boolean => /^\s*(INSERT|UPDATE|DELETE|MERGE)\b/i.test(sql);
 
 /** One Oracle connection; see the module comment. */
 export class OracleSession extends KitSession {
@@ -662,8 +638,8 @@ export class OracleSession extends KitSession {
         ev.bytesIn = (ev.bytesIn ?? 0) + pc.bytesIn;
         ev.bytesOut = (ev.bytesOut ?? 0) + b.length;
         if (pc.truncated) ev.truncated = true;
-        this.rowsOf(ev, status);
-        if (held.columns !== undefined) this.keepRows(ev, held.columns, b, 0);
+        rowsOf(ev, status);
+        if (held.columns !== undefined) keepRows(ev, held.columns, b, 0, this.ctx.options.maxRows, this.charset);
         if (ora !== undefined) {
           if (ora.num !== 1403) this.records.error(ev, { code: ora.code, message: ora.message });
           this.releaseHeld();
@@ -749,8 +725,8 @@ export class OracleSession extends KitSession {
       return;
     }
     ev.status = 'ok';
-    this.rowsOf(ev, status);
-    const columns = this.rowText(ev, b);
+    rowsOf(ev, status);
+    const columns = rowText(ev, b, this.rep, this.ctx.options.maxRows, this.charset);
     if (sql !== undefined && ora === undefined) {
       // Later calls may continue this cursor (execute after parse, fetch more rows).
       this.held = { ev, cursor: pc.cursor, parseOnly: pc.parseOnly, columns };
@@ -759,60 +735,9 @@ export class OracleSession extends KitSession {
     this.records.emit(ev);
   }
 
-  /**
-   * Column names and the first `maxRows` rows as text, where the describe
-   * is in a layout the decoder knows: the describe message (0x10) of 11g
-   * OCI clients (`describeLe`), or the one OCI 8 clients get in the answer
-   * to their bundled parse (`describeV7`; its rows come in the answer to the
-   * execute that follows). Returns the columns, for the rows of later
-   * answers on the cursor.
-   */
-  private rowText(ev: AuditEvent, b: Uint8Array): Columns | undefined {
-    if (this.rep !== Rep.Le) return undefined;
-    let d = b[0] === TtcType.Parameter ? describeV7(b, 0) : undefined;
-    const v7 = d !== undefined;
-    if (d === undefined) {
-      const at = b.indexOf(TtcType.Describe);
-      if (at < 0 || at > 64) return undefined;
-      d = describeLe(b, at);
-      if (d === undefined) return undefined;
-    }
-    const cols: Columns = { list: d.columns, v7 };
-    ev.columns = d.columns.map((c) => c.name);
-    this.keepRows(ev, cols, b, d.next);
-    return cols;
-  }
-
-  /** Adds the rows of `b[from..]` to the record's first `maxRows` rows. */
-  private keepRows(ev: AuditEvent, cols: Columns, b: Uint8Array, from: number): void {
-    const room = this.ctx.options.maxRows - (ev.rows?.length ?? 0);
-    if (room <= 0) return;
-    const columns = cols.list;
-    const rows = rowsAfter(b, from, columns.map((c) => c.type), room, cols.v7);
-    if (rows.length === 0) return;
-    const text = rows.map((r) =>
-      r.map((v, i) => {
-        const col = columns[i]!;
-        const x = bindValue(col.type, v, (t) => decodeText(t, col.form === 2 ? 'utf-16be' : this.charset));
-        return x === null || typeof x === 'string' ? x : x.hex;
-      }),
-    );
-    if (ev.rows === undefined) ev.rows = text;
-    else ev.rows.push(...text);
-  }
-
   /** Bind values as the record shows them (see `bindValue`). */
   private bindParams(meta: readonly BindMeta[], values: readonly (Uint8Array | undefined)[]): ParamValue[] {
     return values.map((v, i) => bindValue(meta[i]!.type, v, (t) => decodeText(t, meta[i]!.form === 2 ? 'utf-16be' : this.charset)));
-  }
-
-  /** Rows of a status: fetched for a query, affected for DML. */
-  private rowsOf(ev: AuditEvent, status: StatusFields | undefined): void {
-    const rows = status?.rowNumber;
-    const sql = ev.sql;
-    if (rows === undefined || sql === undefined) return;
-    if (isQuery(sql)) ev.rowsReturned = rows;
-    else if (isDml(sql)) ev.affectedRows = rows;
   }
 
   private releaseHeld(): void {

@@ -1,6 +1,7 @@
 // The PostgreSQL session: simple and extended query, COPY, function calls;
 // pairs each request with its response and emits the statement records
-// (the start of the connection is login.ts).
+// (the start of the connection is login.ts; the named statements and portals,
+// and the snapshot of the session, are state.ts).
 //
 // Pairing (protocol docs, "Extended Query" and "Pipelining"): the server
 // answers frontend messages strictly in order, so requests wait in a FIFO of
@@ -12,39 +13,27 @@
 // are kept, and a RowDescription, a Parse or a command tag equal to the
 // previous one reuses what that one decoded (a client repeats them).
 import { ByteReader, decodeText, Direction, type CloseReason, type ParamValue } from '@dbtap/core';
-import { BoundedMap, FrameFlag, KitSession, SESSION_STATE_VERSION, isSessionSnapshot, pickCharset, sameBytes, type Framer, type SessionSnapshot } from '../kit/index.js';
+import { FrameFlag, sameBytes, type Framer } from '../kit/index.js';
 import type { SessionContext } from '../plugin.js';
 import { decodeBackend, decodeFields, decodeFrontend, decodeStartup, STARTUP_HEADER, TYPED_HEADER } from './decoder.js';
 import { answerFormat, pgFramer, startupFormat, typedFormat } from './framer.js';
-import { isFatal, Phase, PgLogin, recordError, StartupNext } from './login.js';
+import { isFatal, Phase, recordError, StartupNext } from './login.js';
 import { Answer, BackendType, FrontendType, type ErrorFields, type FieldDescription } from './messages.js';
-import { Op, OpKind, OpQueue, Req, Tag, type Portal, type Statement } from './requests.js';
+import { Op, OpKind, OpQueue, Req, Tag } from './requests.js';
+import { PgState } from './state.js';
 import { paramValue, rowText } from './values.js';
 
-/** Most prepared statements / portals remembered per session (oldest dropped beyond). */
-const MAX_NAMED = 4096;
 /** Most operations waiting for a response (oldest dropped beyond, counted unmatched). */
 const MAX_QUEUE = 65536;
 
 const EMPTY = new Uint8Array(0);
 
-/** The protocol part of a PostgreSQL session snapshot. */
-interface PostgresState {
-  charset: string;
-  txStatus: string;
-  statements: Array<[string, Statement]>;
-  portals: Array<[string, Portal]>;
-}
-
 /** A PostgreSQL (or wire-compatible) session. */
-export class PostgresSession extends KitSession {
+export class PostgresSession extends PgState {
   private readonly client: Framer;
   private readonly server: Framer;
-  private readonly login: PgLogin;
   private readonly reader = new ByteReader();
   private readonly queue: OpQueue;
-  private readonly statements = new BoundedMap<string, Statement>(MAX_NAMED);
-  private readonly portals = new BoundedMap<string, Portal>(MAX_NAMED);
   private readonly maxRows: number;
   /** A gap or lost sync since the last record started: the next one is marked gapBefore. */
   private gapPending = false;
@@ -63,16 +52,12 @@ export class PostgresSession extends KitSession {
   private readonly lastTag = new Tag();
   private readonly cutTag = new Tag();
 
-  /** Transaction status from the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed transaction. */
-  txStatus = 'I';
-
   /** @param ctx the connection and where its records go */
   constructor(ctx: SessionContext) {
-    super(ctx, 'postgres');
+    super(ctx);
     const max = ctx.options.maxMessageBytes;
     this.client = pgFramer(true, (m, w, f) => this.onClient(m, w, f), max, ctx.midStream);
     this.server = pgFramer(false, (m, w, f) => this.onServer(m, w, f), max, ctx.midStream);
-    this.login = new PgLogin(this.records, ctx.options.charset, ctx.midStream);
     this.maxRows = ctx.options.maxRows;
     this.queue = new OpQueue(
       MAX_QUEUE,
@@ -81,42 +66,7 @@ export class PostgresSession extends KitSession {
       },
       this.maxRows > 0,
     );
-    this.track(this.client, this.server, this.queue, this.statements, this.portals);
-  }
-
-  // ---- snapshot / restore (kit/session-state.ts) ---------------------------
-
-  /**
-   * The connection's context for a later process: identity, charset,
-   * transaction status, named prepared statements and portals. None during
-   * the login or once encrypted. Requests waiting for their responses are
-   * not kept: their records are lost at a restart.
-   */
-  snapshot(): SessionSnapshot | undefined {
-    const kit = this.kitState();
-    if (kit === undefined || this.login.phase !== Phase.Ready) return undefined;
-    const statements: Array<[string, Statement]> = [];
-    for (const k of this.statements.keys()) statements.push([k, this.statements.get(k)!]);
-    const portals: Array<[string, Portal]> = [];
-    for (const k of this.portals.keys()) portals.push([k, this.portals.get(k)!]);
-    const data: PostgresState = { charset: this.login.charset, txStatus: this.txStatus, statements, portals };
-    return { v: SESSION_STATE_VERSION, protocol: 'postgres', kit, data };
-  }
-
-  /** Continues from a {@link PostgresSession.snapshot}; false (nothing changed) for anything else. */
-  restore(snapshot: SessionSnapshot): boolean {
-    if (!isSessionSnapshot(snapshot, 'postgres')) return false;
-    const d = snapshot.data as Partial<PostgresState> | null;
-    if (d === null || typeof d !== 'object' || typeof d.charset !== 'string' || !Array.isArray(d.statements) || !Array.isArray(d.portals)) return false;
-    this.restoreKit(snapshot.kit);
-    // the audit object's charset, when one is configured now, still wins
-    this.login.charset = pickCharset(this.ctx.options.charset, d.charset);
-    if (typeof d.txStatus === 'string') this.txStatus = d.txStatus;
-    const plain = (e: unknown): e is [string, Record<string, unknown>] => Array.isArray(e) && typeof e[0] === 'string' && e[1] !== null && typeof e[1] === 'object';
-    for (const e of d.statements) if (plain(e) && typeof e[1].sql === 'string' && e[1].bytes instanceof Uint8Array && Array.isArray(e[1].types)) this.statements.set(e[0], e[1] as unknown as Statement);
-    for (const e of d.portals) if (plain(e) && typeof e[1].statement === 'string' && Array.isArray(e[1].params)) this.portals.set(e[0], e[1] as unknown as Portal);
-    this.login.phase = Phase.Ready;
-    return true;
+    this.track(this.client, this.server, this.queue);
   }
 
   // ---- plumbing ----------------------------------------------------------
@@ -174,10 +124,6 @@ export class PostgresSession extends KitSession {
   protected onBug(dir: Direction): void {
     (dir === Direction.ToServer ? this.client : this.server).loseSync();
     this.gapPending = true;
-  }
-
-  protected override protocolCounters(): Record<string, number> {
-    return { statementEvictions: this.statements.evictions, portalEvictions: this.portals.evictions };
   }
 
   /** The stream turned encrypted (`how`: ssl, gss, direct-tls): the login attempt is recorded; the kit watches the rest. */
@@ -356,24 +302,6 @@ export class PostgresSession extends KitSession {
     }
   }
 
-  /**
-   * The statement a Parse defines. Clients parse the same text again and
-   * again (the unnamed statement of every extended query): when the bytes
-   * repeat, the text decoded last time is reused.
-   */
-  private parsed(name: string, sqlBytes: Uint8Array, paramTypes: readonly number[], truncated: boolean): Statement {
-    const prev = this.statements.get(name);
-    let st: Statement;
-    if (prev !== undefined && !truncated && !prev.cut && sameBytes(sqlBytes, 0, sqlBytes.length, prev.bytes)) {
-      st = { sql: prev.sql, cut: false, bytes: prev.bytes, types: paramTypes, fields: undefined };
-    } else {
-      const [sql, cut] = this.records.cutSql(decodeText(sqlBytes, this.login.charset));
-      st = { sql, cut: cut || truncated, bytes: sqlBytes.slice(), types: paramTypes, fields: undefined };
-    }
-    this.remember(this.statements, name, st);
-    return st;
-  }
-
   private onQuery(sqlBytes: Uint8Array, wireLen: number, truncated: boolean): void {
     const q = this.start('Query', wireLen);
     this.records.sql(q.ev, decodeText(sqlBytes, this.login.charset));
@@ -405,11 +333,6 @@ export class PostgresSession extends KitSession {
     const last = this.queue.at(this.queue.length - 1);
     if (last !== undefined && last.req !== undefined) last.req.bytesIn += wireLen;
     else this.inAcc += wireLen;
-  }
-
-  /** Stores a named statement or portal; a name defined again counts as new (oldest evicted first). */
-  private remember<V>(map: BoundedMap<string, V>, name: string, v: V): void {
-    map.renew(name, v);
   }
 
   // ---- server side -------------------------------------------------------
