@@ -159,6 +159,74 @@ test('a slow consumer delays acknowledgements but loses nothing', async (t) => {
   await server.close();
 });
 
+test('batchesInFlight 2: the next batch starts before the last has finished, acknowledgements stay in order', async (t) => {
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const started: number[] = [];
+  const finished: number[] = [];
+  const server = new TransportServer({
+    batchesInFlight: 2,
+    onBatch: async (_a, frames, seq) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      for (const f of frames) started.push(frameId(f));
+      // odd batches finish before the even one started just before them
+      await sleep(seq % 2 === 1 ? 12 : 2);
+      finished.push(seq);
+      inFlight--;
+    },
+  });
+  const [addr] = await server.listen({ host: '127.0.0.1', port: 0 });
+  const client = new TransportClient({ host: '127.0.0.1', port: addr!.port, ...fast, batchMaxPackets: 20 }).start();
+  for (let i = 0; i < 400; i++) client.send(numberedFrame(i, 100));
+  client.flush();
+  t.true(await client.drain(30_000), 'every batch acknowledged');
+  t.is(maxInFlight, 2);
+  t.deepEqual(started, Array.from({ length: 400 }, (_, i) => i), 'handed over once each, in order');
+  t.notDeepEqual(finished, [...finished].sort((a, b) => a - b), 'some finished out of order, yet all were acknowledged');
+  t.is(server.stats().batches, finished.length);
+  await client.stop();
+  await server.close();
+});
+
+test('batchesInFlight 2: after a failed batch the one started behind it is delivered again, nothing is lost', async (t) => {
+  const seen: number[] = [];
+  let failed = false;
+  const server = new TransportServer({
+    batchesInFlight: 2,
+    onBatch: async (_a, frames, seq) => {
+      for (const f of frames) seen.push(frameId(f));
+      if (seq === 3 && !failed) {
+        failed = true;
+        await sleep(10);
+        throw new Error('store unavailable');
+      }
+    },
+  });
+  const errors: unknown[] = [];
+  server.on('batchError', (e) => errors.push(e));
+  const [addr] = await server.listen({ host: '127.0.0.1', port: 0 });
+  const client = new TransportClient({ host: '127.0.0.1', port: addr!.port, ...fast, batchMaxPackets: 10 }).start();
+  for (let i = 0; i < 100; i++) client.send(numberedFrame(i, 100));
+  client.flush();
+  t.true(await client.drain(30_000));
+  t.is(errors.length, 1);
+  const count = (id: number): number => seen.filter((x) => x === id).length;
+  t.deepEqual([...new Set(seen)].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i), 'every frame delivered');
+  t.is(count(25), 2, 'batch 3 (frames 20-29) again after its failure');
+  t.is(count(35), 2, 'batch 4, started behind it, was neither acknowledged nor recorded: delivered again');
+  t.is(count(5), 1, 'batches before the failure only once');
+  await client.stop();
+  await server.close();
+});
+
+test('batchesInFlight outside 1..64 is refused', (t) => {
+  for (const n of [0, 65, 1.5]) {
+    const err = t.throws(() => new TransportServer({ onBatch: () => {}, batchesInFlight: n }));
+    t.is((err as { code?: string }).code, 'DBTAP_E_INVALID_ARGUMENT');
+  }
+});
+
 test('receiver killed and restarted during a burst: zero frames lost', async (t) => {
   let sink = await startServer();
   const port = sink.port;

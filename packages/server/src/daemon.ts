@@ -157,6 +157,8 @@ export class AuditServer {
   private readonly pool: WorkerPool | undefined;
   // sources whose pipelines live in the pool's workers
   private readonly pooled = new Set<string>();
+  /** Per source, the last write started: the next one starts after it, so records and positions commit in batch order. */
+  private readonly writing = new Map<string, Promise<void>>();
   private readonly counters = { batches: 0, frames: 0, refusedFrames: 0, records: 0, alerts: 0 };
   private readonly frameRefusals = new ThrottledLog();
   private readonly peerRefusals = new ThrottledLog();
@@ -189,6 +191,8 @@ export class AuditServer {
     if (listen.length > 0) {
       this.transport = new TransportServer({
         onBatch: (agent, frames, seq) => this.onBatch(agent, frames, seq),
+        // with workers, the next batch is decoded while the store commits this one (writes stay in order: see ingest)
+        ...(options.workers !== undefined && options.workers.count > 0 ? { batchesInFlight: 2 } : {}),
         // after a restart, batches the store already holds are acknowledged, not decoded again
         resumeSeq: (instance, agentId) => this.store.ingestPosition(agentPosition(agentId, instance)),
         ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
@@ -281,7 +285,7 @@ export class AuditServer {
         if (err instanceof WorkerBatchError) await this.write(err.records);
         throw err;
       }
-      await this.write(result.records, withSessions(position, result.sessions?.text));
+      await this.writeInOrder(source, result.records, withSessions(position, result.sessions?.text));
       return;
     }
     let slot = this.pipelines.get(source);
@@ -299,7 +303,23 @@ export class AuditServer {
       else this.refuseFrame(source, f.ts, maxTs);
     }
     // the open sessions' state commits with the position it belongs to
-    await this.write(slot.pending, withSessions(position, position !== undefined ? slot.pipeline.sessionStates().text : undefined));
+    await this.writeInOrder(source, slot.pending, withSessions(position, position !== undefined ? slot.pipeline.sessionStates().text : undefined));
+  }
+
+  /**
+   * {@link write} after the source's previous write has finished. When that
+   * one failed this one fails too: a position must never commit ahead of a
+   * batch that did not.
+   */
+  private writeInOrder(source: string, pending: AuditEvent[], position?: { source: string; seq: number; sessions?: string }): Promise<void> {
+    const before = this.writing.get(source);
+    const done = before === undefined ? this.write(pending, position) : before.then(() => this.write(pending, position));
+    this.writing.set(source, done);
+    const forget = (): void => {
+      if (this.writing.get(source) === done) this.writing.delete(source);
+    };
+    done.then(forget, forget);
+    return done;
   }
 
   private refuseFrame(source: string, ts: number, maxTs: number): void {
@@ -309,6 +329,8 @@ export class AuditServer {
 
   /** Ends a source: closes its flows, stores the last records. */
   async endSource(source: string): Promise<PipelineStats | undefined> {
+    // the last records come after every batch of the source
+    await this.writing.get(source)?.catch(() => undefined);
     if (this.pool !== undefined && this.pooled.has(source)) return this.endPooledSource(this.pool, source);
     const slot = this.pipelines.get(source);
     if (!slot) return undefined;

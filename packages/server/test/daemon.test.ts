@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, isDbtapError, openCapture } from '@dbtap/core';
 import { TransportClient } from '@dbtap/agent';
-import { AuditServer, loadServerConfig, SqliteStore } from '@dbtap/server';
+import { AuditServer, auditCaptureFile, loadServerConfig, SqliteStore } from '@dbtap/server';
 import { repoRoot } from '../../../test-support/corpus.js';
 
 test('agent batches become stored records, acknowledged only once stored', async (t) => {
@@ -155,4 +155,35 @@ test('the configuration example of docs/server.md loads as documented', (t) => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('with workers two batches are in flight, yet with a slow store and records written one at a time, records and positions commit in batch order', async (t) => {
+  // A store whose appends take a while and record what they were given.
+  const inner = new SqliteStore({ path: ':memory:' });
+  const appends: { ids: string[]; seq: number | undefined }[] = [];
+  const store = Object.create(inner) as SqliteStore;
+  store.append = async (events, options) => {
+    appends.push({ ids: events.map((e) => e.id), seq: options?.position?.seq });
+    await new Promise((r) => setTimeout(r, 10));
+    return inner.append(events, options);
+  };
+  const server = new AuditServer({ store, agentListen: [{ host: '127.0.0.1', port: 0 }], workers: { count: 1 }, maxBatch: 1 });
+  const { agents } = await server.start();
+  const port = Number(agents[0]!.split(':').pop());
+  const client = new TransportClient({ host: '127.0.0.1', port, agentId: 'db1', batchMaxPackets: 12 }).start();
+  const reader = openCapture(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
+  for (let f = reader.next(); f !== undefined; f = reader.next()) client.send({ ...f, data: f.data.slice() });
+  reader.close();
+  t.true(await client.drain(20_000));
+  await client.stop();
+  await server.stop();
+  const positions = appends.map((a) => a.seq).filter((s): s is number => s !== undefined);
+  t.true(positions.length >= 5, `${positions.length} positions`);
+  t.deepEqual(positions, [...positions].sort((a, b) => a - b), 'positions commit in batch order');
+  t.is(new Set(positions).size, positions.length);
+  // a batch's records all come before the append that carries its position
+  const order = appends.flatMap((a) => a.ids);
+  t.is(new Set(order).size, order.length, 'no record appended twice');
+  const offline = await auditCaptureFile(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
+  t.is(order.length, offline.events.length, 'every record of an offline audit');
 });

@@ -48,6 +48,16 @@ export interface TransportServerOptions {
    */
   onBatch: (agent: AgentInfo, frames: Frame[], seq: number) => Promise<void> | void;
   /**
+   * Batches of one connection handed to `onBatch` before the oldest of them
+   * has finished (default 1: one after the other). With 2, a consumer can
+   * decode a batch while it still stores the one before; it must then keep
+   * their results in order itself. Acknowledgements always go out one after
+   * the other in sequence order, each once its own `onBatch` has resolved
+   * and every earlier one has too. After a rejection no later batch of the
+   * connection is acknowledged or recorded as processed.
+   */
+  batchesInFlight?: number;
+  /**
    * Shared token(s) an agent must present. Omitted: any agent is accepted
    * (only sensible on loopback or with client certificates).
    */
@@ -167,6 +177,7 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
     const heartbeatMs = options.heartbeatMs ?? 5000;
     this.opts = {
       onBatch: options.onBatch,
+      batchesInFlight: options.batchesInFlight ?? 1,
       tls: options.tls,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxHelloBytes: options.maxHelloBytes ?? DEFAULT_MAX_HELLO_BYTES,
@@ -181,6 +192,9 @@ export class TransportServer extends EventEmitter<TransportServerEvents> {
       maxSeqJump: options.maxSeqJump ?? DEFAULT_MAX_SEQ_JUMP,
     };
     if (!Number.isSafeInteger(this.opts.maxSeqJump) || this.opts.maxSeqJump < 1) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'maxSeqJump must be a whole number of at least 1');
+    if (!Number.isSafeInteger(this.opts.batchesInFlight) || this.opts.batchesInFlight < 1 || this.opts.batchesInFlight > 64) {
+      throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, 'batchesInFlight must be a whole number from 1 to 64');
+    }
     this.identities = new AgentIdentities(options.token, options.agents);
   }
 
@@ -467,45 +481,63 @@ class Connection {
   private async pump(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
+    // Batches started and not yet acknowledged, oldest first (at most batchesInFlight).
+    const inFlight: { b: BatchMessage; done: Promise<void> | undefined }[] = [];
     try {
       try {
         await this.ready;
       } catch {
         return;
       }
-      while (this.queue.length > 0 && !this.done) {
-        const b = this.queue.shift()!;
-        this.queuedBytes -= b.frames.length;
-        const agent = this.agent!;
-        const last = this.server.lastSeq(agent);
-        if (b.seq <= last) {
-          // Already processed before a reconnect whose ack was lost: ack again, do not deliver twice.
-          this.server.count('duplicateBatches');
-          this.write(encodeMessage({ t: 'ack', seq: b.seq }));
-          continue;
+      const agent = this.agent!;
+      for (;;) {
+        while (this.queue.length > 0 && !this.done && inFlight.length < this.server.options.batchesInFlight) {
+          const b = this.queue.shift()!;
+          this.queuedBytes -= b.frames.length;
+          const last = Math.max(this.server.lastSeq(agent), inFlight.at(-1)?.b.seq ?? 0);
+          if (b.seq <= last) {
+            // Already processed before a reconnect whose ack was lost: ack again (in order), do not deliver twice.
+            this.server.count('duplicateBatches');
+            inFlight.push({ b, done: undefined });
+            continue;
+          }
+          if (b.seq - last > this.server.options.maxSeqJump) {
+            this.server.count('seqJumps');
+            this.refuse(new DbtapError(AgentErrorCodes.SEQ_JUMP, `batch ${b.seq} jumps ${b.seq - last} past the last one processed (${last}) for agent ${agent.id}, more than ${this.server.options.maxSeqJump}`));
+            break;
+          }
+          const frames = decodeBatchFrames(b.frames, b.n);
+          if (frames instanceof DbtapError) {
+            this.refuse(frames);
+            break;
+          }
+          let done: Promise<void>;
+          try {
+            done = Promise.resolve(this.server.options.onBatch(agent, frames, b.seq));
+          } catch (err) {
+            done = Promise.reject(err);
+          }
+          done.catch(() => {}); // awaited below, in order
+          inFlight.push({ b, done });
         }
-        if (b.seq - last > this.server.options.maxSeqJump) {
-          this.server.count('seqJumps');
-          this.refuse(new DbtapError(AgentErrorCodes.SEQ_JUMP, `batch ${b.seq} jumps ${b.seq - last} past the last one processed (${last}) for agent ${agent.id}, more than ${this.server.options.maxSeqJump}`));
-          return;
+        const f = inFlight.shift();
+        if (f === undefined) return;
+        if (f.done !== undefined) {
+          try {
+            await f.done;
+          } catch (err) {
+            this.server.emit('batchError', err, agent);
+            this.fail(new DbtapError(AgentErrorCodes.SERVER, `batch ${f.b.seq} could not be processed: ${(err as Error)?.message ?? String(err)}`));
+            // the later ones were started but are neither acknowledged nor recorded: the agent re-sends from this one
+            await Promise.allSettled(inFlight.map((g) => g.done));
+            return;
+          }
+          // Recorded even when the connection closed meanwhile: the agent re-sends
+          // the unacknowledged batch and the duplicate is then recognised.
+          this.server.processed(agent, f.b.seq, f.b.n, f.b.frames.length);
         }
-        const frames = decodeBatchFrames(b.frames, b.n);
-        if (frames instanceof DbtapError) {
-          this.refuse(frames);
-          return;
-        }
-        try {
-          await this.server.options.onBatch(agent, frames, b.seq);
-        } catch (err) {
-          this.server.emit('batchError', err, agent);
-          this.fail(new DbtapError(AgentErrorCodes.SERVER, `batch ${b.seq} could not be processed: ${(err as Error)?.message ?? String(err)}`));
-          return;
-        }
-        // Recorded even when the connection closed meanwhile: the agent re-sends
-        // the unacknowledged batch and the duplicate is then recognised.
-        this.server.processed(agent, b.seq, b.n, b.frames.length);
-        if (this.done) return;
-        this.write(encodeMessage({ t: 'ack', seq: b.seq }));
+        if (this.done) continue;
+        this.write(encodeMessage({ t: 'ack', seq: f.b.seq }));
         if (this.paused && this.queuedBytes <= this.server.options.maxPendingBytes / 2) {
           this.paused = false;
           this.lastRx = Date.now();
