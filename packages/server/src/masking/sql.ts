@@ -111,16 +111,19 @@ function unquoteIdent(text: string): string {
  * Masks a SQL text per the compiled rules. `scratch` is reused between calls.
  */
 export function maskSql(sql: string, dialect: Dialect, m: CompiledMasking, scratch: TokenBuffer = new TokenBuffer()): SqlMaskResult {
+  // Which parts of the rules can apply at all (a substring test each), before
+  // the text is lexed: most statements name no secret and skip the lexer.
+  // Whatever the lexer's lower case holds, this one holds too (they differ
+  // only when lower-casing changes the length, and then only outside ASCII).
+  const hints = sql.toLowerCase();
+  const passwordHint = m.password !== undefined && PASSWORD_HINT.test(hints);
+  let columnHint = false;
+  if (m.password !== undefined) for (const c of m.passwordColumns) if (hints.includes(c)) columnHint = true;
+  if (!columnHint) for (const c of m.columns.keys()) if (hints.includes(c)) columnHint = true;
+  if (!passwordHint && !columnHint && m.patterns.length === 0) return { sql, params: new Map(), secrets: new Map(), replaced: 0, identifiers: new Map() };
   const buf = scanSql(sql, dialect, scratch);
   const backslash = buf.dialect.backslashEscapes;
   const n = buf.count;
-  const lower = buf.lower;
-  // Which parts of the rules can apply at all (a substring test each).
-  const passwordHint = m.password !== undefined && PASSWORD_HINT.test(lower);
-  let columnHint = false;
-  if (m.password !== undefined) for (const c of m.passwordColumns) if (lower.includes(c)) columnHint = true;
-  if (!columnHint) for (const c of m.columns.keys()) if (lower.includes(c)) columnHint = true;
-  if (!passwordHint && !columnHint && m.patterns.length === 0) return { sql, params: new Map(), secrets: new Map(), replaced: 0, identifiers: new Map() };
   // Significant tokens (comments left out), and each placeholder's parameter index.
   const sig: number[] = [];
   const paramIndex = new Map<number, number>();
