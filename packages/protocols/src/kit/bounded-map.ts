@@ -1,3 +1,6 @@
+/** No key: {@link BoundedMap}'s newest key once it was removed. */
+const NONE: unique symbol = Symbol('none');
+
 /**
  * A map with a fixed capacity for per-connection state a peer can make grow
  * (prepared statements, portals, cursors): inserting past the bound evicts
@@ -7,6 +10,8 @@
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, V>();
   private evicted = 0;
+  /** The key inserted last while it is still held, else {@link NONE}. */
+  private newest: K | typeof NONE = NONE;
 
   /** @param max most entries kept (at least 1). */
   constructor(readonly max: number) {
@@ -42,6 +47,7 @@ export class BoundedMap<K, V> {
         this.evicted++;
       }
     }
+    if (!this.map.has(k)) this.newest = k;
     this.map.set(k, v);
     return this;
   }
@@ -49,12 +55,18 @@ export class BoundedMap<K, V> {
   /**
    * Stores `v` under `k` as the newest entry: a key defined again counts as
    * new (it moves to the end). The same as `delete(k)` then `set(k, v)`, with
-   * one lookup fewer when the key was held (the unnamed statement and portal
-   * of every extended query).
+   * one lookup fewer when the key was held, and none of the map's
+   * re-ordering when it is the newest already (the unnamed statement and
+   * portal of every extended query).
    */
   renew(k: K, v: V): this {
+    if (k === this.newest) {
+      this.map.set(k, v); // held and last: stays last
+      return this;
+    }
     if (this.map.delete(k)) {
       this.map.set(k, v);
+      this.newest = k;
       return this;
     }
     return this.set(k, v);
@@ -62,11 +74,13 @@ export class BoundedMap<K, V> {
 
   /** Removes `k`; true when it was held. */
   delete(k: K): boolean {
+    if (k === this.newest) this.newest = NONE;
     return this.map.delete(k);
   }
 
   /** Removes every entry (not counted as evictions). */
   clear(): void {
+    this.newest = NONE;
     this.map.clear();
   }
 

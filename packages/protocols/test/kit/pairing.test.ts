@@ -91,6 +91,24 @@ test('bounded map: renew makes a held key the newest, a new one evicts the oldes
   t.is(m.evictions, 1);
 });
 
+test('bounded map: the newest key renewed in place, then deleted, re-set and evicted, keeps the insertion order', (t) => {
+  const m = new BoundedMap<string, number>(3);
+  const entries = (): [string, number | undefined][] => [...m.keys()].map((k) => [k, m.get(k)]);
+  m.set('a', 1).set('b', 2).renew('b', 3).renew('b', 4);
+  t.deepEqual(entries(), [['a', 1], ['b', 4]]);
+  // once the newest is deleted, renewing an older key moves it to the end
+  m.delete('b');
+  m.set('b', 5).renew('a', 6);
+  t.deepEqual(entries(), [['b', 5], ['a', 6]]);
+  // set() of a held key keeps its age; the newest stays the newest
+  m.set('b', 7).renew('a', 8).set('c', 9).set('d', 10);
+  t.deepEqual(entries(), [['a', 8], ['c', 9], ['d', 10]]);
+  t.is(m.evictions, 1);
+  m.clear();
+  m.renew('d', 11).renew('e', 12).renew('d', 13);
+  t.deepEqual(entries(), [['e', 12], ['d', 13]]);
+});
+
 test('charset precedence: audit object, then negotiated, then the default', (t) => {
   t.is(pickCharset('gbk', 'latin1'), 'gbk');
   t.is(pickCharset('gbk', 'utf8mb4'), 'gbk');
