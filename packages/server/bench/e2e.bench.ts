@@ -95,7 +95,7 @@ async function run(replay: string, speed: number, expected: ReadonlySet<string>)
   try {
     const dbPath = join(dir, 'audit.db');
     const rules = rulesProcessor(loadRuleSelection(selection));
-    const server = new AuditServer({ store: new SqliteStore({ path: dbPath }), agentListen: [{ host: '127.0.0.1', port: 0 }], ...(WORKERS === 0 ? { processRecord: rules.process } : {}), workers: { count: WORKERS, rules: selection } });
+    const server = new AuditServer({ store: new SqliteStore({ path: dbPath, writerThread: WORKERS > 0 }), agentListen: [{ host: '127.0.0.1', port: 0 }], ...(WORKERS === 0 ? { processRecord: rules.process } : {}), workers: { count: WORKERS, rules: selection } });
     const { agents } = await server.start();
     const port = Number(agents[0]!.split(':').pop());
     const config = join(dir, 'agent.json');

@@ -141,7 +141,7 @@ async function run(rate: number, withLog: boolean): Promise<RunResult> {
   const rules = rulesProcessor(loadRuleSelection(selection));
   const dbPath = join(dir, 'audit.db');
   const pcap = join(dir, 'tcpdump.pcap');
-  const server = new AuditServer({ store: new SqliteStore({ path: dbPath }), agentListen: [{ host: '127.0.0.1', port: 0 }], ...(WORKERS === 0 ? { processRecord: rules.process } : {}), workers: { count: WORKERS, rules: selection } });
+  const server = new AuditServer({ store: new SqliteStore({ path: dbPath, writerThread: WORKERS > 0 }), agentListen: [{ host: '127.0.0.1', port: 0 }], ...(WORKERS === 0 ? { processRecord: rules.process } : {}), workers: { count: WORKERS, rules: selection } });
   let agent: ChildProcess | undefined;
   let serverStopped = false;
   try {

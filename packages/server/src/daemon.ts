@@ -157,6 +157,13 @@ export class AuditServer {
   private readonly pool: WorkerPool | undefined;
   // sources whose pipelines live in the pool's workers
   private readonly pooled = new Set<string>();
+  /**
+   * Per source, the newest frame time and the wall time it came: idle flows
+   * close by the source's own clock (that frame time plus the wall time
+   * since), so that an imported capture or an agent whose clock is off is
+   * not judged by this host's clock.
+   */
+  private readonly clocks = new Map<string, { frameTs: number; at: number }>();
   /** Per source, the last write started: the next one starts after it, so records and positions commit in batch order. */
   private readonly writing = new Map<string, Promise<void>>();
   private readonly counters = { batches: 0, frames: 0, refusedFrames: 0, records: 0, alerts: 0 };
@@ -185,7 +192,11 @@ export class AuditServer {
       } catch (err) {
         throw new DbtapError(ErrorCodes.IO, `cannot create data directory ${dir}: ${(err as Error).message}`);
       }
-      this.store = new SqliteStore({ path: join(dir, 'audit.db'), ...(options.integrity !== undefined ? { integrity: options.integrity } : {}) });
+      this.store = new SqliteStore({
+        path: join(dir, 'audit.db'),
+        ...(options.integrity !== undefined ? { integrity: options.integrity } : {}),
+        ...(options.workers !== undefined && options.workers.count > 0 ? { writerThread: true } : {}),
+      });
     }
     const listen = options.agentListen ?? [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }];
     if (listen.length > 0) {
@@ -264,12 +275,16 @@ export class AuditServer {
   async ingest(source: string, frames: Iterable<Frame>, position?: { source: string; seq: number }, flowIdPrefix?: string): Promise<void> {
     // one frame with an absurd timestamp costs that frame, never the batch it came in
     const maxTs = (Date.now() / 1000 + (this.options.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS)) * US_PER_SEC;
+    let newest = -1;
     if (this.pool !== undefined) {
       const accepted: Frame[] = [];
       for (const f of frames) {
-        if (f.ts >= 0 && f.ts <= maxTs) accepted.push(f);
-        else this.refuseFrame(source, f.ts, maxTs);
+        if (f.ts >= 0 && f.ts <= maxTs) {
+          accepted.push(f);
+          if (f.ts > newest) newest = f.ts;
+        } else this.refuseFrame(source, f.ts, maxTs);
       }
+      this.advanceClock(source, newest);
       if (!this.pooled.has(source) && position !== undefined) {
         // as in process: the sessions kept at the position resume, each in the worker of its connection
         const kept = await this.store.ingestSessions?.(position.source);
@@ -299,9 +314,12 @@ export class AuditServer {
       }
     }
     for (const f of frames) {
-      if (f.ts >= 0 && f.ts <= maxTs) slot.pipeline.push(f);
-      else this.refuseFrame(source, f.ts, maxTs);
+      if (f.ts >= 0 && f.ts <= maxTs) {
+        slot.pipeline.push(f);
+        if (f.ts > newest) newest = f.ts;
+      } else this.refuseFrame(source, f.ts, maxTs);
     }
+    this.advanceClock(source, newest);
     // the open sessions' state commits with the position it belongs to
     await this.writeInOrder(source, slot.pending, withSessions(position, position !== undefined ? slot.pipeline.sessionStates().text : undefined));
   }
@@ -322,6 +340,22 @@ export class AuditServer {
     return done;
   }
 
+  private advanceClock(source: string, frameTs: number): void {
+    const c = this.clocks.get(source);
+    if (c === undefined) {
+      if (frameTs >= 0) this.clocks.set(source, { frameTs, at: Date.now() * 1000 });
+    } else if (frameTs > c.frameTs) {
+      c.frameTs = frameTs;
+      c.at = Date.now() * 1000;
+    }
+  }
+
+  /** Now by the clock of `source` (see {@link clocks}); this host's clock for a source with no frame yet. */
+  private sourceNow(source: string, now: number): number {
+    const c = this.clocks.get(source);
+    return c === undefined ? now : c.frameTs + Math.max(0, now - c.at);
+  }
+
   private refuseFrame(source: string, ts: number, maxTs: number): void {
     this.counters.refusedFrames++;
     this.frameRefusals.note((more) => this.log(`refused a frame from ${source}: timestamp ${ts} us is not within 1970-01-01 .. ${formatTimestamp(maxTs)}${more}`, 'warn'));
@@ -336,6 +370,7 @@ export class AuditServer {
     if (!slot) return undefined;
     const stats = slot.pipeline.finish();
     this.pipelines.delete(source);
+    this.clocks.delete(source);
     this.endedTotals.flows += stats.flows;
     this.endedTotals.malformed += stats.sessions.malformed;
     this.endedTotals.gaps += stats.gaps;
@@ -345,6 +380,7 @@ export class AuditServer {
 
   private async endPooledSource(pool: WorkerPool, source: string): Promise<PipelineStats> {
     this.pooled.delete(source);
+    this.clocks.delete(source);
     const { records, stats = [] } = await pool.finish(source);
     const total = sumPipelineStats(stats);
     this.endedTotals.flows += total.flows;
@@ -457,14 +493,16 @@ export class AuditServer {
   private tick(): void {
     const now = Date.now() * 1000;
     if (this.pool !== undefined && this.pooled.size > 0) {
+      const sources = new Map<string, number>();
+      for (const source of this.pooled) sources.set(source, this.sourceNow(source, now));
       this.pool
-        .tick(now)
+        .tick(now, sources)
         .then(async (bySource) => {
           for (const records of bySource.values()) await this.write(records);
         })
         .catch((err: unknown) => this.log(`idle flows could not be closed or stored: ${(err as Error).message}`, 'error'));
     }
-    for (const slot of this.pipelines.values()) slot.pipeline.tick(now);
+    for (const [source, slot] of this.pipelines) slot.pipeline.tick(this.sourceNow(source, now));
     for (const slot of this.pipelines.values()) {
       if (slot.pending.length > 0) this.write(slot.pending).catch((err: unknown) => this.log(`store write failed: ${(err as Error).message}`, 'error'));
     }

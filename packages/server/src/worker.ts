@@ -15,6 +15,9 @@ import { RecordMasker } from './masking/masker.js';
 import type { AuditPipeline } from './pipeline.js';
 import { loadRuleSelection, RuleRouter } from './rules.js';
 import { SOURCE, unpackFrames, type FromWorker, type ToWorker, type WorkerSetup } from './workers.js';
+import { SqliteStore } from './store/sqlite.js';
+import { StoreErrorCodes } from './store/query.js';
+import type { FromStoreWriter, StoreWriterSetup, ToStoreWriter } from './store/writer.js';
 
 interface Slot {
   pipeline: AuditPipeline;
@@ -100,7 +103,7 @@ function main(setup: WorkerSetup): void {
         const records: AuditEvent[] = [];
         const plain: Array<[number, AuditEvent]> = [];
         for (const [source, slot] of slots) {
-          slot.pipeline.tick(m.ts);
+          slot.pipeline.tick(m.sources?.get(source) ?? m.ts);
           const out = take(slot);
           for (const [i, r] of out.plain) plain.push([records.length + i, r]);
           for (const r of out.records) records.push(Object.assign(r, { [SOURCE]: source }));
@@ -123,4 +126,38 @@ function main(setup: WorkerSetup): void {
   });
 }
 
-main(workerData as WorkerSetup);
+/** The store writer thread (store/writer.ts): one SqliteStore on the file, appending what the caller sends. */
+function storeWriter(options: StoreWriterSetup['storeWriter']): void {
+  const port = parentPort!;
+  let store: SqliteStore | undefined;
+  let broken: { code: string; message: string } | undefined;
+  try {
+    store = new SqliteStore(options);
+  } catch (err) {
+    broken = { code: err instanceof DbtapError ? err.code : StoreErrorCodes.STORE_FAILED, message: (err as Error)?.message ?? String(err) };
+  }
+  port.on('message', (m: ToStoreWriter) => {
+    if (m.t === 'close') {
+      // appends sent before are queued in the store: close commits them first
+      void (store?.close() ?? Promise.resolve())
+        .catch(() => undefined)
+        .finally(() => {
+          port.postMessage({ t: 'closed' } satisfies FromStoreWriter);
+          port.close();
+        });
+      return;
+    }
+    if (store === undefined) {
+      port.postMessage({ t: 'failed', id: m.id, ...broken! } satisfies FromStoreWriter);
+      return;
+    }
+    store.append(m.events, m.position !== undefined ? { position: m.position } : undefined).then(
+      () => port.postMessage({ t: 'done', id: m.id } satisfies FromStoreWriter),
+      (err: unknown) => port.postMessage({ t: 'failed', id: m.id, code: err instanceof DbtapError ? err.code : StoreErrorCodes.STORE_FAILED, message: (err as Error)?.message ?? String(err) } satisfies FromStoreWriter),
+    );
+  });
+}
+
+const data = workerData as WorkerSetup | StoreWriterSetup;
+if ('storeWriter' in data) storeWriter(data.storeWriter);
+else main(data);

@@ -32,6 +32,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { decodePacket, parseIp, DbtapError, defaultDefragOptions, ErrorCodes, type AuditEvent, type ErrorCode, type Frame, type Timestamp } from '@dbtap/core';
 import { ServerErrorCodes } from './errors.js';
+import { startWorker } from './thread.js';
 import { createDefaultRegistry, type SessionOptions } from '@dbtap/protocols';
 import { AuditCatalog } from './catalog.js';
 import { registryDialects, type RecordMask } from './compose.js';
@@ -81,7 +82,7 @@ export interface PackedFrames {
 export type ToWorker =
   | { t: 'batch'; id: number; source: string; prefix: string | undefined; frames: PackedFrames; states?: boolean }
   | { t: 'resume'; source: string; prefix: string | undefined; text: string }
-  | { t: 'tick'; id: number; ts: Timestamp }
+  | { t: 'tick'; id: number; ts: Timestamp; sources?: ReadonlyMap<string, Timestamp> }
   | { t: 'finish'; id: number; source: string }
   | { t: 'catalog'; objects: readonly AuditObjectDef[]; ruleGroups: readonly RuleGroupDef[] };
 
@@ -407,16 +408,6 @@ class WorkerSlot {
   }
 }
 
-// From the TypeScript sources (tests, benchmarks run with tsx) the worker
-// needs tsx registered in its own thread; built code starts worker.js.
-function startWorker(setup: WorkerSetup): Worker {
-  const fromSources = import.meta.url.endsWith('.ts');
-  const url = new URL(fromSources ? './worker.ts' : './worker.js', import.meta.url);
-  if (!fromSources) return new Worker(url, { workerData: setup });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: setup });
-}
 
 /**
  * The stateful detectors of a pool's rules, run in the main thread over
@@ -579,10 +570,10 @@ export class WorkerPool {
     return flows.length;
   }
 
-  /** Advances every worker's clock (live traffic): idle flows of every source close. */
-  async tick(ts: Timestamp): Promise<Map<string, AuditEvent[]>> {
+  /** Advances every worker's clock to `ts`, or a source's to its entry in `sources`: idle flows of every source close. */
+  async tick(ts: Timestamp, sources?: ReadonlyMap<string, Timestamp>): Promise<Map<string, AuditEvent[]>> {
     const id = ++this.nextId;
-    const replies = await Promise.all(this.slots.map((slot) => slot.request(id, { t: 'tick', id, ts })));
+    const replies = await Promise.all(this.slots.map((slot) => slot.request(id, { t: 'tick', id, ts, ...(sources !== undefined ? { sources } : {}) })));
     // a tick's records come grouped by source, in the `source` attribute the worker gives them
     const bySource = new Map<string, { records: AuditEvent[]; plain: Map<AuditEvent, AuditEvent> }>();
     for (let k = 0; k < replies.length; k++) {

@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCodes, isDbtapError, openCapture } from '@dbtap/core';
+import { ErrorCodes, isDbtapError, openCapture, type AuditEvent, type Frame } from '@dbtap/core';
 import { TransportClient } from '@dbtap/agent';
 import { AuditServer, auditCaptureFile, loadServerConfig, SqliteStore } from '@dbtap/server';
 import { repoRoot } from '../../../test-support/corpus.js';
@@ -187,3 +187,27 @@ test('with workers two batches are in flight, yet with a slow store and records 
   const offline = await auditCaptureFile(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
   t.is(order.length, offline.events.length, 'every record of an offline audit');
 });
+
+for (const workers of [0, 1]) {
+  test(`idle flows close by the source's own clock: a capture from the past, fed across a tick of this host's clock, keeps its connections (workers ${workers})`, async (t) => {
+    const frames: Frame[] = [];
+    const reader = openCapture(join(repoRoot, 'examples/captures/mariadb-session.pcap'));
+    for (let f = reader.next(); f !== undefined; f = reader.next()) frames.push({ ...f, data: f.data.slice() });
+    reader.close();
+    const store = new SqliteStore({ path: ':memory:' });
+    const server = new AuditServer({ store, agentListen: [], ...(workers > 0 ? { workers: { count: workers } } : {}) });
+    await server.start();
+    const half = Math.floor(frames.length / 2);
+    await server.ingest('import:a', frames.slice(0, half));
+    // the server's idle check runs every 5 s: the capture's flows are years old by this host's clock
+    await new Promise((r) => setTimeout(r, 5600));
+    await server.ingest('import:a', frames.slice(half));
+    await server.endSource('import:a');
+    const stored = (await store.search({ order: 'asc', limit: 1000 })).records;
+    await server.stop();
+    const offline = (await auditCaptureFile(join(repoRoot, 'examples/captures/mariadb-session.pcap'))).events;
+    const key = (e: AuditEvent): string => `${e.kind} ${e.user ?? ''} ${e.sql ?? ''} ${e.midSession === true ? 'mid' : ''}`;
+    t.deepEqual(stored.map(key).sort(), offline.map(key).sort());
+    t.false(stored.some((e) => e.midSession === true));
+  });
+}

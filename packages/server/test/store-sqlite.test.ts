@@ -18,6 +18,13 @@ storeContract(test, 'sqlite', async () => {
   return new SqliteStore({ path: join(tmp.dir, 'audit.db') });
 });
 
+// the same contract with the appends made by the writer thread on its own connection
+storeContract(test, 'sqlite-writer-thread', async () => {
+  const tmp = tempDir('dbtap-sqlite-');
+  dirs.push(tmp.cleanup);
+  return new SqliteStore({ path: join(tmp.dir, 'audit.db'), writerThread: true });
+});
+
 test('sqlite: records persist across reopen', async (t) => {
   const tmp = tempDir('dbtap-sqlite-');
   try {
@@ -80,12 +87,12 @@ test('sqlite: appends made together share one commit, and each resolves once it 
   t.is((await store.verify()).links, 6 + 2);
 });
 
-test('sqlite: close commits the appends still waiting', async (t) => {
+for (const writerThread of [false, true]) test(`sqlite: close commits the appends still waiting${writerThread ? ' (writer thread)' : ''}`, async (t) => {
   const tmp = tempDir('dbtap-sqlite-');
   t.teardown(tmp.cleanup);
   const path = join(tmp.dir, 'audit.db');
   const log = makeLog(6);
-  const store = new SqliteStore(path);
+  const store = new SqliteStore({ path, writerThread });
   const pending = store.append(log, { position: { source: 'agent:x', seq: 3 } });
   await store.close();
   await t.notThrowsAsync(pending);
@@ -100,9 +107,9 @@ test('sqlite: close commits the appends still waiting', async (t) => {
 // The child appends batches as fast as it can and prints the last record id
 // of each batch once `append` has resolved; the parent kills it with SIGKILL
 // mid-stream and then every printed batch must be in the file.
-const childSource = (storeUrl: string, path: string, synchronous: string): string => `
+const childSource = (storeUrl: string, path: string, synchronous: string, writerThread: boolean): string => `
 import { SqliteStore } from ${JSON.stringify(storeUrl)};
-const store = new SqliteStore({ path: ${JSON.stringify(path)}, synchronous: ${JSON.stringify(synchronous)} });
+const store = new SqliteStore({ path: ${JSON.stringify(path)}, synchronous: ${JSON.stringify(synchronous)}, writerThread: ${writerThread} });
 let n = 0;
 for (let batch = 0; ; batch++) {
   const events = [];
@@ -114,13 +121,13 @@ for (let batch = 0; ; batch++) {
 }
 `;
 
-for (const synchronous of ['full', 'normal'] as const) {
-  test(`sqlite: every acknowledged record survives kill -9 (synchronous=${synchronous})`, async (t) => {
+for (const [synchronous, writerThread] of [['full', false], ['normal', false], ['full', true]] as const) {
+  test(`sqlite: every acknowledged record survives kill -9 (synchronous=${synchronous}${writerThread ? ', writer thread' : ''})`, async (t) => {
     const tmp = tempDir('dbtap-kill-');
     try {
       const path = join(tmp.dir, 'audit.db');
       const storeUrl = pathToFileURL(join(import.meta.dirname, '../src/store/sqlite.ts')).href;
-      const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', childSource(storeUrl, path, synchronous)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', childSource(storeUrl, path, synchronous, writerThread)], { stdio: ['ignore', 'pipe', 'pipe'] });
       let acked = 0;
       let buf = '';
       let stderr = '';
@@ -208,4 +215,23 @@ test('sqlite: a new file has 8 KiB pages; a file with 4 KiB pages keeps them and
   } finally {
     tmp.cleanup();
   }
+});
+
+test('sqlite writer thread: an append the thread refuses fails with the store error code, and the store goes on', async (t) => {
+  const tmp = tempDir('dbtap-sqlite-');
+  t.teardown(tmp.cleanup);
+  const path = join(tmp.dir, 'audit.db');
+  const log = makeLog(4);
+  const signed = new SqliteStore({ path, integrity: { key: 'a-signing-key-of-32-characters!!' } });
+  await signed.append(log.slice(0, 2));
+  await signed.close();
+  const store = new SqliteStore({ path, writerThread: true });
+  t.teardown(() => store.close());
+  // the chain is signed and this store has no key: refused by the thread's connection
+  await t.throwsAsync(store.append(log.slice(2)), { code: 'DBTAP_E_INTEGRITY_KEY' });
+  t.is((await store.stats()).records, 2);
+  const keyed = new SqliteStore({ path, writerThread: true, integrity: { key: 'a-signing-key-of-32-characters!!' } });
+  await keyed.append(log.slice(2));
+  t.is((await keyed.stats()).records, log.length);
+  await keyed.close();
 });

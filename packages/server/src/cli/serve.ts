@@ -40,7 +40,8 @@ async function run(args: string[]): Promise<number> {
   const agentTls = cfg.agents.tls !== undefined ? listenerTlsOptions(cfg.agents.tls, 'agents.tls') : undefined;
   const apiTls = cfg.api.tls !== undefined ? listenerTlsOptions(cfg.api.tls, 'api.tls') : undefined;
   catalog.onChange((change) => systemLog.write({ actor: 'system', action: `${change}.applied`, ok: true, detail: { count: change === 'objects' ? catalog.objects().length : catalog.ruleGroups().length } }));
-  const store = await openStore(cfg.store, { dataDir: cfg.dataDir, integrity: cfg.integrity });
+  // with worker threads the main thread receives and judges while another commits (docs/server.md, Workers)
+  const store = await openStore(cfg.store, { dataDir: cfg.dataDir, integrity: cfg.integrity, writerThread: cfg.workers > 0 });
   const server = new AuditServer({
     dataDir: cfg.dataDir,
     store,

@@ -7,7 +7,7 @@ import { checkKeys, type ConfigFail } from '../validate.js';
 import type { IntegrityOptions } from '../integrity/types.js';
 import { postgresDriver } from './native.js';
 import { PostgresStore } from './postgres.js';
-import { SqliteStore } from './sqlite.js';
+import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { AuditStore } from './types.js';
 
 /**
@@ -116,6 +116,8 @@ export interface OpenStoreOptions {
    * exist (`report`, `verify`), else `DBTAP_E_IO`.
    */
   mustExist?: boolean;
+  /** A SQLite store makes its appends in a thread of its own ({@link SqliteStoreOptions.writerThread}). */
+  writerThread?: boolean;
 }
 
 /**
@@ -139,7 +141,7 @@ export async function openStore(cfg: StoreConfig, options: OpenStoreOptions): Pr
   const integrity = options.integrity !== undefined ? { integrity: options.integrity } : {};
   if (cfg.type === 'sqlite') {
     const path = configuredSqlitePath(cfg, options)!;
-    return new SqliteStore({ path, ...(cfg.synchronous !== undefined ? { synchronous: cfg.synchronous } : {}), ...integrity });
+    return new SqliteStore({ path, ...(cfg.synchronous !== undefined ? { synchronous: cfg.synchronous } : {}), ...integrity, ...(options.writerThread === true ? { writerThread: true } : {}) });
   }
   const prefix = cfg.prefix ?? 'dbtap';
   if (options.mustExist === true && !(await postgresTablesExist(cfg.url, prefix))) {

@@ -19,6 +19,7 @@ import {
 } from './report-sql.js';
 import type { OffsetSegment } from './hours.js';
 import { sqliteDriver } from './native.js';
+import { StoreWriter } from './writer.js';
 import { SqliteChain, verifySqliteDatabase, verifySqliteFile } from '../integrity/sqlite.js';
 import { objectKeys, ruleKeys } from '../integrity/chain.js';
 import type { IntegrityOptions, IntegrityReport, VerifyOptions } from '../integrity/types.js';
@@ -78,6 +79,15 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Tamper evidence: the key that signs the hash chain (see {@link IntegrityOptions}). */
   integrity?: IntegrityOptions;
+  /**
+   * Appends run in a thread of their own, on a second connection to the
+   * file (ignored for `:memory:`): SQLite's inserts and commits no longer
+   * hold up this thread, which keeps searching, reporting and everything
+   * else. Each append still resolves once its transaction has committed.
+   * The records are copied to the thread (structured clone). The daemon
+   * uses it with worker threads. Default false.
+   */
+  writerThread?: boolean;
 }
 
 const SCHEMA_VERSION = '2';
@@ -285,6 +295,8 @@ export class SqliteStore implements AuditStore {
   private readonly setPosition: Database.Statement;
   private readonly appendTx: Database.Transaction<(group: readonly PendingAppend[]) => void>;
   private readonly chain: SqliteChain;
+  /** The thread that makes the appends, with {@link SqliteStoreOptions.writerThread}. */
+  private readonly writer: StoreWriter | undefined;
   /** Appends waiting for the next group commit, in call order. */
   private queue: PendingAppend[] = [];
   private flushScheduled = false;
@@ -323,6 +335,17 @@ export class SqliteStore implements AuditStore {
       if (err instanceof DbtapError) throw err;
       throw new DbtapError(StoreErrorCodes.STORE_FAILED, `SqliteStore: cannot open ${opts.path}: ${(err as Error).message}`, { path: opts.path }, { cause: err });
     }
+    this.writer =
+      opts.writerThread === true && opts.path !== ':memory:'
+        ? new StoreWriter({
+            storeWriter: {
+              path: opts.path,
+              synchronous: sync,
+              ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+              ...(opts.integrity !== undefined ? { integrity: opts.integrity } : {}),
+            },
+          })
+        : undefined;
     this.insertRecords = new BulkInsert(this.db, 'INSERT INTO records', RECORD_COLUMNS);
     this.insertObjects = new BulkInsert(this.db, 'INSERT OR IGNORE INTO record_objects', ['name', 'ts', 'seq', 'canonical']);
     this.insertRules = new BulkInsert(this.db, 'INSERT OR IGNORE INTO record_rules', ['rule_id', 'ts', 'seq']);
@@ -459,6 +482,7 @@ export class SqliteStore implements AuditStore {
       const position = checkPosition(options);
       if (events.length === 0 && position === undefined) return Promise.resolve();
       events.forEach(checkRecord);
+      if (this.writer !== undefined) return this.writer.append(events, position);
       return new Promise<void>((resolve, reject) => {
         this.queue.push({ events, position, resolve, reject });
         if (!this.flushScheduled) {
@@ -901,6 +925,7 @@ export class SqliteStore implements AuditStore {
     // Appends already accepted are committed before the file closes.
     while (this.queue.length > 0) this.flush();
     this.closed = true;
+    await this.writer?.close();
     this.db.close();
   }
 }
