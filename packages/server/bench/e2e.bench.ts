@@ -7,6 +7,7 @@
 //
 //   node --import=tsx packages/server/bench/e2e.bench.ts
 //   DBTAP_BENCH_WORKERS=2      pipeline workers (default: the server's default, cores - 1)
+//   DBTAP_BENCH_WRITER_THREAD=0  appends in the main thread (default with workers: in the store's writer thread, as the daemon does)
 //   DBTAP_BENCH_SPEEDS=1,2,0   replay speeds, times the recorded pace; 0 = as fast as acknowledged
 //   DBTAP_BENCH_FRAMES=0       frames of the capture replayed (its first ones; 0 = all of its 8 s,
 //                              about 140,000 records: enough for the store to reach its steady rate)
@@ -15,6 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openCapture, PcapWriter } from '@dbtap/core';
 import { sysbenchCapture } from '../../../test-support/bench-capture.js';
 import { AuditServer, SqliteStore, auditCaptureFile, loadRuleSelection, rulesProcessor } from '../src/index.js';
@@ -22,6 +24,7 @@ import { defaultWorkerCount } from '../src/workers.js';
 
 const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const WORKERS = Number(process.env.DBTAP_BENCH_WORKERS ?? defaultWorkerCount());
+const WRITER_THREAD = WORKERS > 0 && process.env.DBTAP_BENCH_WRITER_THREAD !== '0';
 const SPEEDS = (process.env.DBTAP_BENCH_SPEEDS ?? '1,2,0').split(',').map(Number);
 const FRAMES = Number(process.env.DBTAP_BENCH_FRAMES ?? 0) || Infinity;
 const selection = { builtin: true, files: [] };
@@ -95,7 +98,7 @@ async function run(replay: string, speed: number, expected: ReadonlySet<string>)
   try {
     const dbPath = join(dir, 'audit.db');
     const rules = rulesProcessor(loadRuleSelection(selection));
-    const server = new AuditServer({ store: new SqliteStore({ path: dbPath, writerThread: WORKERS > 0 }), agentListen: [{ host: '127.0.0.1', port: 0 }], ...(WORKERS === 0 ? { processRecord: rules.process } : {}), workers: { count: WORKERS, rules: selection } });
+    const server = new AuditServer({ store: new SqliteStore({ path: dbPath, writerThread: WRITER_THREAD }), agentListen: [{ host: '127.0.0.1', port: 0 }], ...(WORKERS === 0 ? { processRecord: rules.process } : {}), workers: { count: WORKERS, rules: selection } });
     const { agents } = await server.start();
     const port = Number(agents[0]!.split(':').pop());
     const config = join(dir, 'agent.json');
@@ -103,8 +106,12 @@ async function run(replay: string, speed: number, expected: ReadonlySet<string>)
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
     const cpu0 = process.cpuUsage();
+    // how long the main thread (agents, stateful rules, the API) was held up at a time
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    loop.enable();
     const t0 = process.hrtime.bigint();
     const agent = await runAgent(config);
+    loop.disable();
     await server.stop();
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
@@ -114,8 +121,9 @@ async function run(replay: string, speed: number, expected: ReadonlySet<string>)
     for (const id of expected) if (!stored.has(id)) lost++;
     const recordsPerSec = Math.round(stored.size / seconds);
     emit({
-      bench: 'e2e.agent-server-sqlite', workers: WORKERS, speed: speed > 0 ? speed : 'fast', agentExit: agent.code, expected: expected.size, stored: stored.size, lost,
+      bench: 'e2e.agent-server-sqlite', workers: WORKERS, writerThread: WRITER_THREAD, speed: speed > 0 ? speed : 'fast', agentExit: agent.code, expected: expected.size, stored: stored.size, lost,
       seconds: +seconds.toFixed(2), recordsPerSec, serverCpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(2), serverPeakRssMb: Math.round(peakRss / 1e6),
+      mainThreadDelayP99Ms: +(loop.percentile(99) / 1e6).toFixed(1), mainThreadDelayMaxMs: +(loop.max / 1e6).toFixed(1),
       agentCpuSeconds: +agent.cpuSeconds.toFixed(2), agentMaxRssMb: agent.maxRssMb,
     });
     return { recordsPerSec, lost };
