@@ -184,6 +184,8 @@ export class AuditServer {
   constructor(private readonly options: AuditServerOptions = {}) {
     this.log = options.log ?? (() => {});
     this.registry = options.registry ?? createDefaultRegistry();
+    const workers = options.workers;
+    const threaded = workers !== undefined && workers.count > 0;
     if (options.store) this.store = options.store;
     else {
       const dir = options.dataDir ?? './data';
@@ -195,7 +197,7 @@ export class AuditServer {
       this.store = new SqliteStore({
         path: join(dir, 'audit.db'),
         ...(options.integrity !== undefined ? { integrity: options.integrity } : {}),
-        ...(options.workers !== undefined && options.workers.count > 0 ? { writerThread: true } : {}),
+        ...(threaded ? { writerThread: true } : {}),
       });
     }
     const listen = options.agentListen ?? [{ host: '0.0.0.0', port: 9999 }, { host: '::', port: 9998 }];
@@ -203,7 +205,7 @@ export class AuditServer {
       this.transport = new TransportServer({
         onBatch: (agent, frames, seq) => this.onBatch(agent, frames, seq),
         // with workers, the next batch is decoded while the store commits this one (writes stay in order: see ingest)
-        ...(options.workers !== undefined && options.workers.count > 0 ? { batchesInFlight: 2 } : {}),
+        ...(threaded ? { batchesInFlight: 2 } : {}),
         // after a restart, batches the store already holds are acknowledged, not decoded again
         resumeSeq: (instance, agentId) => this.store.ingestPosition(agentPosition(agentId, instance)),
         ...(options.agentToken !== undefined ? { token: options.agentToken } : {}),
@@ -216,8 +218,7 @@ export class AuditServer {
       // any peer can cause refusals: a flood of them must not flood the log
       this.transport.on('clientError', (err, remote) => this.peerRefusals.note((more) => this.log(`refused ${remote}: ${err.code}: ${err.message}${more}`, 'warn')));
     }
-    const workers = options.workers;
-    if (workers !== undefined && workers.count > 0) {
+    if (threaded) {
       // functions of the main thread cannot be run by a worker: refused rather than silently not used
       const local = (['processRecord', 'mask', 'registry'] as const).filter((k) => options[k] !== undefined);
       if (local.length > 0) throw new DbtapError(ErrorCodes.INVALID_ARGUMENT, `${local.join(', ')} cannot be used with worker threads (workers.count ${workers.count}): give the rules and masking in workers.rules and workers.masking (workers use the default decoders), or set workers.count to 0`);

@@ -40,14 +40,16 @@ export class BoundedMap<K, V> {
 
   /** Stores `v` under `k`; a new key past the bound evicts the oldest entry. Re-setting a key keeps its age. */
   set(k: K, v: V): this {
-    if (!this.map.has(k) && this.map.size >= this.max) {
-      const oldest = this.map.keys().next();
-      if (oldest.done !== true) {
-        this.map.delete(oldest.value);
-        this.evicted++;
+    if (!this.map.has(k)) {
+      if (this.map.size >= this.max) {
+        const oldest = this.map.keys().next();
+        if (oldest.done !== true) {
+          this.map.delete(oldest.value);
+          this.evicted++;
+        }
       }
+      this.newest = k;
     }
-    if (!this.map.has(k)) this.newest = k;
     this.map.set(k, v);
     return this;
   }
