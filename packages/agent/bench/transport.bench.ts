@@ -3,27 +3,14 @@
 // 10,000 packets/s. The receiver and the traffic generator run in separate
 // processes so their CPU is not counted. One JSON line per case.
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LiveCaptureSource, TransportClient, type CaptureSource } from '@dbtap/agent';
 import type { Frame } from '@dbtap/core';
 import { generateTcpTraffic, trafficPort } from '../../../test-support/tcp-traffic.js';
+import { cpuSeconds as processCpuSeconds } from '../../../test-support/proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
-
-function childCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / TICKS; // utime, stime
-  } catch {
-    return 0;
-  }
-}
-
 function emit(o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ bench: 'agent', ...o })}\n`);
 }
@@ -64,13 +51,13 @@ async function captureCase(name: string, rate: number, size: number, seconds: nu
   if (client) await new Promise<void>((r) => (client.connected ? r() : client.once('connect', () => r())));
   const pid = (src as LiveCaptureSource).pid;
   const cpu0 = process.cpuUsage();
-  const child0 = childCpuSeconds(pid);
+  const child0 = processCpuSeconds(pid);
   const t0 = performance.now();
   await generateTcpTraffic(port, rate, size, seconds);
   if (client) await client.drain(30_000);
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const captureProcessSeconds = childCpuSeconds(pid) - child0;
+  const captureProcessSeconds = processCpuSeconds(pid) - child0;
   const cpuSeconds = (cpu.user + cpu.system) / 1e6 + captureProcessSeconds;
   await src.stop();
   let delivered = client ? 0 : captured;

@@ -20,6 +20,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openCapture, PcapWriter } from '@dbtap/core';
 import { sysbenchCapture } from '../../../test-support/bench-capture.js';
 import { AuditServer, SqliteStore, auditCaptureFile, loadRuleSelection, rulesProcessor } from '../src/index.js';
+import { readAll } from '../test/store-records.js';
 import { defaultWorkerCount } from '../src/workers.js';
 
 const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -36,19 +37,10 @@ function emit(o: Record<string, unknown>): void {
 // Alerts of windowed detectors are counted per worker (see docs/server.md); the rest must all arrive.
 const comparable = (e: { alert?: { group?: unknown } }): boolean => e.alert?.group === undefined;
 
+/** Ids of the comparable records stored, without the agent prefix of their flow ids. */
 async function storedIds(path: string): Promise<Set<string>> {
-  const store = new SqliteStore({ path });
   const ids = new Set<string>();
-  try {
-    let cursor: string | undefined;
-    do {
-      const page = await store.search({ limit: 10_000, order: 'asc', ...(cursor !== undefined ? { cursor } : {}) });
-      for (const r of page.records) if (comparable(r)) ids.add(r.id.slice(r.id.indexOf('/') + 1));
-      cursor = page.nextCursor;
-    } while (cursor !== undefined);
-  } finally {
-    await store.close();
-  }
+  for (const r of await readAll(path)) if (comparable(r)) ids.add(r.id.slice(r.id.indexOf('/') + 1));
   return ids;
 }
 

@@ -21,7 +21,7 @@
 // prints why and exits 0 when one is missing. The general log is switched on
 // for each run and restored after it, also on failure.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,8 @@ import { canCapture } from '../../../test-support/live-capture.js';
 import { withDbLogLock } from '../../../test-support/db-lock.js';
 import { admin, enableGeneralLog, mysqlAvailable, serverText } from '../../protocols/test/helpers/mysql-log.js';
 import { AuditServer, SqliteStore, auditCaptureFile, loadRuleSelection, rulesProcessor } from '../src/index.js';
+import { readAll } from '../test/store-records.js';
+import { cpuSeconds, peakRssMb } from '../../../test-support/proc.js';
 import { defaultWorkerCount } from '../src/workers.js';
 
 const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -73,25 +75,6 @@ function missingFrom(want: ReadonlyMap<string, number>, have: ReadonlyMap<string
 }
 
 const statementText = (e: AuditEvent): string | undefined => (e.kind === 'statement' && e.user === USER && e.sql !== undefined ? serverText(e.sql) : undefined);
-
-async function storedStatements(path: string): Promise<string[]> {
-  const store = new SqliteStore({ path });
-  const out: string[] = [];
-  try {
-    let cursor: string | undefined;
-    do {
-      const page = await store.search({ limit: 10_000, order: 'asc', kind: 'statement', user: USER, ...(cursor !== undefined ? { cursor } : {}) });
-      for (const r of page.records) {
-        const t = statementText(r);
-        if (t !== undefined) out.push(t);
-      }
-      cursor = page.nextCursor;
-    } while (cursor !== undefined);
-  } finally {
-    await store.close();
-  }
-  return out;
-}
 
 interface Tcpdump {
   captured: number;
@@ -166,7 +149,7 @@ async function run(rate: number, withLog: boolean): Promise<RunResult> {
     let logins: number | undefined;
     try {
       const cpu0 = process.cpuUsage();
-      const agent0 = processUsage(agent.pid!);
+      const agent0 = cpuSeconds(agent.pid);
       let peakRss = process.memoryUsage().rss;
       const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
       const t0 = Date.now();
@@ -190,13 +173,14 @@ async function run(rate: number, withLog: boolean): Promise<RunResult> {
         logins = entries.filter((e) => e.command === 'Connect').length;
       }
       const finalStatus = status;
-      const agentUsage = processUsage(agent.pid!);
+      const agentCpu = cpuSeconds(agent.pid);
+      const agentPeakRssMb = peakRssMb(agent.pid!);
       agent.kill('SIGTERM');
       await exited(agent);
       await server.stop();
       serverStopped = true;
       const cpu = process.cpuUsage(cpu0);
-      const stored = await storedStatements(dbPath);
+      const stored = (await readAll(dbPath)).map(statementText).filter((t): t is string => t !== undefined);
       const offline: string[] = [];
       await auditCaptureFile(pcap, {
         collect: false,
@@ -221,7 +205,7 @@ async function run(rate: number, withLog: boolean): Promise<RunResult> {
         framesAgentMissed: dump.captured - src.frames,
         catchUpSeconds: +((caughtUp - trafficEnd) / 1000).toFixed(1), serverCpuPerSec: +((cpu.user + cpu.system) / 1e6 / ((caughtUp - t0) / 1000)).toFixed(2),
         serverPeakRssMb: Math.round(peakRss / 1e6),
-        agentCpuPerSec: +((agentUsage.cpuSeconds - agent0.cpuSeconds) / ((caughtUp - t0) / 1000)).toFixed(3), agentPeakRssMb: agentUsage.peakRssMb,
+        agentCpuPerSec: +((agentCpu - agent0) / ((caughtUp - t0) / 1000)).toFixed(3), agentPeakRssMb,
       });
       return { rate, lost: lost + missingFrom(offlineBag, storedBag) };
     } finally {
@@ -232,16 +216,6 @@ async function run(rate: number, withLog: boolean): Promise<RunResult> {
     if (!serverStopped) await server.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   }
-}
-
-/** CPU seconds (user + system) and peak resident memory of a running process, from /proc. */
-function processUsage(pid: number): { cpuSeconds: number; peakRssMb: number } {
-  // fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]);
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuSeconds: ticks / 100, peakRssMb: hwm ? Math.round(Number(hwm[1]) / 1024) : NaN };
 }
 
 const sql = (statements: string[]): Promise<void> =>

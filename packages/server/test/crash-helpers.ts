@@ -1,9 +1,8 @@
-// A dbtap-server process to kill and restart, and the records of its store.
+// A dbtap-server process to kill and restart (store-records.ts reads its store).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import type { AuditEvent, Frame } from '@dbtap/core';
+import type { Frame } from '@dbtap/core';
 import { TransportClient } from '@dbtap/agent';
-import { SqliteStore } from '../src/index.js';
 import { repoRoot } from '../../../test-support/corpus.js';
 
 /** Starts `dbtap serve --config <config>` and resolves once its agent listener is up. */
@@ -23,19 +22,6 @@ export function startServer(config: string): Promise<ChildProcess> {
   });
 }
 
-/** Every record of a SQLite store file, oldest first. */
-export async function readAll(dbFile: string): Promise<AuditEvent[]> {
-  const store = new SqliteStore(dbFile);
-  const out: AuditEvent[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.search({ order: 'asc', limit: 5000, ...(cursor ? { cursor } : {}) });
-    out.push(...page.records);
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  await store.close();
-  return out;
-}
 
 
 /**

@@ -13,7 +13,8 @@ import { auditFrames } from '../src/index.js';
 import { freePort } from '../../../test-support/net.js';
 import { repeatMariadbSession } from '../../../test-support/repeat-session.js';
 
-import { readAll, startServer, streamAndKill } from './crash-helpers.js';
+import { startServer, streamAndKill } from './crash-helpers.js';
+import { readAll } from './store-records.js';
 
 const COPIES = 300;
 

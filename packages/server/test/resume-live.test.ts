@@ -16,7 +16,8 @@ import { auditFrames } from '../src/index.js';
 import { withDbLogLock } from '../../../test-support/db-lock.js';
 import { startLiveCapture, type LiveCapture } from '../../../test-support/live-capture.js';
 import { freePort } from '../../../test-support/net.js';
-import { readAll, startServer, streamAndKill } from './crash-helpers.js';
+import { startServer, streamAndKill } from './crash-helpers.js';
+import { readAll } from './store-records.js';
 
 const keepAlive: LiveCapture[] = [];
 

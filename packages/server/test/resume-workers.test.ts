@@ -17,7 +17,7 @@ import { shardOf, shardOfKey, type WorkerPool } from '../src/workers.js';
 import { corpusDir, corpusTest } from '../../../test-support/corpus.js';
 import { captureFrames, exampleFrames } from '../../../test-support/frames.js';
 import { repeatMariadbSession } from '../../../test-support/repeat-session.js';
-import { readAll } from './crash-helpers.js';
+import { readAll } from './store-records.js';
 
 const PREFIX = 'a.1/';
 const SOURCE = 'agent:a/1';
