@@ -138,13 +138,8 @@ function storeWriter(options: StoreWriterSetup['storeWriter']): void {
   }
   port.on('message', (m: ToStoreWriter) => {
     if (m.t === 'close') {
-      // appends sent before are queued in the store: close commits them first
-      void (store?.close() ?? Promise.resolve())
-        .catch(() => undefined)
-        .finally(() => {
-          port.postMessage({ t: 'closed' } satisfies FromStoreWriter);
-          port.close();
-        });
+      // appends sent before are queued in the store: close commits them first; the caller waits for the thread's exit
+      void (store?.close() ?? Promise.resolve()).catch(() => undefined).finally(() => port.close());
       return;
     }
     if (store === undefined) {

@@ -25,7 +25,7 @@ export interface StoreWriterSetup {
 export type ToStoreWriter = { t: 'append'; id: number; events: readonly AuditEvent[]; position: AppendOptions['position'] } | { t: 'close' };
 
 /** @internal Messages from the writer thread. */
-export type FromStoreWriter = { t: 'done'; id: number } | { t: 'failed'; id: number; code: string; message: string } | { t: 'closed' };
+export type FromStoreWriter = { t: 'done'; id: number } | { t: 'failed'; id: number; code: string; message: string };
 
 interface Waiting {
   resolve: () => void;
